@@ -1,0 +1,1 @@
+"""SER models: MFCC features, MACNN and its attention family, AAM, the trainer, checkpoints."""

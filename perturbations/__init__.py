@@ -1,0 +1,1 @@
+"""Seeded, measured signal degradations."""

@@ -1,0 +1,25 @@
+"""Shared fixtures: the RAVDESS copy (skipped cleanly when absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+_REPO = Path(__file__).resolve().parents[1]
+
+
+def ravdess_path() -> Path | None:
+    """The RAVDESS copy: $SER_AUDIT_RAVDESS, else ../shared/data/ravdess beside the repo."""
+    env = os.environ.get("SER_AUDIT_RAVDESS")
+    candidate = Path(env) if env else _REPO.parent / "shared" / "data" / "ravdess"
+    return candidate if (candidate / "Actor_01").is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def ravdess_root() -> Path:
+    root = ravdess_path()
+    if root is None:
+        pytest.skip("RAVDESS copy not found (../shared/data/ravdess or $SER_AUDIT_RAVDESS)")
+    return root
