@@ -1,0 +1,285 @@
+"""Tidy metric rows from a run's predictions: per fold, fold mean and pooled, by group, with
+speaker-bootstrap confidence intervals.
+
+Folds: ``fold`` = ``"0".."k"`` (that fold's held-out speakers), ``"mean"`` (the unweighted mean of
+the fold values, as the paper reports; Tables 15-18 use it) and ``"pooled"`` (all utterances of
+all folds scored together). Units: scores that are proportions (wa, ua, F1, precision, recall,
+ece, mce, flip_rate, drops, differences) are in percent (drops and differences in points);
+``brier`` and ``*_ratio`` are unitless; ``n_speakers`` and ``small_group`` are counts / flags.
+Intervals resample speakers within folds (``audit.bootstrap``); per-fold intervals therefore rest
+on that fold's few speakers and are descriptive only.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from audit.bootstrap import cluster_table, cluster_weights, percentile_interval
+from audit.errors import AuditError
+from audit.metrics import _counts
+from audit.metrics._frame import clean_lookup, fold_order, prepare
+
+__all__ = ["COLUMNS", "analyse", "write_metrics", "evaluate_stats", "PERCENT_METRICS"]
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ["scenario", "model", "fold", "condition", "group", "metric", "value", "ci_low", "ci_high", "n"]
+_BASE = ["wa", "ua", "macro_f1", "micro_f1", "ece", "mce", "brier"]
+_PAIRED = ["wa_drop", "ua_drop", "wa_relative_drop", "ua_relative_drop", "flip_rate"]
+_GAP_OF = ["wa", "ua", "macro_f1"]
+PERCENT_METRICS = set(_BASE + _PAIRED) - {"brier"}
+
+
+def evaluate_stats(layout: _counts.Layout, x: np.ndarray, *, classes: Sequence[str], per_class: bool,
+                   paired: bool, all_paired: bool = False) -> dict[str, np.ndarray]:
+    """All metrics of statistics ``x`` (..., D) -> ``{metric: (...)}``, percent where documented.
+
+    per_class : add macro_f1 and per-class precision/recall/F1 (off for groups that fix the
+        label, e.g. ``emotion=angry``, where they are meaningless).
+    paired : add drops and flip rate; all_paired : every row has its clean counterpart, so the
+        paired confusion equals the plain one and is not recomputed.
+    """
+    cls = _counts.from_confusion(_counts.confusion(layout, x))
+    out = {m: cls[m] * 100 for m in ("wa", "ua", "micro_f1")}
+    if per_class:
+        out["macro_f1"] = cls["macro_f1"] * 100
+    cal = _counts.calibration(layout, x)
+    out.update(ece=cal["ece"] * 100, mce=cal["mce"] * 100, brier=cal["brier"])
+    if paired:
+        rob = _counts.robustness(layout, x, perturbed=cls if all_paired else None)
+        out.update({k: v * 100 for k, v in rob.items()})
+    if per_class:
+        for part in ("precision", "recall", "f1"):
+            for i, c in enumerate(classes):
+                out[f"{part}:{c}"] = cls[part][..., i] * 100
+    return out
+
+
+def _group_label(cols: Sequence[str], values: Sequence[str]) -> str:
+    return "&".join(f"{c}={v}" for c, v in zip(cols, values)) if cols else "all"
+
+
+class _Emitter:
+    """Collects tidy rows for one (model, condition)."""
+
+    def __init__(self, scenario, model, condition, folds, ci):
+        self.key = (scenario, model, condition)
+        self.folds = [*folds, "mean", "pooled"]
+        self.ci = ci
+        self.rows: list[tuple] = []
+
+    def add(self, group: str, block: dict[str, np.ndarray], n: dict[str, np.ndarray]):
+        """block : ``{metric: (1 + n_boot, F + 2)}``, columns folds..., mean, pooled, row 0 the
+        estimate; n : ``{metric: (F + 2,)}`` utterance counts behind each value."""
+        names = list(block)
+        values = np.stack([block[m] for m in names], axis=1)  # (R, M, F + 2)
+        low, high = percentile_interval(values[1:], self.ci)  # (M, F + 2)
+        scenario, model, condition = self.key
+        for k, metric in enumerate(names):
+            counts = n[metric]
+            for j, fold in enumerate(self.folds):
+                self.rows.append((scenario, model, fold, condition, group, metric,
+                                  values[0, k, j], low[k, j], high[k, j], int(counts[j])))
+
+
+def _with_mean(per_fold_and_pooled: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """(R, F + 1) [folds..., pooled] -> (R, F + 2) [folds..., mean, pooled].
+
+    The mean is over folds where the group has utterances (``present`` (F,)); a replicate that
+    lost the group in one fold averages the others.
+    """
+    folds = np.where(present[None, :], per_fold_and_pooled[:, :-1], np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a group absent from every fold: NaN
+        mean = np.nanmean(folds, axis=1)
+    return np.column_stack([per_fold_and_pooled[:, :-1], mean, per_fold_and_pooled[:, -1]])
+
+
+def analyse(predictions: pd.DataFrame, *, scenario: str, classes: Sequence[str],
+            groups: Sequence[str] = ("gender",), intersections: Sequence[Sequence[str]] = (),
+            n_boot: int = 1000, seed: int = 0, ci: float = 0.95, min_group_speakers: int = 5,
+            label_col: str = "emotion", clean: str = "clean") -> pd.DataFrame:
+    """Tidy metric rows (``COLUMNS``) for every model, condition, fold level and group.
+
+    Parameters
+    ----------
+    predictions : predictions.csv rows (see docs/architecture.md), one per (model, condition,
+        utt_id); ``p_<class>`` columns enable ece/mce/brier.
+    groups : columns broken down one at a time (``gender=female``).
+    intersections : column tuples broken down jointly (``gender=female&emotion=angry``).
+    min_group_speakers : groups with fewer speakers (all folds together) get a ``small_group``
+        row (value 1) and a logged warning; the warnings are also in ``result.attrs["warnings"]``.
+
+    Per group spec with columns, ``<cols>_<m>_difference`` (max - min over its groups, points, 0 at
+    parity) and ``<cols>_<m>_ratio`` (min / max, 1 at parity) rows with ``group="all"``.
+    Drops and flip rates (perturbed conditions only) compare with ``clean`` on the same utterances.
+    """
+    if not 0.0 < float(ci) < 1.0:
+        raise AuditError(f"analysis: ci must be between 0 and 1, got {ci}")
+    if int(n_boot) < 0:
+        raise AuditError(f"analysis: n_boot must be >= 0, got {n_boot}")
+    # the products here are tiny (1001 x 4 @ 4 x D): BLAS threads only add synchronisation,
+    # which costs 10-100x on a shared CPU
+    with threadpool_limits(1):
+        return _analyse(predictions, scenario=scenario, classes=classes, groups=groups,
+                        intersections=intersections, n_boot=n_boot, seed=seed, ci=ci,
+                        min_group_speakers=min_group_speakers, label_col=label_col, clean=clean)
+
+
+def _analyse(predictions, *, scenario, classes, groups, intersections, n_boot, seed, ci,
+             min_group_speakers, label_col, clean) -> pd.DataFrame:
+    specs = [()] + [(g,) for g in groups] + [tuple(i) for i in intersections]
+    group_cols = sorted({c for spec in specs for c in spec})
+    data = prepare(predictions, classes=classes, label_col=label_col, group_cols=group_cols)
+    layout = _counts.Layout(len(classes))
+    clusters, strata = data.clusters, data.strata
+    folds = fold_order(strata)
+    fold_idx = [np.flatnonzero(strata == f) for f in folds]
+    weights = np.vstack([np.ones(len(clusters)), cluster_weights(strata, n_boot, seed)])
+    warnings_out: list[str] = []
+    if data.proba is None:
+        warnings_out.append("no p_<class> columns for every class: ece, mce and brier are NaN")
+    clean_pred = clean_lookup(data, clean)
+    if clean_pred is None:
+        warnings_out.append(f"no '{clean}' condition: drops and flip rates are not computed")
+    fold_w = [np.ascontiguousarray(weights[:, i], dtype=np.float32) for i in fold_idx]
+    small_seen: set[str] = set()
+    rows: list[tuple] = []
+    for (model, condition), sub in data.frame.groupby(["model", "condition"], sort=True):
+        idx = sub.index.to_numpy()
+        paired = clean_pred is not None and condition != clean
+        stats = _counts.row_stats(layout, data.y_true[idx], data.y_pred[idx],
+                                  None if data.proba is None else data.proba[idx],
+                                  clean_pred[idx] if paired else None)
+        table = cluster_table(sub, stats, cluster_col="_cluster",
+                              cell_cols=group_cols, clusters=clusters, strata=strata)
+        emit = _Emitter(scenario, model, condition, folds, ci)
+        ctx = dict(layout=layout, classes=classes, paired=paired,
+                   all_paired=paired and bool((clean_pred[idx] >= 0).all()))
+        for spec in specs:
+            cells = table.cells[list(spec)].to_numpy() if spec else None
+            combos = [()] if not spec else sorted(set(map(tuple, cells.tolist())))
+            gap_values: dict[str, list[np.ndarray]] = {}
+            for combo in combos:
+                mask = None if not spec else np.all(cells == np.array(combo, dtype=object), axis=1)
+                label = _group_label(spec, combo)
+                block, n = _group_block(table.per_cluster(mask).astype(np.float32), fold_w, fold_idx, n_boot,
+                                        per_class=label_col not in spec, **ctx)
+                n_spk = int(block["n_speakers"][0, -1])  # speakers of all folds together
+                if n_spk < min_group_speakers:
+                    block["small_group"] = np.vstack([np.r_[np.zeros(len(folds)), 1.0, 1.0],
+                                                      np.full((n_boot, len(folds) + 2), np.nan)])
+                    n["small_group"] = n["wa"]
+                    if label not in small_seen:
+                        small_seen.add(label)
+                        warnings_out.append(f"group {label} has {n_spk} speakers "
+                                            f"(< {min_group_speakers}): its intervals are unreliable")
+                emit.add(label, block, n)
+                for m in _GAP_OF:
+                    if m in block:
+                        gap_values.setdefault(m, []).append(block[m])
+            if spec:
+                _add_gaps(emit, spec, gap_values, n_total=len(sub), folds=folds, sub=sub)
+        rows.extend(emit.rows)
+    for w in warnings_out:
+        log.warning(w)
+    return _finish(rows, clean, warnings_out)
+
+
+def _group_block(per_cluster, fold_w, fold_idx, n_boot, *, layout, classes, per_class, paired, all_paired):
+    """Metrics of one group: ``({metric: (R, F + 2)}, {metric: (F + 2,)})``.
+
+    per_cluster : (n_clusters, D) the group's statistics per speaker.
+    """
+    n_folds = len(fold_idx)
+    # (F + pooled, R, D): fold-major so each matmul writes a contiguous block
+    # float32: counts stay exact (< 2**24) and the memory traffic halves
+    x = np.empty((n_folds + 1, n_boot + 1, per_cluster.shape[1]), dtype=np.float32)
+    for f, (w, i) in enumerate(zip(fold_w, fold_idx)):
+        np.matmul(w, per_cluster[i], out=x[f])  # w, per_cluster float32
+    x[-1] = x[:-1].sum(axis=0)
+
+    def with_mean(per_fold):  # (F + 1,) counts -> (F + 2,) with the folds' total as "mean"
+        return np.concatenate([per_fold[:-1], [per_fold[:-1].sum()], per_fold[-1:]])
+
+    n_utt = x[:, 0, layout["conf"]].sum(axis=-1)
+    n_pair = x[:, 0, layout["paired"]][:, 0]
+    spk = np.array([(per_cluster[i][:, layout["conf"]].sum(axis=1) > 0).sum() for i in fold_idx], dtype=float)
+    spk = np.r_[spk, spk.sum(), spk.sum()]
+    opts = dict(classes=classes, per_class=per_class, paired=paired, all_paired=all_paired)
+    values = evaluate_stats(layout, x, **opts)
+    # the estimate itself in float64 from the exact per-speaker sums (float32 is for replicates)
+    x0 = np.stack([per_cluster[i].astype(np.float64).sum(axis=0) for i in fold_idx])
+    x0 = np.concatenate([x0, x0.sum(axis=0, keepdims=True)])[:, None, :]  # (F + 1, 1, D)
+    for m, v in evaluate_stats(layout, x0, **opts).items():
+        values[m] = np.concatenate([v.astype(np.float64), values[m][:, 1:].astype(np.float64)], axis=1)
+    present = n_utt[:-1] > 0
+    block = {"n_speakers": np.vstack([spk, np.full((n_boot, n_folds + 2), np.nan)])}
+    block.update({m: _with_mean(v.T, present) for m, v in values.items()})
+    n = {m: with_mean(n_pair if m in _PAIRED else n_utt) for m in block}
+    return block, n
+
+
+def _add_gaps(emit: _Emitter, spec, gap_values, *, n_total, folds, sub):
+    """Between-group difference (max - min) and ratio (min / max) per replicate and fold level."""
+    name = "&".join(spec)
+    n_fold = sub.groupby("fold").size()
+    n = np.array([*(n_fold.get(f, 0) for f in folds), n_total, n_total])
+    block = {}
+    for metric, arrays in gap_values.items():
+        stack = np.stack(arrays)  # (n_groups, R, F + 2)
+        enough = np.isfinite(stack).sum(axis=0) >= 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # columns with no finite group
+            hi, lo = np.nanmax(stack, axis=0), np.nanmin(stack, axis=0)
+        block[f"{name}_{metric}_difference"] = np.where(enough, hi - lo, np.nan)
+        block[f"{name}_{metric}_ratio"] = np.where(enough & (hi > 0), lo / np.where(hi > 0, hi, 1), np.nan)
+    if block:
+        emit.add("all", block, {m: n for m in block})
+
+
+def _metric_rank(metric: str) -> tuple:
+    order = ["n_speakers", "small_group", *_BASE, *_PAIRED]
+    if metric in order:
+        return (0, order.index(metric), "")
+    if ":" in metric:
+        part, cls = metric.split(":", 1)
+        return (2, ["precision", "recall", "f1"].index(part), cls)
+    return (1, 0, metric)
+
+
+def _finish(rows, clean, warnings_out) -> pd.DataFrame:
+    """Rows -> DataFrame in a stable order (clean first, folds numeric, 'all' first)."""
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    # + 0.0 turns -0.0 into 0.0 (stable text); intervals come from float32 replicates, whose
+    # last digits are noise, so they keep 4 decimals
+    df["value"] = df["value"].astype(float).round(6) + 0.0
+    for col in ("ci_low", "ci_high"):
+        df[col] = df[col].astype(float).round(4) + 0.0
+    fold_rank = {f: i for i, f in enumerate(fold_order(df["fold"].unique()) + ["mean", "pooled"])}
+    keys = {
+        "_c": [(c != clean, c) for c in df["condition"]],
+        "_g": [(g != "all", g) for g in df["group"]],
+        "_m": [_metric_rank(m) for m in df["metric"]],
+    }
+    ranks = {k: pd.Series(v).map({key: i for i, key in enumerate(sorted(set(v)))}) for k, v in keys.items()}
+    df = df.assign(_f=df["fold"].map(fold_rank), **ranks)
+    df = df.sort_values(["scenario", "model", "_c", "_f", "_g", "_m"], kind="stable")
+    df = df.drop(columns=["_c", "_f", "_g", "_m"]).reset_index(drop=True)
+    df.attrs["warnings"] = list(warnings_out)
+    return df
+
+
+def write_metrics(df: pd.DataFrame, path) -> None:
+    """Write tidy rows as CSV, byte-identical for identical rows (fixed float format, atomic)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    df.to_csv(tmp, index=False, float_format="%.6f", lineterminator="\n")
+    tmp.replace(path)

@@ -1,0 +1,34 @@
+"""``audit compare RUN_A RUN_B``: paired tests of two models on the same utterances (Table 19)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+__all__ = ["compare"]
+
+
+@click.command()
+@click.argument("run_a", type=click.Path(exists=True))
+@click.argument("run_b", type=click.Path(exists=True))
+@click.option("--model-a", default=None, help="Model of RUN_A (needed when it holds several).")
+@click.option("--model-b", default=None, help="Model of RUN_B (needed when it holds several).")
+@click.option("--unit", type=click.Choice(["speaker", "utterance"]), default="speaker", show_default=True,
+              help="Paired unit of the t-test and Wilcoxon test.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder for compare.csv and compare.md (default: RUN_B).")
+def compare(run_a: str, run_b: str, model_a, model_b, unit: str, out_dir) -> None:
+    """Compare model B of RUN_B with model A of RUN_A per shared condition (diff = B - A).
+
+    RUN_A and RUN_B may be the same run with two models (--model-a, --model-b).
+    """
+    from audit.stats import compare_runs, write_comparison
+
+    frame = compare_runs(run_a, run_b, model_a=model_a, model_b=model_b, unit=unit)
+    out = Path(out_dir) if out_dir else (Path(run_b) if Path(run_b).is_dir() else Path(run_b).parent)
+    out.mkdir(parents=True, exist_ok=True)
+    csv, md = write_comparison(frame, out)
+    click.echo(md.read_text(encoding="utf-8"))
+    click.echo(f"Wrote {csv}")
+    click.echo(f"Wrote {md}")

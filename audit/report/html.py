@@ -1,0 +1,160 @@
+"""A self-contained ``report.html``: inline CSS, plots embedded as base64 PNG, no network.
+
+Built only from the files of a run directory (``run.json``, ``metrics.csv``,
+``predictions.csv``, ``table*.csv``, ``problems.csv``), so it can be regenerated any time.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import string
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from audit.errors import AuditError
+from audit.report.plots import plot_confusions, plot_reliability, plot_snr_curves
+from audit.tables import _TITLES
+
+__all__ = ["write_report", "classes_of"]
+
+_MAX_PROBLEMS = 200
+
+
+def classes_of(predictions: pd.DataFrame) -> list[str]:
+    """Class order from the ``p_<class>`` columns, else sorted labels and predictions."""
+    classes = [c[2:] for c in predictions.columns if str(c).startswith("p_")]
+    if classes:
+        return classes
+    missing = [c for c in ("emotion", "prediction") if c not in predictions.columns]
+    if missing:
+        raise AuditError(f"predictions: missing column(s) {', '.join(missing)}")
+    return sorted(set(predictions["emotion"].astype(str)) | set(predictions["prediction"].astype(str)))
+
+
+def _e(value) -> str:
+    return html.escape(str(value))
+
+
+def _table_html(df: pd.DataFrame) -> str:
+    """A DataFrame as an HTML table; ``X ci_low``/``X ci_high`` columns fold into ``X``."""
+    cols = [c for c in df.columns if not str(c).endswith((" ci_low", " ci_high")) and c != "condition_key"]
+
+    def cell(row, c):
+        v = row[c]
+        if isinstance(v, (float, np.floating)):
+            if not np.isfinite(v):
+                return "–"
+            text = f"{v:.2f}"
+            lo, hi = row.get(f"{c} ci_low"), row.get(f"{c} ci_high")
+            if lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi):
+                text += f" <span class='note'>[{lo:.2f}, {hi:.2f}]</span>"
+            return text
+        return _e(v)
+
+    head = "".join(f"<th>{_e(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{cell(r, c)}</td>" for c in cols) + "</tr>" for _, r in df.iterrows())
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f"<img alt='{_e(path.stem)}' src='data:image/png;base64,{data}'>"
+
+
+def _read_csv(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def _summary(info: dict, metrics: pd.DataFrame) -> str:
+    scen = info.get("scenario") or {}
+    gates = info.get("gates") or {}
+    violations = gates.get("violations") or []
+    rules = gates.get("rules") or []
+    cards = [("scenario", scen.get("name", "?") if isinstance(scen, dict) else scen),
+             ("models", ", ".join(sorted(metrics["model"].astype(str).unique()))),
+             ("conditions", str(metrics["condition"].nunique())),
+             ("seed", info.get("seed", "?")),
+             ("utterances", (info.get("data") or {}).get("n_utterances", "?"))]
+    out = "<div class='summary'>" + "".join(f"<div class='card'>{_e(k)}<b>{_e(v)}</b></div>" for k, v in cards)
+    if rules:
+        cls = "fail" if violations else "pass"
+        out += f"<div class='card {cls}'>gates<b>{'FAILED' if violations else 'passed'}</b></div>"
+    out += "</div>"
+    if violations:
+        out += "<h3>Gate violations</h3><ul>" + "".join(f"<li>{_e(v)}</li>" for v in violations) + "</ul>"
+    return out
+
+
+def _headline(metrics: pd.DataFrame) -> str:
+    """WA / UA per model and condition (fold mean, all speakers)."""
+    rows = metrics[(metrics["fold"].astype(str) == "mean") & (metrics["group"] == "all")
+                   & metrics["metric"].isin(["wa", "ua", "macro_f1", "ece", "flip_rate"])]
+    if rows.empty:
+        return ""
+    wide = rows.pivot_table(index=["model", "condition"], columns="metric", values="value", aggfunc="first")
+    lo = rows.pivot_table(index=["model", "condition"], columns="metric", values="ci_low", aggfunc="first")
+    hi = rows.pivot_table(index=["model", "condition"], columns="metric", values="ci_high", aggfunc="first")
+    order = [m for m in ("wa", "ua", "macro_f1", "ece", "flip_rate") if m in wide.columns]
+    wide = wide[order]
+    df = wide.reset_index()
+    for m in order:
+        df[f"{m} ci_low"] = lo[m].to_numpy()
+        df[f"{m} ci_high"] = hi[m].to_numpy()
+    df = df.assign(_k=df["condition"] != "clean").sort_values(["model", "_k", "condition"]).drop(columns="_k")
+    return ("<h2>Overview</h2><p class='note'>Fold mean (the paper's protocol), percent, "
+            "[95% speaker-bootstrap interval].</p>" + _table_html(df))
+
+
+def write_report(run_dir) -> Path:
+    """Make ``plots/*.png`` and ``report.html`` in ``run_dir``; return the HTML path."""
+    run_dir = Path(run_dir)
+    metrics = _read_csv(run_dir / "metrics.csv")
+    if metrics is None:
+        raise AuditError(f"{run_dir}: no metrics.csv (run `audit report {run_dir}` to recompute it)")
+    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
+    predictions = _read_csv(run_dir / "predictions.csv")
+    plots_dir = run_dir / "plots"
+    plots_dir.mkdir(exist_ok=True)
+    plots = plot_snr_curves(metrics, plots_dir)
+    if predictions is not None and not predictions.empty:
+        classes = classes_of(predictions)
+        plots += plot_confusions(predictions, classes, plots_dir)
+        plots += plot_reliability(predictions, classes, plots_dir)
+    body = [_summary(info, metrics), _headline(metrics)]
+    for name, title in _TITLES.items():
+        df = _read_csv(run_dir / f"{name}.csv")
+        if df is not None:
+            body.append(f"<h2>{_e(title)}</h2>" + _table_html(df))
+    if plots:
+        body.append("<h2>Plots</h2>" + "".join(f"<h3>{_e(p.stem)}</h3>{_img(p)}" for p in plots))
+    warnings = list(info.get("warnings") or [])
+    small = metrics[(metrics["metric"] == "small_group") & (metrics["fold"].astype(str) == "pooled")]
+    warnings += [f"small group: {g}" for g in sorted(set(small["group"]) - {w.split()[1] for w in warnings if w.startswith("group ")})]
+    body.append("<h2>Warnings</h2>" + ("<ul class='warn'>" + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul>"
+                                       if warnings else "<p class='note'>none</p>"))
+    problems = _read_csv(run_dir / "problems.csv")
+    if problems is not None and not problems.empty:
+        shown = problems.head(_MAX_PROBLEMS)
+        more = f"<p class='note'>{len(problems) - len(shown)} more in problems.csv</p>" if len(problems) > len(shown) else ""
+        body.append(f"<h2>Problems ({len(problems)})</h2>" + _table_html(shown) + more)
+    else:
+        body.append("<h2>Problems</h2><p class='note'>none recorded</p>")
+    if info:
+        body.append("<h2>Run</h2><details><summary>run.json</summary><pre>"
+                    + _e(json.dumps(info, indent=2, sort_keys=True, default=str)) + "</pre></details>")
+    scen = info.get("scenario") if isinstance(info.get("scenario"), dict) else {}
+    title = f"SER audit report: {scen.get('name', run_dir.name)}"
+    template = resources.files("audit.report").joinpath("templates/report.html").read_text(encoding="utf-8")
+    page = string.Template(template).substitute(title=_e(title), body="\n".join(body))
+    out = run_dir / "report.html"
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(out)
+    return out

@@ -1,0 +1,74 @@
+"""`audit report RUN_DIR` and `audit compare RUN_A RUN_B`: exit codes, files, one-line errors."""
+
+import json
+
+import pandas as pd
+import pytest
+from _analysis_data import make_predictions
+
+from audit.cli import main
+
+
+def _audit(capsys, *args):
+    """Run the CLI in-process (a subprocess would pay the torch import again)."""
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("clirun")
+    make_predictions(seed=4, utt_per_spk=6).to_csv(d / "predictions.csv", index=False)
+    (d / "run.json").write_text(json.dumps({"scenario": {"name": "noise", "groups": ["gender"],
+                                                         "bootstrap": {"n_boot": 20}}, "seed": 3}))
+    return d
+
+
+def test_report_regenerates_identically(run_dir, capsys):
+    code, out, err = _audit(capsys, "report", str(run_dir))
+    assert code == 0, err
+    assert "Report:" in out
+    first = {p.name: p.read_bytes() for p in run_dir.glob("*.csv")}
+    assert {"metrics.csv", "table15_noise.csv", "table17_gender.csv"} <= set(first)
+    assert (run_dir / "report.html").is_file() and (run_dir / "plots" / "snr_prop.png").is_file()
+    assert set(pd.read_csv(run_dir / "metrics.csv").scenario) == {"noise"}
+    code, _, _ = _audit(capsys, "report", str(run_dir))
+    assert code == 0
+    assert {p.name: p.read_bytes() for p in run_dir.glob("*.csv")} == first
+
+
+def test_report_errors_are_one_line(tmp_path, capsys):
+    code, _, err = _audit(capsys, "report", str(tmp_path))
+    assert code == 2
+    assert err.startswith("error:") and "predictions.csv" in err and err.count("\n") == 1
+    (tmp_path / "predictions.csv").write_text("model,fold\nm,0\n")
+    code, _, err = _audit(capsys, "report", str(tmp_path))
+    assert code == 2 and "missing column" in err and err.count("\n") == 1
+
+
+def test_compare(run_dir, tmp_path, capsys):
+    code, out, err = _audit(capsys, "compare", str(run_dir), str(run_dir), "--model-a", "base",
+                            "--model-b", "prop", "--out", str(tmp_path))
+    assert code == 0, err
+    assert "prop (B) vs base (A)" in out
+    assert len(pd.read_csv(tmp_path / "compare.csv")) == 6 and (tmp_path / "compare.md").is_file()
+    code, _, err = _audit(capsys, "compare", str(run_dir), str(run_dir))
+    assert code == 2 and err.count("\n") == 1 and "--model-a" in err
+
+
+def test_analysis_settings_from_run_json():
+    from audit.report.rebuild import analysis_settings
+
+    info = {"scenario": {"name": "paper", "seed": 1, "groups": ["gender", "emotion"],
+                         "intersections": [["gender", "emotion"]], "bootstrap": {"n_boot": 500, "ci": 0.9},
+                         "min_group_speakers": 3}, "seed": 42}
+    s = analysis_settings(info)
+    assert s == {"scenario": "paper", "seed": 42, "groups": ["gender", "emotion"],
+                 "intersections": [["gender", "emotion"]], "n_boot": 500, "ci": 0.9, "min_group_speakers": 3}
+    assert analysis_settings({**info, "n_boot": 50})["n_boot"] == 50
+    assert analysis_settings({})["n_boot"] == 1000

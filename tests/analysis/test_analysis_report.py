@@ -1,0 +1,87 @@
+"""Plots and the self-contained report.html; rendered in headless Chromium when available."""
+
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from audit.analysis import analyse, write_metrics
+from audit.report import write_report
+from audit.tables import write_tables
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, preds, classes):
+    d = tmp_path_factory.mktemp("run")
+    preds.to_csv(d / "predictions.csv", index=False)
+    m = analyse(preds, classes=classes, scenario="noise", groups=["gender"], n_boot=30, seed=0,
+                min_group_speakers=7)
+    write_metrics(m, d / "metrics.csv")
+    write_tables(d, m, preds)
+    (d / "problems.csv").write_text("stage,utt_id,path,condition,model,problem\n"
+                                    "audio,a99_u01,x.wav,,,unreadable <file>\n")
+    info = {"scenario": {"name": "noise", "groups": ["gender"], "bootstrap": {"n_boot": 30, "ci": 0.95}},
+            "seed": 0, "data": {"n_utterances": 144},
+            "gates": {"rules": ["ua_drop>1"], "violations": ["ua_drop>1: model base, condition x: ua_drop = 9.00"]},
+            "warnings": m.attrs["warnings"]}
+    (d / "run.json").write_text(json.dumps(info))
+    write_report(d)
+    return d
+
+
+def test_plots_written(run_dir):
+    names = sorted(p.name for p in (run_dir / "plots").iterdir())
+    assert names == ["confusion_base.png", "confusion_prop.png", "reliability_base.png",
+                     "reliability_prop.png", "snr_base.png", "snr_prop.png"]
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(run_dir / "plots" / "snr_base.png")
+    assert img.shape[0] > 200 and len(np.unique((img[..., :3] * 8).astype(int).reshape(-1, 3), axis=0)) > 8
+
+
+def test_report_is_self_contained(run_dir):
+    page = (run_dir / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 6
+    assert not re.search(r"(src|href)=['\"]?(https?:|//|file:)", page)  # nothing fetched
+    assert "<style>" in page and "Table 15" in page and "Table 17" in page and "Table 16" not in page
+    assert "FAILED" in page and "ua_drop = 9.00" in page  # gate violations
+    assert "unreadable &lt;file&gt;" in page  # problems, escaped
+    assert "gender=female has 6 speakers" in page  # warnings
+    assert "&quot;seed&quot;: 0" in page  # run.json summary (escaped)
+
+
+def test_report_needs_metrics(tmp_path):
+    from audit.errors import AuditError
+
+    with pytest.raises(AuditError, match="no metrics.csv"):
+        write_report(tmp_path)
+
+
+def _chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.chromium
+@pytest.mark.skipif(_chromium() is None, reason="chromium not installed")
+def test_report_renders_in_chromium(run_dir, tmp_path):
+    from PIL import Image
+
+    shot = tmp_path / "shot.png"
+    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,1600",
+           (run_dir / "report.html").as_uri()]
+    subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+    assert shot.is_file(), "chromium wrote no screenshot"
+    px = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    assert px.shape[:2] == (1600, 1200)
+    non_white = (px.sum(axis=2) < 740).mean()
+    assert non_white > 0.05, f"page looks blank ({non_white:.1%} non-white)"
+    colours = np.unique((px // 16).reshape(-1, 3), axis=0)
+    assert len(colours) > 40, "too few colours for tables and plots"
+    # the report's heading blue (#2f6db5) is on screen: our page, not an error page
+    blue = (np.abs(px - np.array([0x2F, 0x6D, 0xB5])).sum(axis=2) < 30).sum()
+    assert blue > 500

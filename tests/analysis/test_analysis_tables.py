@@ -1,0 +1,79 @@
+"""Paper-shaped tables: which are written, row order, values from the tidy rows, determinism."""
+
+import pandas as pd
+import pytest
+
+from audit.analysis import analyse
+from _analysis_data import make_predictions
+
+
+@pytest.fixture(scope="module")
+def full(classes):
+    p = make_predictions(seed=2, utt_per_spk=8, conditions=("clean", "awgn:snr_db=20", "awgn:snr_db=10",
+                                                             "awgn:snr_db=0", "mp3:bitrate_kbps=128", "reverb:rt60_s=0.3"))
+    return p, analyse(p, classes=classes, scenario="paper", groups=["gender"], n_boot=30, seed=0)
+
+
+def test_all_four_tables(tmp_path, full):
+    from audit.tables import write_tables
+
+    p, m = full
+    paths = write_tables(tmp_path, m, p)
+    names = sorted(x.name for x in paths)
+    assert names == sorted(f"{t}.{e}" for t in ("table15_noise", "table16_codec_reverb", "table17_gender",
+                                                  "table18_classwise_gender") for e in ("csv", "md"))
+    t15 = pd.read_csv(tmp_path / "table15_noise.csv")
+    assert t15.condition.tolist() == ["clean", "20 dB SNR", "10 dB SNR", "0 dB SNR"]
+    ua = m[(m.fold == "mean") & (m.group == "all") & (m.metric == "ua") & (m.model == "prop")
+           & (m.condition == "awgn:snr_db=10")].iloc[0]
+    row = t15[t15.condition == "10 dB SNR"].iloc[0]
+    assert row["prop UA"] == pytest.approx(ua.value, abs=0.006)
+    assert row["prop UA ci_low"] == pytest.approx(ua.ci_low, abs=0.006)
+    t16 = pd.read_csv(tmp_path / "table16_codec_reverb.csv")
+    assert t16.condition.tolist() == ["clean", "MP3 128 kbps", "reverb RT60 0.3 s"]
+    t17 = pd.read_csv(tmp_path / "table17_gender.csv")
+    clean = t17[t17.condition == "clean"]
+    assert clean.gender.tolist() == ["female", "male", "gap"] * 2
+    f, male, gap = clean[clean.model == "base"].WA.tolist()
+    assert gap == pytest.approx(abs(f - male), abs=0.011)
+    t18 = pd.read_csv(tmp_path / "table18_classwise_gender.csv")
+    assert t18[t18.condition == "clean"].emotion.tolist() == ["neutral", "happy", "sad", "angry"]  # p_ order
+    r = t18.iloc[0]
+    assert r["base gap"] == pytest.approx(r["base female F1"] - r["base male F1"], abs=0.011)
+    md = (tmp_path / "table15_noise.md").read_text()
+    assert "| condition | base WA | base UA | prop WA | prop UA |" in md and " [" in md
+
+
+def test_noise_only_run_skips_table16(tmp_path, preds, classes, caplog):
+    import logging
+
+    from audit.tables import write_tables
+
+    caplog.set_level(logging.INFO)
+    m = analyse(preds, classes=classes, scenario="noise", groups=["gender"], n_boot=10, seed=0)
+    names = {x.name for x in write_tables(tmp_path, m, preds)}
+    assert "table15_noise.csv" in names and "table17_gender.csv" in names and "table18_classwise_gender.md" in names
+    assert not any(n.startswith("table16") for n in names)
+    assert "table16_codec_reverb skipped" in caplog.text
+
+
+def test_tables_byte_identical(tmp_path, full):
+    from audit.tables import write_tables
+
+    p, m = full
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    for d in (a, b):
+        write_tables(d, m, p)
+    for f in a.iterdir():
+        assert f.read_bytes() == (b / f.name).read_bytes()
+
+
+def test_condition_kind():
+    from audit.tables import condition_kind
+
+    assert condition_kind("clean") == ("clean", None)
+    assert condition_kind("awgn:snr_db=-5") == ("awgn", -5.0)
+    assert condition_kind("mp3:bitrate_kbps=64") == ("mp3", 64.0)
+    assert condition_kind("reverb:rt60_s=0.3+awgn:snr_db=10")[0] == "other"
+    assert condition_kind("nonsense:") == ("other", None)
