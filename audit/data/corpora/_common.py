@@ -1,0 +1,63 @@
+"""Helpers shared by the corpus adapters: walking a tree, reading headers, recording problems."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from audit.data._validate import reject
+from audit.data.audio import read_header
+from audit.data.problems import ProblemLog
+from audit.errors import AuditError
+
+__all__ = ["AUDIO_EXTENSIONS", "audio_files", "rows_to_frame", "reject"]
+
+AUDIO_EXTENSIONS = (".wav", ".flac")
+
+
+def _raise_unreadable(exc: OSError) -> None:
+    reason = exc.strerror or type(exc).__name__
+    raise AuditError(f"{exc.filename}: cannot read folder ({reason})")
+
+
+def audio_files(root: Path, *, max_depth: int | None = None) -> list[Path]:
+    """Audio files (``.wav``/``.flac``, any case) under ``root``, sorted; hidden entries skipped.
+
+    Raises ``AuditError`` if ``root`` or a folder inside it cannot be listed.
+    """
+    if not root.is_dir():
+        raise AuditError(f"{root}: no such folder")
+    found: list[Path] = []
+    base_depth = len(root.parts)
+    for folder, dirs, files in os.walk(root, onerror=_raise_unreadable):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        if max_depth is not None and len(Path(folder).parts) - base_depth >= max_depth:
+            dirs[:] = []
+        found.extend(Path(folder) / f for f in files
+                     if not f.startswith(".") and f.lower().endswith(AUDIO_EXTENSIONS))
+    return sorted(found)
+
+
+def rows_to_frame(rows: Iterable[dict], corpus: str, *, skip_bad: bool,
+                  problems: ProblemLog | None) -> pd.DataFrame:
+    """Add header fields (duration, rate, channels) to parsed rows; bad files raise or are recorded.
+
+    Each row needs ``utt_id`` and ``path``; the ``corpus`` column is set here.
+    """
+    out = []
+    for row in rows:
+        try:
+            header = read_header(row["path"])
+        except AuditError as exc:
+            reject(str(exc), skip_bad=skip_bad, problems=problems, utt_id=row["utt_id"], path=row["path"])
+            continue
+        out.append({"utt_id": row["utt_id"], "path": str(Path(row["path"]).resolve()), "corpus": corpus,
+                    **{k: v for k, v in row.items() if k not in ("utt_id", "path")},
+                    "duration_s": header.duration_s, "sample_rate": header.sample_rate,
+                    "channels": header.channels})
+    if not out:
+        raise AuditError(f"no usable {corpus} audio files found")
+    return pd.DataFrame(out)
