@@ -1,0 +1,213 @@
+"""Checkpoints: safetensors weights + a JSON sidecar describing how they were made.
+
+A legacy ``.pt``/``.pth`` state dict is read only with ``torch.load(weights_only=True)``,
+which refuses pickles that would import or call arbitrary code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import platform
+import subprocess
+import tempfile
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from model.errors import ModelError
+from model.macnn import MACNN, MACNNConfig
+
+__all__ = [
+    "SIDECAR_FORMAT",
+    "save_checkpoint",
+    "read_sidecar",
+    "resolve_paths",
+    "load_model",
+    "update_sidecar",
+    "checkpoint_matches",
+    "package_versions",
+    "git_commit",
+    "sha256_file",
+]
+
+SIDECAR_FORMAT = "ser-audit-model/1"
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages that shape the weights."""
+    out = {"python": platform.python_version()}
+    for pkg in ("ser-audit", "torch", "torchaudio", "numpy", "safetensors"):
+        try:
+            out[pkg] = importlib_metadata.version(pkg)
+        except importlib_metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def git_commit() -> str | None:
+    """The source tree's commit (``-dirty`` when modified), or None outside a git checkout."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if sha.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10)
+        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _atomic_write_bytes(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(stem: Path, model: MACNN, sidecar: dict) -> Path:
+    """Write ``<stem>.safetensors`` and ``<stem>.json`` (atomically); return the weights path.
+
+    ``sidecar`` is completed with the format tag, model config, weights file name and hash.
+    """
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    weights = stem.with_name(stem.name + ".safetensors")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    _atomic_write_bytes(weights, lambda tmp: save_file(state, tmp))
+    doc = {"format": SIDECAR_FORMAT, "model_config": model.config.to_dict(), **sidecar,
+           "weights_file": weights.name, "weights_sha256": sha256_file(weights)}
+    text = json.dumps(doc, indent=2, sort_keys=False)
+    _atomic_write_bytes(stem.with_name(stem.name + ".json"), lambda tmp: Path(tmp).write_text(text + "\n"))
+    return weights
+
+
+def resolve_paths(path: str | Path) -> tuple[Path, Path]:
+    """``(weights, sidecar)`` for a ``.safetensors``, ``.pt``/``.pth`` or ``.json`` path."""
+    path = Path(path)
+    if path.suffix == ".json":
+        sidecar = path
+        if not sidecar.is_file():
+            raise ModelError(f"{sidecar}: checkpoint sidecar not found")
+        weights = sidecar.with_name(read_sidecar(sidecar).get("weights_file") or path.stem + ".safetensors")
+    elif path.suffix in (".safetensors", ".pt", ".pth"):
+        weights, sidecar = path, path.with_suffix(".json")
+    else:
+        raise ModelError(f"{path}: expected a .safetensors, .pt, .pth or .json checkpoint")
+    if not weights.is_file():
+        raise ModelError(f"{weights}: checkpoint weights not found")
+    if not sidecar.is_file():
+        raise ModelError(f"{sidecar}: checkpoint sidecar not found (needed beside {weights.name})")
+    return weights, sidecar
+
+
+def read_sidecar(path: Path) -> dict:
+    """The parsed sidecar; ModelError when unreadable or not a ser-audit sidecar."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: unreadable checkpoint sidecar ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != SIDECAR_FORMAT:
+        raise ModelError(f"{path}: not a ser-audit checkpoint sidecar (format != {SIDECAR_FORMAT!r})")
+    for key in ("model_config", "classes", "feature_config"):
+        if key not in doc:
+            raise ModelError(f"{path}: sidecar lacks key {key!r}")
+    return doc
+
+
+def _load_state(weights: Path) -> dict[str, torch.Tensor]:
+    if weights.suffix == ".safetensors":
+        try:
+            return load_file(str(weights))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ModelError(f"{weights}: unreadable safetensors file ({exc})") from None
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # weights_only refuses any global outside torch's allow-list: nothing was executed.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{weights}: refused to load a pickle that would run code ({first[:160]})") from None
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise ModelError(f"{weights}: unreadable torch checkpoint ({exc})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"{weights}: expected a state dict of tensors")
+    return state
+
+
+def load_model(path: str | Path) -> tuple[MACNN, dict, Path]:
+    """Rebuild the network from a checkpoint: ``(model on CPU in eval mode, sidecar, weights path)``."""
+    weights, sidecar_path = resolve_paths(path)
+    doc = read_sidecar(sidecar_path)
+    try:
+        config = MACNNConfig.from_dict(doc["model_config"])
+    except TypeError as exc:
+        raise ModelError(f"{sidecar_path}: bad model_config ({exc})") from None
+    if len(doc["classes"]) != config.num_classes:
+        raise ModelError(f"{sidecar_path}: {len(doc['classes'])} classes listed but the model has "
+                         f"{config.num_classes} outputs")
+    model = MACNN(config)
+    state = _load_state(weights)
+    missing, unexpected = set(model.state_dict()) - set(state), set(state) - set(model.state_dict())
+    if missing or unexpected:
+        raise ModelError(f"{weights}: weights do not match {doc.get('name', 'the model')} "
+                         f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelError(f"{weights}: weight shapes do not match the sidecar's model_config "
+                         f"({str(exc).splitlines()[-1].strip()[:200]})") from None
+    model.eval()
+    return model, doc, weights
+
+
+def update_sidecar(path: Path, **updates) -> None:
+    """Merge ``updates`` into an existing sidecar's top-level keys (atomic rewrite)."""
+    path = Path(path)
+    doc = read_sidecar(path)
+    for key, value in updates.items():
+        if isinstance(value, dict) and isinstance(doc.get(key), dict):
+            doc[key].update(value)
+        else:
+            doc[key] = value
+    text = json.dumps(doc, indent=2)
+    _atomic_write_bytes(path, lambda tmp: Path(tmp).write_text(text + "\n"))
+
+
+def checkpoint_matches(stem: Path, train_config: dict, manifest_hash: str | None) -> bool | None:
+    """None when ``<stem>`` has no complete checkpoint; else whether it was trained with the
+    same ``train_config`` (ignoring the device and progress display) and manifest hash."""
+    stem = Path(stem)
+    weights, sidecar = stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
+    if not (weights.is_file() and sidecar.is_file()):
+        return None
+    try:
+        doc = read_sidecar(sidecar)
+    except ModelError:
+        return False
+    ignore = {"device", "progress"}
+    old = {k: v for k, v in (doc.get("train_config") or {}).items() if k not in ignore}
+    new = {k: v for k, v in train_config.items() if k not in ignore}
+    return old == json.loads(json.dumps(new)) and doc.get("manifest_hash") == manifest_hash
+
+

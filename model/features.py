@@ -1,0 +1,201 @@
+"""39-dim MFCC features (13 static + delta + delta-delta) and 2 s segments.
+
+The same torch code runs on CPU and GPU. Features of one utterance never depend on which
+other utterances share its batch: there is no batch-wide dB clamp (torchaudio's ``MFCC``
+applies ``top_db`` over the whole batch) and no padding between utterances before deltas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
+
+import numpy as np
+import torch
+import torchaudio
+
+from model.errors import ModelError
+
+__all__ = [
+    "FeatureConfig",
+    "FeatureStats",
+    "MFCCExtractor",
+    "segment_starts",
+    "segment",
+    "utterance_segments",
+    "fit_stats",
+]
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """MFCC and segmentation settings (model-spec defaults).
+
+    ``standardize`` turns on per-coefficient standardisation with statistics fitted on the
+    training fold (stored in the checkpoint sidecar, never refitted on test data).
+    """
+
+    sample_rate: int = 16000
+    n_mfcc: int = 13
+    n_mels: int = 26
+    win_length: int = 400
+    hop_length: int = 160
+    n_fft: int = 512
+    delta_width: int = 2
+    segment_frames: int = 200
+    train_stride: int = 100
+    test_stride: int = 40
+    standardize: bool = False
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name != "standardize" and (not isinstance(value, int) or value <= 0):
+                raise ModelError(f"FeatureConfig.{f.name}={value!r}: must be a positive integer")
+        if self.win_length > self.n_fft:
+            raise ModelError(f"FeatureConfig.win_length={self.win_length} exceeds n_fft={self.n_fft}")
+
+    @property
+    def n_features(self) -> int:
+        """Rows of the feature map: static + delta + delta-delta (39 by default)."""
+        return 3 * self.n_mfcc
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FeatureConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ModelError(f"feature config: unknown key(s) {unknown}")
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class FeatureStats:
+    """Per-coefficient mean and std, each a tuple of ``n_features`` floats."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def to_dict(self) -> dict:
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FeatureStats:
+        return cls(tuple(float(v) for v in d["mean"]), tuple(float(v) for v in d["std"]))
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        """Standardise ``x: (..., n_features, frames)`` coefficient by coefficient."""
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device)[:, None]
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device)[:, None]
+        return (x - mean) / std
+
+
+@lru_cache(maxsize=8)
+def _dct(n_mfcc: int, n_mels: int) -> torch.Tensor:
+    return torchaudio.functional.create_dct(n_mfcc, n_mels, norm="ortho")  # (n_mels, n_mfcc)
+
+
+class MFCCExtractor(torch.nn.Module):
+    """Waveform ``(..., time)`` at 16 kHz -> MFCC + deltas ``(..., 39, frames)``.
+
+    frames = 1 + time // hop (centred frames, reflect padding). Log-mel uses
+    ``10 log10(max(mel, 1e-10))`` per value, with no clamp relative to a batch maximum.
+    """
+
+    def __init__(self, config: FeatureConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or FeatureConfig()
+        c = self.config
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=c.sample_rate, n_fft=c.n_fft, win_length=c.win_length,
+            hop_length=c.hop_length, n_mels=c.n_mels, window_fn=torch.hamming_window,
+            power=2.0, center=True, pad_mode="reflect",
+        )
+        self.register_buffer("dct", _dct(c.n_mfcc, c.n_mels).clone(), persistent=False)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        """``waveform: (..., time)`` float -> ``(..., 3 * n_mfcc, frames)``."""
+        mel = self.mel(waveform)  # (..., n_mels, frames)
+        log_mel = 10.0 * torch.log10(mel.clamp_min(1e-10))
+        static = torch.matmul(log_mel.transpose(-1, -2), self.dct).transpose(-1, -2)  # (..., 13, F)
+        width = 2 * self.config.delta_width + 1
+        delta = torchaudio.functional.compute_deltas(static, win_length=width)
+        delta2 = torchaudio.functional.compute_deltas(delta, win_length=width)
+        return torch.cat([static, delta, delta2], dim=-2)  # (..., 39, F)
+
+
+def segment_starts(n_frames: int, stride: int, length: int = 200) -> list[int]:
+    """Start frames of ``length``-frame windows every ``stride`` frames.
+
+    An utterance shorter than ``length`` gives one window at 0 (zero-padded later). When the
+    regular grid leaves an uncovered tail, one last window aligned to the end is added so no
+    audio is ignored.
+    """
+    if n_frames <= length:
+        return [0]
+    starts = list(range(0, n_frames - length + 1, stride))
+    if starts[-1] + length < n_frames:
+        starts.append(n_frames - length)
+    return starts
+
+
+def segment(features: torch.Tensor, stride: int, length: int = 200) -> torch.Tensor:
+    """Cut ``features: (n_features, frames)`` into ``(n_segments, 1, n_features, length)``."""
+    n_feat, n_frames = features.shape
+    if n_frames < length:
+        features = torch.nn.functional.pad(features, (0, length - n_frames))
+    windows = [features[:, s : s + length] for s in segment_starts(n_frames, stride, length)]
+    return torch.stack(windows)[:, None]
+
+
+def utterance_segments(
+    waveforms: Sequence[np.ndarray],
+    extractor: MFCCExtractor,
+    stride: int,
+    *,
+    stats: FeatureStats | None = None,
+    device: torch.device | str = "cpu",
+):
+    """Yield ``(utterance_index, segments (n_seg, 1, 39, 200))`` utterance by utterance.
+
+    ``waveforms``: each ``(time,)`` float at ``extractor.config.sample_rate``. Features are
+    computed one utterance at a time so they do not depend on batch composition.
+    """
+    length = extractor.config.segment_frames
+    for i, wav in enumerate(waveforms):
+        arr = np.asarray(wav)
+        if arr.ndim != 1 or arr.size == 0:
+            raise ModelError(f"waveform {i}: expected a non-empty 1-D array, got shape {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise ModelError(f"waveform {i}: contains NaN or inf")
+        x = torch.as_tensor(arr, dtype=torch.float32, device=device)
+        with torch.no_grad():
+            feats = extractor(x)  # (39, frames)
+            if stats is not None:
+                feats = stats.apply(feats)
+        yield i, segment(feats, stride, length)
+
+
+def fit_stats(
+    waveforms: Sequence[np.ndarray], extractor: MFCCExtractor, *, device: torch.device | str = "cpu"
+) -> FeatureStats:
+    """Per-coefficient mean/std over all frames of ``waveforms`` (the training fold only)."""
+    total = torch.zeros(extractor.config.n_features, dtype=torch.float64)
+    total_sq = torch.zeros_like(total)
+    count = 0
+    with torch.no_grad():
+        for wav in waveforms:
+            f = extractor(torch.as_tensor(np.asarray(wav), dtype=torch.float32, device=device))
+            f = f.double().cpu()
+            total += f.sum(dim=1)
+            total_sq += (f * f).sum(dim=1)
+            count += f.shape[1]
+    if count == 0:
+        raise ModelError("cannot fit feature statistics on zero frames")
+    mean = total / count
+    std = (total_sq / count - mean * mean).clamp_min(1e-12).sqrt()
+    return FeatureStats(tuple(mean.tolist()), tuple(std.tolist()))

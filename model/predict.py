@@ -1,0 +1,137 @@
+"""Batched utterance-level prediction from a trained network."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.errors import ModelError
+from model.features import FeatureConfig, FeatureStats, MFCCExtractor, utterance_segments
+from model.checkpoint import load_model, sha256_file
+from model.macnn import MACNN
+
+__all__ = ["Predictor", "load_checkpoint", "resolve_device"]
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> cuda when available, else cpu; anything else is checked and returned."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ModelError(f"device={device!r}: expected auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError(f"device={device!r}: CUDA is not available on this machine")
+    return dev
+
+
+class Predictor:
+    """A trained network with its feature pipeline and class order.
+
+    Attributes: ``name``, ``classes``, ``fold``, ``meta`` (the sidecar), ``feature_config``,
+    ``feature_stats`` (or None), ``sha256`` (weights file), ``device``, ``model``.
+    ``pooling``: ``prob`` (mean of segment probabilities, the default) or ``logit`` (softmax
+    of the mean segment logits).
+    """
+
+    def __init__(
+        self,
+        model: MACNN,
+        classes: Sequence[str],
+        feature_config: FeatureConfig,
+        *,
+        feature_stats: FeatureStats | None = None,
+        name: str = "",
+        fold: int | None = None,
+        meta: dict | None = None,
+        sha256: str = "",
+        device: str | torch.device = "cpu",
+        pooling: str = "prob",
+    ) -> None:
+        if pooling not in ("prob", "logit"):
+            raise ModelError(f"pooling={pooling!r}: choose prob or logit")
+        if len(classes) != model.config.num_classes:
+            raise ModelError(f"{len(classes)} classes given for a model with {model.config.num_classes} outputs")
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.classes = list(classes)
+        self.feature_config = feature_config
+        self.feature_stats = feature_stats
+        self.name = name
+        self.fold = fold
+        self.meta = meta or {}
+        self.sha256 = sha256
+        self.pooling = pooling
+        self._extractor = MFCCExtractor(feature_config).to(self.device)
+
+    def __repr__(self) -> str:
+        return f"Predictor(name={self.name!r}, fold={self.fold}, classes={self.classes}, device={self.device})"
+
+    @torch.no_grad()
+    def predict_proba(self, waveforms: Sequence[np.ndarray], *, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities per utterance.
+
+        ``waveforms``: each ``(time,)`` float at ``feature_config.sample_rate`` (16 kHz) ->
+        ``(n_utt, n_classes)`` float64, columns in ``classes`` order. Segments (test stride)
+        of many utterances stream through the network in batches of ``batch_size``; each
+        segment's output depends only on itself, so any batch size gives the same result up
+        to float rounding.
+        """
+        if batch_size < 1:
+            raise ModelError(f"batch_size={batch_size}: must be >= 1")
+        self.model.eval()
+        n, k = len(waveforms), len(self.classes)
+        sums = np.zeros((n, k), dtype=np.float64)
+        counts = np.zeros(n, dtype=np.int64)
+        pending: list[torch.Tensor] = []
+        owners: list[np.ndarray] = []
+        size = 0
+
+        def flush(limit: int) -> None:
+            nonlocal pending, owners, size
+            x = torch.cat(pending)
+            who = np.concatenate(owners)
+            for start in range(0, limit, batch_size):
+                stop = min(start + batch_size, limit)
+                out = self.model(x[start:stop]).float()  # (b, K)
+                out = torch.softmax(out, dim=1) if self.pooling == "prob" else out
+                np.add.at(sums, who[start:stop], out.double().cpu().numpy())
+                np.add.at(counts, who[start:stop], 1)
+            pending, owners, size = ([x[limit:]], [who[limit:]], x.shape[0] - limit)
+
+        stride = self.feature_config.test_stride
+        for i, segs in utterance_segments(waveforms, self._extractor, stride,
+                                          stats=self.feature_stats, device=self.device):
+            pending.append(segs)
+            owners.append(np.full(segs.shape[0], i))
+            size += segs.shape[0]
+            if size >= batch_size:
+                flush(size - size % batch_size)
+        if size:
+            flush(size)
+        mean = sums / counts[:, None]
+        if self.pooling == "logit":
+            mean = torch.softmax(torch.from_numpy(mean), dim=1).numpy()
+        return mean
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Predictor:
+    """A ``Predictor`` from ``<stem>.safetensors`` / ``.pt`` / ``.json`` (sidecar beside it)."""
+    model, doc, weights = load_model(path)
+
+    stats = doc.get("feature_stats")
+    return Predictor(
+        model,
+        doc["classes"],
+        FeatureConfig.from_dict(doc["feature_config"]),
+        feature_stats=FeatureStats.from_dict(stats) if stats else None,
+        name=doc.get("name", ""),
+        fold=doc.get("fold"),
+        meta=doc,
+        sha256=sha256_file(weights),
+        device=device,
+    )

@@ -1,0 +1,62 @@
+"""``audit train`` and ``audit model`` end to end (tiny synthetic corpus, one epoch)."""
+
+import json
+
+import pytest
+
+from audit.cli import main
+
+
+def _run(capsys, *args):
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    from audit.data import write_synthetic_corpus
+
+    return write_synthetic_corpus(tmp_path_factory.mktemp("synth"), seed=3, n_speakers=4, utterances_per_emotion=1)
+
+
+def test_model_list_and_info(capsys):
+    code, out, _ = _run(capsys, "model", "list", "--classes", "4")
+    assert code == 0
+    assert "macnn_icasa" in out and "155,636" in out  # the baseline's 4-class size
+    code, out, _ = _run(capsys, "model", "info", "macnn_icasa", "--classes", "4", "--runs", "3", "--device", "cpu")
+    assert code == 0
+    assert "162,400" in out and "2.45 M" in out and "MACs" in out and "latency" in out
+
+
+def test_model_info_unknown_name_is_one_line_error(capsys):
+    code, out, err = _run(capsys, "model", "info", "nope")
+    assert code == 2 and err.startswith("error: unknown model 'nope'") and "Traceback" not in err
+
+
+def test_train_writes_checkpoint_skips_and_refuses_other_config(capsys, corpus, tmp_path):
+    out_dir = tmp_path / "ck"
+    args = ["train", "--data", str(corpus), "--model", "macnn", "--aug", "aam", "--fold", "1",
+            "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--out", str(out_dir)]
+    code, out, err = _run(capsys, *args)
+    assert code == 0, err
+    assert {p.name for p in out_dir.iterdir()} == {"fold1.safetensors", "fold1.json", "fold1.log.csv"}
+    doc = json.loads((out_dir / "fold1.json").read_text())
+    assert doc["fold"] == 1 and doc["name"] == "macnn" and doc["epochs"] == 1
+    assert len(doc["manifest_hash"]) == 64 and doc["classes"] == sorted(doc["classes"])
+    assert set(doc["training_speakers"]).isdisjoint(doc["metadata"]["test_speakers"])
+    assert 0 <= doc["final_metrics"]["test_ua"] <= 1 and "held-out WA" in out
+    mtime = (out_dir / "fold1.safetensors").stat().st_mtime_ns
+    code, out, _ = _run(capsys, *args)
+    assert code == 0 and "skipped" in out
+    assert (out_dir / "fold1.safetensors").stat().st_mtime_ns == mtime
+    code, _, err = _run(capsys, *[a if a != "1" or i != args.index("--epochs") + 1 else "2"
+                                  for i, a in enumerate(args)])
+    assert code == 2 and "use --force" in err
+
+
+def test_train_bad_model_is_one_line_error(capsys, corpus, tmp_path):
+    code, _, err = _run(capsys, "train", "--data", str(corpus), "--model", "resnet", "--fold", "0",
+                        "--epochs", "1", "--out", str(tmp_path / "o"))
+    assert code == 2 and "unknown model 'resnet'" in err
