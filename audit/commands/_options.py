@@ -1,0 +1,122 @@
+"""Shared pieces of the ``run`` and ``fairness`` commands (options, multi-value parsing, output)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+__all__ = ["GreedyCommand", "engine_options", "print_summary"]
+
+_NUMBER = re.compile(r"^-?\d+(\.\d*)?([eE]-?\d+)?$")
+
+
+class GreedyCommand(click.Command):
+    """Let ``--snr 0 10 20`` mean ``--snr 0 --snr 10 --snr 20`` for the options in ``greedy``.
+
+    click options take a fixed number of values; the CLI promises space-separated lists, so the
+    arguments are rewritten before click parses them. A value is any following token that is not
+    an option (negative numbers count as values).
+    """
+
+    greedy: tuple[str, ...] = ()
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        out: list[str] = []
+        current: str | None = None
+        for tok in args:
+            if tok == "--":
+                current = None
+                out.append(tok)
+            elif tok in self.greedy:
+                current = tok
+                out.append(tok)
+            elif current is not None and out[-1] != current and (
+                    not tok.startswith("-") or _NUMBER.match(tok)):
+                out += [current, tok]
+            else:
+                if tok.startswith("-") and not _NUMBER.match(tok):
+                    current = None
+                out.append(tok)
+        return super().parse_args(ctx, out)
+
+
+def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options every evaluating command shares (defaults: the paper's settings)."""
+    opts = [
+        click.option("--data", "data", type=str, default=None,
+                     help="Corpus folder or manifest CSV (with folds)."),
+        click.option("--models", "models", multiple=True,
+                     help="One or more: checkpoint folder (fold*.json), checkpoint file, "
+                          "TorchScript .pt/.ts, ONNX .onnx, or pkg.module:fn."),
+        click.option("--out", type=click.Path(file_okay=False), default=None,
+                     help="Run folder (default results/<scenario>/, overwritten)."),
+        click.option("--seed", type=int, default=None, help="Root seed (default: the scenario's, 987654)."),
+        click.option("--device", default=None, help="auto | cpu | cuda | cuda:N (default: root --device)."),
+        click.option("--workers", type=int, default=None,
+                     help="CPU processes for MP3 and reverb (default: CPU count)."),
+        click.option("--batch-size", type=int, default=64, show_default=True,
+                     help="Utterances decoded per step (memory only; results do not depend on it)."),
+        click.option("--classes", default=None,
+                     help="Comma-separated class order for TorchScript/ONNX/entry-point models."),
+        click.option("--condition", "conditions", multiple=True,
+                     help="Extra condition(s), e.g. 'reverb:rt60_s=0.5+awgn:snr_db=10'."),
+        click.option("--n-boot", type=int, default=None, help="Bootstrap resamples (default: the scenario's)."),
+        click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+                     help="Prediction cache (default: <out>/../.cache)."),
+        click.option("--no-cache", is_flag=True, help="Do not read or write the prediction cache."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def common_run_options(ctx: click.Context, kw: dict[str, Any], out_default: str) -> dict[str, Any]:
+    """Turn the shared options into ``RunOptions`` keyword arguments."""
+    from pathlib import Path
+
+    if not kw["data"]:
+        raise click.UsageError("--data is required (a corpus folder or a manifest CSV)")
+    if not kw["models"]:
+        raise click.UsageError("--models is required (checkpoint folder(s) or model files)")
+    obj = ctx.find_root().obj or {}
+    seed = kw["seed"] if kw["seed"] is not None else obj.get("seed")
+    return dict(
+        data=kw["data"], models=list(kw["models"]), out=Path(kw["out"] or out_default), seed=seed,
+        device=kw["device"] or obj.get("device") or "auto",
+        workers=kw["workers"] or os.cpu_count() or 1, batch_size=kw["batch_size"],
+        cache_dir=Path(kw["cache_dir"]) if kw["cache_dir"] else None,
+        use_cache=not kw["no_cache"],
+        classes=[c.strip() for c in kw["classes"].split(",")] if kw["classes"] else None,
+        n_boot=kw["n_boot"],
+    )
+
+
+def print_summary(metrics: Any, out: Any) -> None:
+    """Print the fold-averaged WA/UA per model and condition, then where the files are."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    m = metrics
+    sel = m[(m["fold"].astype(str) == "mean") & (m["group"] == "all") & m["metric"].isin(["wa", "ua"])]
+    if not sel.empty:
+        table = Table(title="WA / UA (%), mean of folds, 95% CI")
+        for col in ("model", "condition", "metric", "value", "CI"):
+            table.add_column(col)
+        for r in sel.itertuples(index=False):
+            table.add_row(str(r.model), str(r.condition), str(r.metric).upper(), f"{_pct(r.value)}",
+                          f"[{_pct(r.ci_low)}, {_pct(r.ci_high)}]")
+        console.print(table)
+    console.print(f"Results in {out}/ (predictions.csv, metrics.csv, table*.csv, report.html)")
+
+
+def _pct(v: Any) -> str:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return "-"
+    return "-" if v != v else f"{v:.2f}"  # metrics.csv holds WA/UA in percent

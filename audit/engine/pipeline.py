@@ -1,0 +1,202 @@
+"""One audit, end to end: data + models + scenario -> a run directory.
+
+Order: predictions.csv -> metrics.csv -> tables -> problems.csv -> run.json -> report; gates are
+evaluated on the metrics and raised (exit 3) only after every output is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from audit.engine._io import atomic_write_csv, atomic_write_json
+from audit.engine.cache import MemoryCache, PredictionCache
+from audit.engine.runinfo import build_run_info, utc_now
+from audit.engine.runner import evaluate
+from audit.errors import AuditError, GateFailed
+from audit.scenario import Scenario
+
+__all__ = ["RunOptions", "RunResult", "run_audit", "resolve_device", "check_group_columns",
+           "OUTPUT_FILES"]
+
+log = logging.getLogger(__name__)
+
+# Files a run writes; a rerun into the same folder first removes them so no stale table from
+# an earlier scenario survives (the cache lives elsewhere and is kept).
+OUTPUT_FILES = ("predictions.csv", "metrics.csv", "problems.csv", "run.json", "report.html",
+                "fairness.csv")
+
+
+@dataclass
+class RunOptions:
+    """Settings of one ``audit run`` (CLI defaults are the paper's)."""
+
+    data: str
+    models: list[str]
+    out: Path
+    seed: int | None = None
+    device: str = "auto"
+    workers: int = 1
+    batch_size: int = 64
+    cache_dir: Path | None = None  # None: <out>/../.cache, shared by runs under results/
+    use_cache: bool = True
+    classes: list[str] | None = None
+    fail_if: list[str] = field(default_factory=list)
+    n_boot: int | None = None
+    report: bool = True
+    progress: bool = True
+    argv: list[str] | None = None
+
+
+@dataclass
+class RunResult:
+    """What a run produced."""
+
+    out: Path
+    predictions: pd.DataFrame
+    metrics: pd.DataFrame
+    violations: list[str]
+    outputs: list[Path]
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when a GPU is available, else ``cpu``."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_group_columns(manifest: pd.DataFrame, columns: list[str], source: str) -> None:
+    """Every grouping column must exist and hold at least one value."""
+    for col in columns:
+        if col not in manifest.columns:
+            raise AuditError(f"group column {col!r} is not in the manifest of {source} "
+                             f"(columns: {', '.join(map(str, manifest.columns))})")
+        values = manifest[col].dropna().astype(str)
+        if values.empty or (values == "").all():
+            raise AuditError(f"group column {col!r} is empty in the manifest of {source}")
+
+
+def _clear_outputs(out: Path) -> None:
+    for name in OUTPUT_FILES:
+        (out / name).unlink(missing_ok=True)
+    for pattern in ("table*.csv", "table*.md"):
+        for p in out.glob(pattern):
+            p.unlink()
+    if (out / "plots").is_dir():
+        shutil.rmtree(out / "plots")
+
+
+def _empty_groups(manifest: pd.DataFrame, preds: pd.DataFrame, columns: list[str],
+                  problems: Any) -> None:
+    """A group value of the data with no evaluated utterance gets a problems.csv row."""
+    for col in columns:
+        have = set(preds[col].astype(str)) if col in preds.columns else set()
+        for value in sorted(set(manifest[col].dropna().astype(str)) - have):
+            problems.add("analysis", f"group {col}={value} has no evaluated utterance "
+                         "(every one was skipped: see the rows above)")
+
+
+def _validate_rules(rules: list[str]) -> None:
+    """Fail on a malformed gate rule before the expensive evaluation, not after it."""
+    from audit import gates
+
+    parse = getattr(gates, "parse_rule", None)
+    if parse is not None:
+        for rule in rules:
+            parse(rule)
+
+
+def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunResult:
+    """Evaluate ``opts.models`` on ``opts.data`` under ``scenario`` and write the run folder.
+
+    Raises :class:`GateFailed` (exit 3) after writing everything when a threshold is violated.
+    """
+    from audit.analysis import analyse, write_metrics
+    from audit.data import ProblemLog, load_data, manifest_hash
+    from audit.gates import check_gates
+    from audit.models import load_models
+    from audit.tables import write_tables
+
+    t0, started = time.perf_counter(), utc_now()
+    seed = scenario.seed if opts.seed is None else int(opts.seed)
+    rules = [*scenario.thresholds, *opts.fail_if]
+    _validate_rules(rules)
+    device = resolve_device(opts.device)
+    out = Path(opts.out)
+    problems = ProblemLog()
+
+    manifest = load_data(opts.data, skip_bad=True, problems=problems)
+    group_cols = list(dict.fromkeys([*scenario.groups, *(c for i in scenario.intersections for c in i)]))
+    check_group_columns(manifest, group_cols, str(opts.data))
+    model_sets = load_models(opts.models, classes=opts.classes, device=device)
+    t_load = time.perf_counter()
+
+    out.mkdir(parents=True, exist_ok=True)
+    _clear_outputs(out)
+    cache_dir = opts.cache_dir or (out.resolve().parent / ".cache")
+    cache = PredictionCache(cache_dir) if opts.use_cache else MemoryCache()
+    try:
+        preds = evaluate(manifest, model_sets, scenario.conditions, seed=seed,
+                         batch_size=opts.batch_size, workers=opts.workers, device=device,
+                         cache=cache, problems=problems, progress=opts.progress,
+                         after_batch=after_batch)
+    finally:
+        cache.close()
+    t_eval = time.perf_counter()
+    if preds.empty:
+        problems.write(out / "problems.csv")
+        raise AuditError(f"no utterance could be evaluated; see {out / 'problems.csv'}")
+
+    outputs = [atomic_write_csv(out / "predictions.csv", preds)]
+    # Analyse what was written, so a fresh run and a cached rerun feed identical inputs.
+    table = pd.read_csv(out / "predictions.csv", keep_default_na=False, na_values=[""])
+    kwargs: dict[str, Any] = {}
+    if scenario.min_group_speakers is not None:
+        kwargs["min_group_speakers"] = scenario.min_group_speakers
+    n_boot = scenario.bootstrap.n_boot if opts.n_boot is None else int(opts.n_boot)
+    metrics = analyse(table, scenario=scenario.name, classes=model_sets[0].classes,
+                      groups=scenario.groups, intersections=scenario.intersections,
+                      n_boot=n_boot, seed=seed, ci=scenario.bootstrap.ci, **kwargs)
+    write_metrics(metrics, out / "metrics.csv")
+    outputs.append(out / "metrics.csv")
+    outputs += [Path(p) for p in write_tables(out, metrics, table)]
+    missing = [t for t in scenario.tables if not (out / f"{t}.csv").exists()]
+    for name in missing:
+        log.warning("table %s was not produced: its conditions or groups are not in this run", name)
+        problems.add("tables", f"table {name} requested by the scenario was not produced "
+                     "(its conditions or groups are not in this run)")
+    _empty_groups(manifest, table, group_cols, problems)
+    outputs.append(problems.write(out / "problems.csv"))
+    violations = check_gates(metrics, rules) if rules else []
+    t_an = time.perf_counter()
+
+    info = build_run_info(
+        scenario=scenario.model_copy(update={"seed": seed}), data_source=str(opts.data),
+        manifest_hash=manifest_hash(manifest), n_utterances=len(manifest),
+        model_sets=model_sets, seed=seed, device=device, workers=opts.workers,
+        batch_size=opts.batch_size, started=started,
+        cache={"enabled": opts.use_cache, "dir": str(cache_dir) if opts.use_cache else None,
+               "hits": cache.hits, "misses": cache.misses},
+        outputs=sorted(p.name for p in outputs) + ["report.html"] * opts.report,
+        gates={"rules": rules, "violations": violations}, argv=opts.argv,
+        warnings=list(metrics.attrs.get("warnings", [])),
+        timings={"load": round(t_load - t0, 3), "evaluate": round(t_eval - t_load, 3),
+                 "analyse": round(t_an - t_eval, 3)})
+    atomic_write_json(out / "run.json", info)
+    outputs.append(out / "run.json")
+    if opts.report:
+        from audit.report import write_report
+
+        outputs.append(Path(write_report(out)))
+    if violations:
+        raise GateFailed(f"{len(violations)} gate(s) failed: " + "; ".join(violations))
+    return RunResult(out, table, metrics, violations, outputs)

@@ -1,0 +1,91 @@
+"""``run.json``: what was run, on what, with what - everything needed to reproduce a run.
+
+run.json holds times and the host, so it differs between runs; the CSVs never read it.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+__all__ = ["package_versions", "git_commit", "build_run_info", "utc_now"]
+
+_PACKAGES = ("ser-audit", "torch", "torchaudio", "numpy", "pandas", "scipy", "soundfile",
+             "fairlearn", "fast-mp3-augment", "pyroomacoustics", "onnxruntime", "pydantic")
+
+
+def utc_now() -> str:
+    """The current UTC time, ISO 8601 to the second."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def package_versions() -> dict[str, str]:
+    """Python and the versions of the packages that shape results."""
+    out = {"python": platform.python_version()}
+    for pkg in _PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def git_commit() -> str | None:
+    """The source tree's commit (``-dirty`` when tracked files changed), None outside git."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True, timeout=10)
+        return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def device_info(device: str) -> dict[str, Any]:
+    """The device that ran the models, with its name when it is a GPU."""
+    import torch
+
+    info: dict[str, Any] = {"device": device, "cpu_count": __import__("os").cpu_count(),
+                            "platform": platform.platform()}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def build_run_info(*, scenario: Any, data_source: str, manifest_hash: str, n_utterances: int,
+                   model_sets: list[Any], seed: int, device: str, workers: int,
+                   batch_size: int, started: str, cache: dict[str, Any],
+                   outputs: list[str], gates: dict[str, Any], argv: list[str] | None = None,
+                   timings: dict[str, float] | None = None,
+                   warnings: list[str] | None = None) -> dict[str, Any]:
+    """Assemble the run.json document."""
+    return {
+        "format": "ser-audit-run/1",
+        "command": list(sys.argv if argv is None else argv),
+        "scenario": scenario.model_dump(),
+        "seed": seed,
+        "data": {"source": data_source, "manifest_sha256": manifest_hash,
+                 "n_utterances": n_utterances},
+        "models": [ms.describe() for ms in model_sets],
+        "device": device_info(device),
+        "workers": workers,
+        "batch_size": batch_size,
+        "cache": cache,
+        "packages": package_versions(),
+        "git_commit": git_commit(),
+        "started_utc": started,
+        "finished_utc": utc_now(),
+        "timings_s": timings or {},
+        "outputs": outputs,
+        "gates": gates,
+        "warnings": warnings or [],
+    }

@@ -1,0 +1,264 @@
+"""The streaming evaluation engine: manifest x models x conditions -> per-utterance probabilities.
+
+Per batch of utterances (``batch_size``, in ``utt_id`` order): look every prediction up in the
+cache; decode each file that still has work once (native rate) and reuse it for every
+condition; render each condition (seeded per utterance); resample to 16 kHz; predict with the
+model of the utterance's fold. Memory holds one batch of audio at a time, and results do not
+depend on ``batch_size`` or ``workers``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from audit.engine.cache import MemoryCache, audio_key, entry_key
+from audit.engine.conditions import RenderItem, Renderer, parse_conditions
+from audit.errors import AuditError
+from audit.models import ModelSet, check_classes
+
+__all__ = ["evaluate", "prediction_columns", "GROUP_EXCLUDE"]
+
+# Manifest columns that are not attributes of the speaker/utterance to group by.
+GROUP_EXCLUDE = {"utt_id", "path", "speaker", "gender", "emotion", "fold", "duration_s",
+                 "sample_rate", "channels"}
+_MEASURED = ("achieved_snr_db", "measured_rt60_s")
+
+
+def prediction_columns(manifest: pd.DataFrame, classes: Sequence[str]) -> list[str]:
+    """Column order of ``predictions.csv`` for this manifest and class list."""
+    extra = [c for c in manifest.columns if c not in GROUP_EXCLUDE]
+    return (["model", "fold", "condition", "utt_id", "speaker", "gender", "emotion", *extra,
+             "prediction", "correct"] + [f"p_{c}" for c in classes]
+            + [*_MEASURED, "params"])
+
+
+def _check_inputs(manifest: pd.DataFrame, model_sets: Sequence[ModelSet]) -> list[str]:
+    need = {"utt_id", "path", "speaker", "gender", "emotion"}
+    if any(ms.per_fold for ms in model_sets):
+        need.add("fold")
+    missing = sorted(need - set(manifest.columns))
+    if missing:
+        raise AuditError(f"manifest lacks column(s) {missing}")
+    if manifest["utt_id"].duplicated().any():
+        dup = manifest.loc[manifest["utt_id"].duplicated(), "utt_id"].iloc[0]
+        raise AuditError(f"manifest: duplicate utt_id {dup!r}")
+    emotions = sorted(manifest["emotion"].astype(str).unique())
+    for ms in model_sets:
+        check_classes(ms, emotions)
+    classes = model_sets[0].classes
+    for ms in model_sets[1:]:
+        if sorted(ms.classes) != sorted(classes):
+            raise AuditError(f"models {model_sets[0].name!r} and {ms.name!r} have different "
+                             f"classes ({classes} vs {ms.classes}); audit them in separate runs")
+    for ms in model_sets:
+        if not ms.per_fold:
+            continue
+        folds = sorted(int(f) for f in manifest["fold"].unique())
+        absent = [f for f in folds if f not in ms.predictors]
+        if absent:
+            raise AuditError(f"model {ms.name!r} ({ms.source}): no checkpoint for fold(s) {absent} "
+                             f"of the data (has folds {sorted(ms.predictors)})")
+        for fold, pred in ms.predictors.items():
+            _check_leak(ms, fold, pred, manifest)
+    return classes
+
+
+def _check_leak(ms: ModelSet, fold: int, pred: Any, manifest: pd.DataFrame) -> None:
+    """Refuse a fold model that was trained on a speaker it would be tested on."""
+    meta = getattr(pred, "meta", {}) or {}
+    trained = meta.get("train_speakers") or meta.get("training_speakers") or []
+    tested = set(manifest.loc[manifest["fold"] == fold, "speaker"].astype(str))
+    overlap = sorted(tested & {str(s) for s in trained})
+    if overlap:
+        raise AuditError(f"model {ms.name!r} fold {fold}: trained on test speaker(s) {overlap}; "
+                         "the folds of the data do not match the checkpoints")
+
+
+def _feature_key(pred: Any) -> str:
+    cfg = getattr(pred, "feature_config", None)
+    if cfg is None:
+        return "none"
+    return json.dumps(cfg.to_dict() if hasattr(cfg, "to_dict") else repr(cfg), sort_keys=True)
+
+
+def _predictor(ms: ModelSet, row: Any) -> tuple[Any, int | None]:
+    if ms.per_fold:
+        return ms.predictors[int(row.fold)], int(row.fold)
+    return ms.predictors[None], None
+
+
+def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions: Sequence[str], *,
+             seed: int, batch_size: int = 64, workers: int = 1, device: str = "cpu",
+             cache: MemoryCache | None = None, problems: Any = None, progress: bool = False,
+             after_batch: Callable[[int], None] | None = None) -> pd.DataFrame:
+    """Predict every utterance under every condition with every model.
+
+    Parameters
+    ----------
+    manifest : validated manifest (``utt_id, path, speaker, gender, emotion``, ``fold``).
+    model_sets : from :func:`audit.models.load_models`; fold ``k``'s model sees fold ``k`` only.
+    conditions : condition strings; ``clean`` is always added first.
+    seed : root seed; utterance ``u`` under condition ``c`` uses ``derive_rng(seed, u, c)``.
+    batch_size : utterances decoded per step (memory), not a parameter of the results.
+    workers : CPU processes for the non-torch perturbations (MP3, reverb).
+    cache : where predictions are looked up and stored; ``None`` keeps them in memory.
+    problems : ``audit.data.ProblemLog`` receiving a row for every skipped item.
+    after_batch : called with the batch index after each committed batch (tests, progress).
+
+    Returns
+    -------
+    DataFrame with :func:`prediction_columns`, rows ordered by model, condition, ``utt_id``.
+    """
+    from audit.data import ProblemLog, load_audio
+
+    if not model_sets:
+        raise AuditError("no models to evaluate")
+    if batch_size < 1:
+        raise AuditError(f"--batch-size must be >= 1, got {batch_size}")
+    problems = problems if problems is not None else ProblemLog()
+    cache = cache if cache is not None else MemoryCache()
+    classes = _check_inputs(manifest, model_sets)
+    conds = parse_conditions(conditions)
+    for _, pert in conds:
+        pert.bind_corpus(manifest)
+    df = manifest.sort_values("utt_id", kind="stable").reset_index(drop=True)
+    feats = {id(p): _feature_key(p) for ms in model_sets for p in ms.predictors.values()}
+
+    akeys: dict[str, str] = {}
+    for row in df.itertuples(index=False):
+        try:
+            akeys[row.utt_id] = audio_key(row.path)
+        except OSError as exc:
+            problems.add("load", f"{row.path}: cannot read file ({exc.strerror})",
+                         utt_id=row.utt_id, path=str(row.path))
+    results: dict[str, tuple[np.ndarray, str]] = {}
+
+    def key(ms: ModelSet, cond: str, row: Any) -> str:
+        pred, _ = _predictor(ms, row)
+        # clean draws nothing at random: its predictions are shared by runs with any seed
+        return entry_key(pred.sha256, akeys[row.utt_id], cond, 0 if cond == "clean" else seed,
+                         feats[id(pred)])
+
+    rows_all = [r for r in df.itertuples(index=False) if r.utt_id in akeys]
+    n_batches = (len(rows_all) + batch_size - 1) // batch_size
+    bar = _progress(progress, n_batches)
+    with Renderer(seed, workers=workers, device=device) as renderer:
+        for b in range(n_batches):
+            batch = rows_all[b * batch_size:(b + 1) * batch_size]
+            wanted = {(ms.name, c, r.utt_id): key(ms, c, r)
+                      for ms in model_sets for c, _ in conds for r in batch}
+            found = cache.get_many(list(wanted.values()))
+            results.update(found)
+            todo = {k for k, v in wanted.items() if v not in found}
+            if todo:
+                _compute_batch(batch, todo, wanted, conds, model_sets, renderer, cache, results,
+                               problems, load_audio)
+            cache.commit()
+            if after_batch is not None:
+                after_batch(b)
+            bar.advance()
+    bar.close()
+
+    extra = [c for c in df.columns if c not in GROUP_EXCLUDE]
+    out_rows = []
+    for ms in model_sets:
+        col_of = [ms.classes.index(c) for c in classes]  # the model's columns in output order
+        for cond, _ in conds:
+            for r in rows_all:
+                hit = results.get(key(ms, cond, r))
+                if hit is None:
+                    continue
+                probs, record = hit
+                probs = probs[col_of]
+                rec = json.loads(record)
+                pred_cls = classes[int(np.argmax(probs))]
+                fold = int(r.fold) if "fold" in df.columns else -1
+                out_rows.append([ms.name, fold, cond, r.utt_id, r.speaker, r.gender, r.emotion,
+                                 *[getattr(r, c) for c in extra], pred_cls,
+                                 pred_cls == str(r.emotion), *probs.tolist(),
+                                 *[_measured(rec, m) for m in _MEASURED], record])
+    return pd.DataFrame(out_rows, columns=prediction_columns(df, classes))
+
+
+def _measured(record: dict[str, Any], name: str) -> float:
+    """The last measured ``name`` in a (possibly chained) record; NaN when not measured."""
+    vals = [v for k, v in sorted(record.items()) if k.split(".")[-1] == name]
+    return float(vals[-1]) if vals else float("nan")
+
+
+def _compute_batch(batch, todo, wanted, conds, model_sets, renderer, cache, results, problems,
+                   load_audio) -> None:
+    needed_utts = {u for (_, _, u) in todo}
+    audio: dict[str, tuple[np.ndarray, int]] = {}
+    for r in batch:
+        if r.utt_id not in needed_utts:
+            continue
+        try:
+            audio[r.utt_id] = load_audio(r.path)
+        except AuditError as exc:
+            problems.add("load", str(exc), utt_id=r.utt_id, path=str(r.path))
+    for cond, pert in conds:
+        rows = [r for r in batch if r.utt_id in audio
+                and any((ms.name, cond, r.utt_id) in todo for ms in model_sets)]
+        items = [RenderItem(r.utt_id, audio[r.utt_id][0], audio[r.utt_id][1],
+                            {"utt_id": r.utt_id, "speaker": str(r.speaker)}) for r in rows]
+        rendered = renderer.render(pert, cond, items)
+        ok = []
+        for r, out in zip(rows, rendered, strict=True):
+            if out.error:
+                problems.add("perturb", out.error, utt_id=r.utt_id, path=str(r.path), condition=cond)
+            else:
+                ok.append((r, out))
+        for ms in model_sets:
+            groups: dict[int | None, list[tuple[Any, Any]]] = {}
+            for r, out in ok:
+                if (ms.name, cond, r.utt_id) in todo:
+                    groups.setdefault(_predictor(ms, r)[1], []).append((r, out))
+            for fold, members in sorted(groups.items(), key=lambda kv: -1 if kv[0] is None else kv[0]):
+                pred = ms.predictors[fold]
+                probs = np.asarray(pred.predict_proba([o.waveform for _, o in members]),
+                                   dtype=np.float32)
+                items = [(wanted[(ms.name, cond, r.utt_id)], probs[i], o.record)
+                         for i, (r, o) in enumerate(members)]
+                cache.put_many(items)
+                for k, p, rec in items:
+                    results[k] = (np.asarray(p, dtype=np.float32).copy(), rec)
+
+
+class _NoBar:
+    def advance(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _RichBar:
+    def __init__(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        # on stderr, so stdout stays clean for the summary table
+        self._p = Progress("[progress.description]{task.description}", BarColumn(),
+                           MofNCompleteColumn(), TimeRemainingColumn(), transient=True,
+                           console=Console(stderr=True))
+        self._p.start()
+        self._task = self._p.add_task("evaluating batches", total=total)
+
+    def advance(self) -> None:
+        self._p.advance(self._task)
+
+    def close(self) -> None:
+        self._p.stop()
+
+
+def _progress(enabled: bool, total: int) -> _NoBar | _RichBar:
+    import sys
+
+    # Quiet when not a terminal (logs, CI, pipes).
+    return _RichBar(total) if enabled and sys.stderr.isatty() and total > 1 else _NoBar()

@@ -1,0 +1,136 @@
+"""Wall time and peak memory of the full ``paper.toml`` audit, cold and cached.
+
+Usage (RAVDESS, 6 fold checkpoints)::
+
+    nice python benchmarks/audit.py --data ../shared/data/ravdess --models CKPT_DIR
+    nice python benchmarks/audit.py --data ../shared/data/ravdess            # seeded checkpoints
+
+Without ``--models`` the script writes six seeded, untrained ``macnn`` fold checkpoints (and
+says so): inference cost does not depend on the weights, so the timing is the same as with
+trained ones (the accuracy figures are then meaningless). ``--train-epochs N`` trains real
+ones with ``audit train`` instead. Each phase runs in its own process so that peak memory
+(``ru_maxrss`` of the process and, separately, of its worker processes) is per phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+_REPO = Path(__file__).resolve().parents[1]
+# This file is named audit.py: drop its folder from sys.path so `import audit` finds the package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+
+def _seeded_checkpoints(data: str, dest: Path) -> Path:
+    import torch
+
+    from audit.data import load_data
+    from model import FeatureConfig, create_model
+    from model.checkpoint import save_checkpoint
+
+    manifest = load_data(data)
+    classes = sorted(manifest["emotion"].unique())
+    for k in sorted(manifest["fold"].unique()):
+        torch.manual_seed(1000 + int(k))
+        train = sorted(manifest.loc[manifest["fold"] != k, "speaker"].astype(str).unique())
+        save_checkpoint(dest / f"fold{k}", create_model("macnn", len(classes)).eval(),
+                        {"name": "macnn", "classes": classes, "fold": int(k),
+                         "feature_config": FeatureConfig().to_dict(), "train_speakers": train,
+                         "note": "untrained, seeded: for timing only"})
+    return dest
+
+
+def _phase(args: argparse.Namespace) -> None:
+    import torch
+
+    from audit.engine import RunOptions, run_audit
+    from audit.scenario import resolve_scenario
+
+    torch.set_num_threads(args.threads)
+    opts = RunOptions(data=args.data, models=args.models, out=Path(args.out),
+                      cache_dir=Path(args.cache), workers=args.workers,
+                      batch_size=args.batch_size, device=args.device, report=args.report,
+                      progress=False, n_boot=args.n_boot)
+    t0 = time.perf_counter()
+    run_audit(resolve_scenario("paper"), opts)
+    wall = time.perf_counter() - t0
+    info = json.loads((Path(args.out) / "run.json").read_text())
+    print(json.dumps({
+        "wall_s": round(wall, 1),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_workers_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+        "timings_s": info["timings_s"], "cache": info["cache"],
+        "n_utterances": info["data"]["n_utterances"], "device": info["device"]["device"],
+    }))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", default=str(_REPO.parent / "shared" / "data" / "ravdess"))
+    ap.add_argument("--models", nargs="*", default=None)
+    ap.add_argument("--train-epochs", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--report", action="store_true", help="also time plots + report.html")
+    ap.add_argument("--folds", type=int, nargs="*", default=None,
+                    help="evaluate only these folds (a quick partial benchmark; say so)")
+    ap.add_argument("--work", default=None, help="scratch folder (default: a temp folder)")
+    ap.add_argument("--phase", choices=["cold", "cached"], default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--cache", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.phase:
+        return _phase(args)
+
+    work = Path(args.work or tempfile.mkdtemp(prefix="audit-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    if args.folds:
+        from audit.data import load_data, write_manifest
+
+        full = load_data(args.data)
+        part = full[full["fold"].isin(args.folds)]
+        args.data = str(write_manifest(part, work / "manifest.csv"))
+        print(f"data: folds {args.folds} only ({len(part)} of {len(full)} utterances)")
+    models = args.models
+    if not models:
+        if args.train_epochs > 0:
+            ckpt = work / "macnn"
+            subprocess.run([sys.executable, "-m", "audit", "train", "--data", args.data,
+                            "--model", "macnn", "--aug", "none", "--epochs",
+                            str(args.train_epochs), "--out", str(ckpt)], check=True)
+            print(f"models: macnn trained {args.train_epochs} epoch(s) per fold ({ckpt})")
+        else:
+            ckpt = _seeded_checkpoints(args.data, work / "seeded")
+            print(f"models: seeded, untrained macnn fold checkpoints ({ckpt}) - timing only")
+        models = [str(ckpt)]
+    cache = work / "cache"
+    if cache.exists():
+        import shutil
+
+        shutil.rmtree(cache)
+    results = {}
+    for phase in ("cold", "cached"):
+        cmd = [sys.executable, __file__, "--phase", phase, "--data", args.data, "--models", *models,
+               "--out", str(work / "run"), "--cache", str(cache), "--workers", str(args.workers),
+               "--threads", str(args.threads), "--batch-size", str(args.batch_size),
+               "--device", args.device, "--n-boot", str(args.n_boot)] + (["--report"] * args.report)
+        done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        results[phase] = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"{phase:>6}: {json.dumps(results[phase])}")
+    print(json.dumps({"cpu_count": os.cpu_count(), "workers": args.workers, "folds": args.folds,
+                      "threads": args.threads, **results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Helpers shared by the engine tests (a unique module name: tests are not packages)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+import torch
+
+CLASSES = ["angry", "happy", "neutral", "sad"]
+
+
+def save_untrained(stem: Path, *, fold: int | None, seed: int, train_speakers=(),
+                   name: str = "macnn", classes=CLASSES) -> Path:
+    """A seeded, untrained checkpoint ``stem.safetensors`` + ``stem.json``."""
+    from model import FeatureConfig, create_model
+    from model.checkpoint import save_checkpoint
+
+    torch.manual_seed(seed)
+    net = create_model(name, len(classes)).eval()
+    save_checkpoint(stem, net, {"name": name, "classes": list(classes),
+                                "feature_config": FeatureConfig().to_dict(), "fold": fold,
+                                "train_speakers": sorted(train_speakers)})
+    return stem.with_name(stem.name + ".json")
+
+
+def write_wav(path: Path, wave: np.ndarray, sr: int = 16000) -> Path:
+    sf.write(str(path), wave.astype(np.float32), sr, subtype="PCM_16")
+    return path
+
+
+def with_extra_utterance(manifest: pd.DataFrame, tmp: Path, utt_id: str, wave: np.ndarray,
+                         **fields) -> pd.DataFrame:
+    """The manifest plus one utterance written to ``tmp`` (fold/speaker copied from row 0)."""
+    row = manifest.iloc[0].to_dict()
+    row.update(utt_id=utt_id, path=str(write_wav(tmp / f"{utt_id}.wav", wave)),
+               duration_s=len(wave) / 16000, **fields)
+    return pd.concat([manifest, pd.DataFrame([row])], ignore_index=True)

@@ -1,0 +1,188 @@
+"""`audit run` and `audit fairness` end to end on a tiny corpus: files, determinism, resume, gates."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from audit.cli import main
+
+FAST = ["--workers", "1", "--n-boot", "20", "--batch-size", "8"]
+
+
+def _cli(capsys, *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as done:
+        main(list(args))
+    cap = capsys.readouterr()
+    return done.value.code, cap.out, cap.err
+
+
+def _outputs(run_dir) -> dict[str, bytes]:
+    names = ["predictions.csv", "metrics.csv", "problems.csv"]
+    names += sorted(p.name for p in run_dir.glob("table*.*"))
+    return {n: (run_dir / n).read_bytes() for n in names}
+
+
+@pytest.fixture(scope="module")
+def noise_run(tmp_path_factory, corpus, fold_models):
+    """One `audit run noise --snr 0` (with cache) and its folder."""
+    root = tmp_path_factory.mktemp("runs")
+    with pytest.raises(SystemExit) as done:
+        main(["run", "noise", "--snr", "0", "--data", str(corpus), "--models",
+              str(fold_models), "--out", str(root / "a"), "--no-report", *FAST])
+    assert done.value.code == 0
+    return root / "a"
+
+
+def test_run_writes_the_run_folder(noise_run):
+    for name in ("predictions.csv", "metrics.csv", "problems.csv", "run.json",
+                 "table15_noise.csv", "table17_gender.csv"):
+        assert (noise_run / name).is_file(), name
+    info = json.loads((noise_run / "run.json").read_text())
+    assert info["seed"] == 987654
+    assert info["scenario"]["conditions"] == ["clean", "awgn:snr_db=0"]
+    assert info["models"][0]["checkpoints"]["0"]["sha256"]
+    assert len(info["data"]["manifest_sha256"]) == 64
+    for key in ("command", "packages", "git_commit", "device", "cache", "timings_s"):
+        assert key in info
+
+
+def test_identical_runs_give_identical_csvs(noise_run, tmp_path, capsys, corpus, fold_models):
+    # a cold run without the cache, and a run served entirely from the cache
+    for extra in (["--no-cache"], ["--cache-dir", str(noise_run.parent / ".cache")]):
+        out = tmp_path / extra[0]
+        code, _, err = _cli(capsys, "run", "noise", "--snr", "0", "--data", str(corpus),
+                            "--models", str(fold_models), "--out", str(out), "--no-report",
+                            *FAST, *extra)
+        assert code == 0, err
+        assert _outputs(out) == _outputs(noise_run)
+    cached = json.loads((tmp_path / "--cache-dir" / "run.json").read_text())["cache"]
+    assert cached["misses"] == 0 and cached["hits"] > 0
+
+
+def test_killed_run_restarts_to_identical_csvs(noise_run, tmp_path, corpus, fold_models):
+    from audit.commands.run import build_scenario
+    from audit.engine import RunOptions, run_audit
+
+    scenario = build_scenario("noise", (0.0,), (), (), ())
+    opts = RunOptions(data=str(corpus), models=[str(fold_models)], out=tmp_path / "r",
+                      cache_dir=tmp_path / "cache", workers=1, batch_size=8, n_boot=20,
+                      report=False)
+
+    def die(batch):
+        if batch == 0:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_audit(scenario, opts, after_batch=die)
+    assert not (tmp_path / "r" / "metrics.csv").exists()
+    run_audit(scenario, opts)
+    assert _outputs(tmp_path / "r") == _outputs(noise_run)
+
+
+def test_gate_failure_exits_3_after_writing_everything(tmp_path, capsys, corpus, fold_models):
+    out = tmp_path / "gated"
+    code, _, err = _cli(capsys, "run", "noise", "--snr", "0", "--data", str(corpus), "--models",
+                        str(fold_models), "--out", str(out), "--no-report", *FAST,
+                        "--fail-if", "ua_drop>-1000", "ua>1000")
+    assert code == 3
+    assert "gate(s) failed" in err and "ua_drop" in err
+    assert err.startswith("error:") and len(err.strip().splitlines()) == 1
+    assert (out / "metrics.csv").is_file() and (out / "run.json").is_file()
+    gates = json.loads((out / "run.json").read_text())["gates"]
+    assert gates["rules"] == ["ua_drop>-1000", "ua>1000"] and gates["violations"]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "nosie"], "unknown scenario 'nosie'"),
+    (["run", "--condition", "awgm:snr_db=3"], "awgm"),
+    (["run", "noise", "--models", "/no/such/dir"], "model not found"),
+])
+def test_user_errors_are_one_line_exit_2(args, needle, capsys, corpus, fold_models, tmp_path):
+    extra = [] if "--models" in args else ["--models", str(fold_models)]
+    code, _, err = _cli(capsys, *args, "--data", str(corpus), *extra, "--out", str(tmp_path / "x"),
+                        "--no-report", *FAST)
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_spec_typo_names_key_and_file(tmp_path, capsys, corpus, fold_models):
+    spec = tmp_path / "mine.toml"
+    spec.write_text('name = "mine"\ngroups = ["gender"]\ngrups = ["emotion"]\n')
+    code, _, err = _cli(capsys, "run", str(spec), "--data", str(corpus), "--models",
+                        str(fold_models), "--out", str(tmp_path / "x"), *FAST)
+    assert code == 2 and "grups" in err and str(spec) in err
+
+
+def test_unknown_group_column(tmp_path, capsys, corpus, fold_models):
+    spec = tmp_path / "g.toml"
+    spec.write_text('name = "g"\ngroups = ["accent"]\n')
+    code, _, err = _cli(capsys, "run", str(spec), "--data", str(corpus), "--models",
+                        str(fold_models), "--out", str(tmp_path / "x"), *FAST)
+    assert code == 2 and "group column 'accent'" in err
+
+
+def test_fairness_over_a_run(noise_run, capsys):
+    code, out, err = _cli(capsys, "fairness", "--by", "gender", "--run", str(noise_run),
+                          "--n-boot", "20")
+    assert code == 0, err
+    text = (noise_run / "fairness.csv").read_text()
+    assert "female" in text and "male" in text
+    assert "fairness.csv" in out
+
+
+def test_multi_value_options_parse():
+    from audit.commands.run import build_scenario
+
+    spec = build_scenario("noise", (0.0, 10.0, -5.0), (), (), ("reverb:rt60_s=0.5+awgn:snr_db=10",))
+    assert spec.conditions == ["clean", "awgn:snr_db=0", "awgn:snr_db=10", "awgn:snr_db=-5",
+                               "reverb:rt60_s=0.5+awgn:snr_db=10"]
+    assert build_scenario("mp3", (), (64,), (), ()).conditions == ["clean", "mp3:bitrate_kbps=64"]
+    assert build_scenario(None, (), (), (), ()).name == "paper"
+    custom = build_scenario(None, (), (), (0.3,), ())
+    assert custom.name == "custom" and custom.conditions == ["clean", "reverb:rt60_s=0.3"]
+
+
+def test_greedy_option_rewrite():
+    import click
+
+    from audit.commands.run import run
+
+    ctx = click.Context(run)
+    run.parse_args(ctx, ["noise", "--snr", "0", "-5", "20", "--models", "a", "b", "--data", "d"])
+    assert ctx.params["snr"] == (0.0, -5.0, 20.0) and ctx.params["models"] == ("a", "b")
+    assert ctx.params["target"] == "noise" and ctx.params["data"] == "d"
+
+
+def test_group_left_empty_by_skips_is_reported(tmp_path, manifest, fold_models):
+    import numpy as np
+
+    from _engine_helpers import with_extra_utterance
+    from audit.data import write_manifest
+    from audit.engine import RunOptions, run_audit
+    from audit.scenario import resolve_scenario
+
+    df = with_extra_utterance(manifest, tmp_path, "zz_silent", np.zeros(16000),
+                              speaker="spkX", gender="unknown")
+    path = write_manifest(df, tmp_path / "manifest.csv")
+    opts = RunOptions(data=str(path), models=[str(fold_models)], out=tmp_path / "r",
+                      use_cache=False, workers=1, n_boot=10, report=False)
+    run_audit(resolve_scenario("fairness").model_copy(update={"thresholds": []}), opts)
+    problems = (tmp_path / "r" / "problems.csv").read_text()
+    assert "zz_silent" in problems and "silent" in problems
+    assert "group gender=unknown has no evaluated utterance" in problems
+
+
+def test_fairness_evaluates_when_no_run_is_given(tmp_path, capsys, corpus, toy_entry):
+    import pandas as pd
+
+    out = tmp_path / "fair"
+    code, _, err = _cli(capsys, "fairness", "--by", "gender", "emotion", "--data", str(corpus),
+                        "--models", toy_entry, "--out", str(out), "--n-boot", "10",
+                        "--workers", "1", "--no-cache")
+    assert code == 0, err
+    frame = pd.read_csv(out / "fairness.csv")
+    groups = set(frame["group"])
+    assert {"gender=female", "gender=male"} <= groups
+    assert any("gender=" in g and "&" in g and "emotion=" in g for g in groups)
+    assert (out / "predictions.csv").is_file() and set(frame["condition"]) == {"clean"}
