@@ -9,6 +9,7 @@ differences in percent / points (0 at parity), ratios min / max (1 at parity).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,6 +19,8 @@ from fairlearn.metrics import MetricFrame
 from audit.analysis import analyse
 from audit.errors import AuditError
 from audit.metrics import macro_f1, unweighted_accuracy, weighted_accuracy
+
+log = logging.getLogger(__name__)
 
 __all__ = ["FAIRNESS_METRICS", "fairness_frame"]
 
@@ -79,6 +82,14 @@ def fairness_frame(predictions: pd.DataFrame, by: str | Sequence[str], *,
         raise AuditError(f"fairness: average must be 'mean' or 'pooled', got '{average}'")
     if not by:
         raise AuditError("fairness: give at least one --by column")
+    if label_col in by and "macro_f1" in metrics:
+        # Within one emotion every utterance has the same true class: F1 averaged over classes
+        # is not defined there (analyse() leaves it out too), so only the accuracies remain.
+        log.info("fairness: macro_f1 is not defined within groups of %s; left out", label_col)
+        metrics = [m for m in metrics if m != "macro_f1"]
+        if not metrics:
+            raise AuditError(f"fairness: macro_f1 is not defined within groups of {label_col}; "
+                             "ask for wa or ua")
     if classes is None:
         if label_col not in predictions.columns or "prediction" not in predictions.columns:
             raise AuditError(f"predictions: missing column(s) {label_col}, prediction")

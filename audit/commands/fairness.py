@@ -71,14 +71,9 @@ def fairness(ctx: click.Context, by, run_dir, metrics, **kw) -> None:
     specs = [[c] for c in by] + ([list(by)] if len(by) > 1 else [])
     wanted = list(metrics) or list(spec.metrics)
 
-    def metrics_for(cols: list[str]) -> list[str]:
-        # Within one emotion every utterance has the same true class: F1 over classes is
-        # not defined there, so grouping by the label column keeps the accuracy metrics.
-        return [m for m in wanted if m != "macro_f1"] if "emotion" in cols else wanted
-
-    frame = pd.concat([fairness_frame(preds, s, metrics=metrics_for(s), n_boot=n_boot,
+    frame = pd.concat([fairness_frame(preds, s, metrics=wanted, n_boot=n_boot,
                                       seed=seed, classes=classes or None)
-                       for s in specs if metrics_for(s)], ignore_index=True)
+                       for s in specs], ignore_index=True)
     atomic_write_csv(out / "fairness.csv", frame)
     _print(frame, out / "fairness.csv")
 

@@ -180,7 +180,10 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
     t_an = time.perf_counter()
 
     info = build_run_info(
-        scenario=scenario.model_copy(update={"seed": seed}), data_source=str(opts.data),
+        # record the effective settings, so `audit report` recomputes the same intervals
+        scenario=scenario.model_copy(update={
+            "seed": seed, "bootstrap": scenario.bootstrap.model_copy(update={"n_boot": n_boot})}),
+        data_source=str(opts.data),
         manifest_hash=manifest_hash(manifest), n_utterances=len(manifest),
         model_sets=model_sets, seed=seed, device=device, workers=opts.workers,
         batch_size=opts.batch_size, started=started,

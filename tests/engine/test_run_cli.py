@@ -43,6 +43,8 @@ def test_run_writes_the_run_folder(noise_run):
     assert info["seed"] == 987654
     assert info["scenario"]["conditions"] == ["clean", "awgn:snr_db=0"]
     assert info["models"][0]["checkpoints"]["0"]["sha256"]
+    # the effective bootstrap size (--n-boot overrides the spec), so `audit report` can redo it
+    assert info["scenario"]["bootstrap"]["n_boot"] == int(FAST[FAST.index("--n-boot") + 1])
     assert len(info["data"]["manifest_sha256"]) == 64
     for key in ("command", "packages", "git_commit", "device", "cache", "timings_s"):
         assert key in info
