@@ -143,7 +143,7 @@ def main() -> None:
 
     total_ours = sum(r["ours_s"] for r in rows)
     total_theirs = sum(r["audiomentations_s"] for r in rows)
-    print(f"\n| task | ours (audio-s/s) | audiomentations (audio-s/s) | speed-up | our path |")
+    print("\n| task | ours (audio-s/s) | audiomentations (audio-s/s) | speed-up | our path |")
     print("|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['task']} | {r['ours_audio_s_per_s']:.0f} | "

@@ -48,15 +48,29 @@ class NoiseAtSNR(Perturbation):
 
     def apply(self, waveform: np.ndarray, sample_rate: int, params: dict) -> np.ndarray:
         """waveform (time,) -> waveform + noise (time,) at ``params["snr_db"]``, same dtype."""
-        x = check_waveform(waveform, self.name)
-        try:
-            power = F.signal_power(x, sample_rate, params["power"])
-        except PerturbationError as exc:
-            raise type(exc)(f"{self.name}: {exc}") from None
-        noise = self.make_noise(x.size, sample_rate, params)
-        return F.add_at_snr(x, noise, params["snr_db"], sample_rate, params["power"], power)
+        return add_noise_at_snr(self, waveform, sample_rate, params)
 
     def measure(self, before: np.ndarray, after: np.ndarray, sample_rate: int,
                 params: dict) -> dict:
         """``achieved_snr_db`` of the output against the input (same power definition)."""
-        return {"achieved_snr_db": F.snr_db(before, after, sample_rate, params["power"])}
+        return measure_snr(before, after, sample_rate, params)
+
+
+def add_noise_at_snr(p: Perturbation, waveform: np.ndarray, sample_rate: int,
+                     params: dict) -> np.ndarray:
+    """Shared apply of every additive noise: ``p.make_noise`` scaled to ``params["snr_db"]``.
+
+    waveform (time,) -> (time,), same dtype; errors name the perturbation ``p``.
+    """
+    x = check_waveform(waveform, p.name)
+    try:
+        power = F.signal_power(x, sample_rate, params["power"])
+    except PerturbationError as exc:
+        raise type(exc)(f"{p.name}: {exc}") from None
+    noise = p.make_noise(x.size, sample_rate, params)
+    return F.add_at_snr(x, noise, params["snr_db"], sample_rate, params["power"], power)
+
+
+def measure_snr(before: np.ndarray, after: np.ndarray, sample_rate: int, params: dict) -> dict:
+    """``{"achieved_snr_db": ...}`` of ``after`` against ``before`` (``params["power"]``)."""
+    return {"achieved_snr_db": F.snr_db(before, after, sample_rate, params["power"])}

@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from perturbations import functional as F
-from perturbations._noise import SNR_RANGE_DB
-from perturbations.base import Perturbation, check_waveform, register
+from perturbations._noise import SNR_RANGE_DB, add_noise_at_snr, measure_snr
+from perturbations.base import Perturbation, register
 from perturbations.errors import PerturbationError
 
 __all__ = ["Babble", "load_mono"]
@@ -116,15 +116,9 @@ class Babble(Perturbation):
 
     def apply(self, waveform: np.ndarray, sample_rate: int, params: dict) -> np.ndarray:
         """waveform (time,) -> waveform + babble (time,) at ``params["snr_db"]``, same dtype."""
-        x = check_waveform(waveform, self.name)
-        try:
-            power = F.signal_power(x, sample_rate, params["power"])
-        except PerturbationError as exc:
-            raise type(exc)(f"{self.name}: {exc}") from None
-        noise = self.make_noise(x.size, sample_rate, params)
-        return F.add_at_snr(x, noise, params["snr_db"], sample_rate, params["power"], power)
+        return add_noise_at_snr(self, waveform, sample_rate, params)
 
     def measure(self, before: np.ndarray, after: np.ndarray, sample_rate: int,
                 params: dict) -> dict:
         """``achieved_snr_db`` of the output against the input."""
-        return {"achieved_snr_db": F.snr_db(before, after, sample_rate, params["power"])}
+        return measure_snr(before, after, sample_rate, params)

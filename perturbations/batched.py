@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from perturbations._noise import NoiseAtSNR
 from perturbations.base import Chain, Perturbation, check_waveform
 from perturbations.render import render
 from perturbations.reverb import Reverb
+
+if TYPE_CHECKING:  # torch is imported where it is used, to keep the CPU path light
+    import torch
 
 __all__ = ["render_batch", "map_render"]
 

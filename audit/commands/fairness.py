@@ -35,7 +35,7 @@ def fairness(ctx: click.Context, by, run_dir, metrics, **kw) -> None:
     import pandas as pd
 
     from audit.engine import RunOptions, run_audit
-    from audit.engine._io import atomic_write_csv
+    from audit._atomic import atomic_write_csv
     from audit.errors import AuditError
     from audit.fairness import fairness_frame
     from audit.scenario import resolve_scenario, scenario_from_dict

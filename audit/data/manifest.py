@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from audit._atomic import atomic_write_text
 from audit.data._labels import GENDERS
 from audit.data._schema import CORE_COLUMNS, STRING_COLUMNS, order_columns
 from audit.data._validate import validate_manifest
@@ -91,15 +91,7 @@ def write_manifest(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     out["path"] = _relative_paths(out["path"], path.parent.resolve())
     if "duration_s" in out.columns:
         out["duration_s"] = out["duration_s"].astype(float).round(6)
-    fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".csv", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            out.to_csv(fh, index=False, lineterminator="\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, out.to_csv(index=False, lineterminator="\n"))
 
 
 def manifest_hash(df: pd.DataFrame) -> str:

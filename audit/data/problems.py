@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from audit._atomic import atomic_write_text
 
 __all__ = ["ProblemLog", "PROBLEM_COLUMNS"]
 
@@ -55,16 +57,9 @@ class ProblemLog:
 
     def write(self, path: str | os.PathLike) -> Path:
         """Write ``problems.csv`` atomically (a header-only file when there is nothing to say)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".problems-", suffix=".csv", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-                writer = csv.DictWriter(fh, fieldnames=list(PROBLEM_COLUMNS), lineterminator="\n")
-                writer.writeheader()
-                writer.writerows(self.rows)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(PROBLEM_COLUMNS), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        path = atomic_write_text(path, buffer.getvalue())
         return path

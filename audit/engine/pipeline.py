@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from audit.engine._io import atomic_write_csv, atomic_write_json
+from audit._atomic import atomic_write_csv, atomic_write_json
 from audit.engine.cache import MemoryCache, PredictionCache
 from audit.engine.runinfo import build_run_info, utc_now
 from audit.engine.runner import evaluate

@@ -8,7 +8,7 @@ import pytest
 
 from audit.data import ProblemLog
 from audit.engine import MemoryCache, PredictionCache, evaluate, prediction_columns
-from audit.engine._io import atomic_write_csv
+from audit._atomic import atomic_write_csv
 from audit.errors import AuditError
 from audit.models import load_models
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import pandas as pd
 
@@ -61,3 +61,21 @@ def rows_to_frame(rows: Iterable[dict], corpus: str, *, skip_bad: bool,
     if not out:
         raise AuditError(f"no usable {corpus} audio files found")
     return pd.DataFrame(out)
+
+
+def scan_named_files(paths: Iterable[Path], parse: Callable[[Path], tuple[dict | None, str | None]],
+                     corpus: str, *, skip_bad: bool, problems: ProblemLog | None) -> pd.DataFrame:
+    """Rows for corpora whose labels live in the file names.
+
+    ``parse(path) -> (row, problem)``: a row, or the reason the name cannot be read, which
+    raises or (``skip_bad``) is recorded, never dropped silently.
+    """
+    rows = []
+    for path in paths:
+        row, problem = parse(path)
+        if problem:
+            reject(f"{path}: {problem}", skip_bad=skip_bad, problems=problems, utt_id=path.stem,
+                   path=str(path))
+        else:
+            rows.append(row)
+    return rows_to_frame(rows, corpus, skip_bad=skip_bad, problems=problems)

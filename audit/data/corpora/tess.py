@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from audit.data.corpora._common import audio_files, reject, rows_to_frame
+from audit.data.corpora._common import audio_files, scan_named_files
 from audit.data.problems import ProblemLog
 
 __all__ = ["NAME", "EMOTIONS", "detect", "scan"]
@@ -49,11 +49,4 @@ def _parse(path: Path) -> tuple[dict | None, str | None]:
 
 def scan(root: Path, *, skip_bad: bool = False, problems: ProblemLog | None = None) -> pd.DataFrame:
     """Build the TESS manifest rows for ``root``."""
-    rows = []
-    for path in audio_files(root):
-        row, problem = _parse(path)
-        if problem:
-            reject(f"{path}: {problem}", skip_bad=skip_bad, problems=problems, utt_id=path.stem, path=str(path))
-        else:
-            rows.append(row)
-    return rows_to_frame(rows, NAME, skip_bad=skip_bad, problems=problems)
+    return scan_named_files(audio_files(root), _parse, NAME, skip_bad=skip_bad, problems=problems)

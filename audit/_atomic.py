@@ -1,4 +1,7 @@
-"""Atomic file writes: a reader never sees a half-written output, even after a crash."""
+"""Atomic file writes: a reader never sees a half-written output, even after a crash.
+
+Shared by every writer in ``audit`` (manifests, problems.csv, run outputs).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,12 @@ __all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atom
 FLOAT_FORMAT = "%.6f"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
     path = Path(path)
@@ -26,6 +35,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        # mkstemp creates 0600 files; outputs get the usual permissions (0666 less the umask)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
