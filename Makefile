@@ -28,8 +28,8 @@ DEMO := results/demo
 demo: $(STAMP)
 	$(BIN)/audit data synth $(DEMO)/corpus --seed 0 --per-emotion $(or $(DEMO_PER_EMOTION),6)
 	$(BIN)/audit data info $(DEMO)/corpus/manifest.csv
-	$(BIN)/audit train --data $(DEMO)/corpus/manifest.csv --model macnn --aug none --standardize --epochs $(or $(DEMO_EPOCHS),3) --batch-size 16 --device cpu --out $(DEMO)/models/macnn
-	$(BIN)/audit train --data $(DEMO)/corpus/manifest.csv --model macnn_icasa --aug aam --standardize --epochs $(or $(DEMO_EPOCHS),3) --batch-size 16 --device cpu --out $(DEMO)/models/macnn_icasa
+	$(BIN)/audit train --data $(DEMO)/corpus/manifest.csv --model macnn --aug none --standardize --bn-recalibrate --epochs $(or $(DEMO_EPOCHS),3) --batch-size 16 --device cpu --out $(DEMO)/models/macnn
+	$(BIN)/audit train --data $(DEMO)/corpus/manifest.csv --model macnn_icasa --aug aam --standardize --bn-recalibrate --epochs $(or $(DEMO_EPOCHS),3) --batch-size 16 --device cpu --out $(DEMO)/models/macnn_icasa
 	$(BIN)/audit run paper --data $(DEMO)/corpus/manifest.csv --models $(DEMO)/models/macnn $(DEMO)/models/macnn_icasa --out $(DEMO) --device cpu --n-boot 200
 	@echo "Demo done. Look at $(DEMO)/report.html (tables: $(DEMO)/table1*.md, plots: $(DEMO)/plots/, all numbers: $(DEMO)/metrics.csv)"
 
