@@ -68,6 +68,9 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
                      help="Prediction cache (default: <out>/../.cache)."),
         click.option("--no-cache", is_flag=True, help="Do not read or write the prediction cache."),
+        click.option("--folds", "folds", type=int, multiple=True,
+                     help="Evaluate only these folds' test speakers, e.g. --folds 0 1 "
+                          "(when only some fold checkpoints exist)."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -92,6 +95,7 @@ def common_run_options(ctx: click.Context, kw: dict[str, Any], out_default: str)
         use_cache=not kw["no_cache"],
         classes=[c.strip() for c in kw["classes"].split(",")] if kw["classes"] else None,
         n_boot=kw["n_boot"],
+        folds=sorted(set(kw["folds"])) or None,
     )
 
 

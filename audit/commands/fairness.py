@@ -13,7 +13,7 @@ __all__ = ["fairness"]
 
 
 class _FairnessCommand(GreedyCommand):
-    greedy = ("--by", "--models", "--condition", "--metric")
+    greedy = ("--by", "--models", "--condition", "--metric", "--folds")
 
 
 @click.command(cls=_FairnessCommand)

@@ -16,7 +16,7 @@ _BUILTIN = {"noise": ("noise", "snr"), "mp3": ("codec", "bitrate"), "codec": ("c
 
 
 class _RunCommand(GreedyCommand):
-    greedy = ("--snr", "--bitrate", "--rt60", "--models", "--condition", "--fail-if")
+    greedy = ("--snr", "--bitrate", "--rt60", "--models", "--condition", "--fail-if", "--folds")
 
 
 def build_scenario(target: str | None, snr: tuple[float, ...], bitrate: tuple[int, ...],

@@ -49,6 +49,7 @@ class RunOptions:
     classes: list[str] | None = None
     fail_if: list[str] = field(default_factory=list)
     n_boot: int | None = None
+    folds: list[int] | None = None  # evaluate only these folds (None: all)
     report: bool = True
     progress: bool = True
     argv: list[str] | None = None
@@ -135,6 +136,8 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
     problems = ProblemLog()
 
     manifest = load_data(opts.data, skip_bad=True, problems=problems)
+    if opts.folds:
+        manifest = select_folds(manifest, opts.folds, str(opts.data))
     group_cols = list(dict.fromkeys([*scenario.groups, *(c for i in scenario.intersections for c in i)]))
     check_group_columns(manifest, group_cols, str(opts.data))
     model_sets = load_models(opts.models, classes=opts.classes, device=device)
@@ -183,7 +186,8 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
         # record the effective settings, so `audit report` recomputes the same intervals
         scenario=scenario.model_copy(update={
             "seed": seed, "bootstrap": scenario.bootstrap.model_copy(update={"n_boot": n_boot})}),
-        data_source=str(opts.data),
+        data_source=str(opts.data) + (f" (folds {', '.join(map(str, opts.folds))} only)"
+                                      if opts.folds else ""),
         manifest_hash=manifest_hash(manifest), n_utterances=len(manifest),
         model_sets=model_sets, seed=seed, device=device, workers=opts.workers,
         batch_size=opts.batch_size, started=started,
@@ -203,3 +207,12 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
     if violations:
         raise GateFailed(f"{len(violations)} gate(s) failed: " + "; ".join(violations))
     return RunResult(out, table, metrics, violations, outputs)
+
+
+def select_folds(manifest, folds: list[int], source: str):
+    """The rows of ``manifest`` whose fold is in ``folds``; an unknown fold is an AuditError."""
+    known = sorted(int(f) for f in manifest["fold"].unique())
+    unknown = sorted(set(folds) - set(known))
+    if unknown:
+        raise AuditError(f"{source}: no fold {unknown[0]} (folds are {', '.join(map(str, known))})")
+    return manifest[manifest["fold"].astype(int).isin(folds)].reset_index(drop=True)

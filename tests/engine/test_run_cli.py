@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from audit.cli import main
@@ -188,3 +189,25 @@ def test_fairness_evaluates_when_no_run_is_given(tmp_path, capsys, corpus, toy_e
     assert {"gender=female", "gender=male"} <= groups
     assert any("gender=" in g and "&" in g and "emotion=" in g for g in groups)
     assert (out / "predictions.csv").is_file() and set(frame["condition"]) == {"clean"}
+
+
+def test_folds_option_evaluates_only_those_folds(tmp_path, capsys, corpus, manifest, fold_models):
+    import shutil
+
+    only0 = tmp_path / "only0"  # a checkpoint folder that has fold 0 alone
+    only0.mkdir()
+    for f in fold_models.glob("fold0.*"):
+        shutil.copy(f, only0 / f.name)
+    base = ["run", "noise", "--snr", "0", "--data", str(corpus), "--models", str(only0),
+            "--no-report", "--no-cache", *FAST]
+    code, _, err = _cli(capsys, *base, "--out", str(tmp_path / "all"))
+    assert code == 2 and "fold" in err  # fold 1 has no checkpoint
+    code, _, err = _cli(capsys, *base, "--folds", "0", "--out", str(tmp_path / "f0"))
+    assert code == 0, err
+    preds = pd.read_csv(tmp_path / "f0" / "predictions.csv")
+    assert set(preds["fold"]) == {0}
+    assert set(preds["speaker"]) == set(manifest.loc[manifest["fold"] == 0, "speaker"])
+    info = json.loads((tmp_path / "f0" / "run.json").read_text())
+    assert "folds 0 only" in info["data"]["source"]
+    code, _, err = _cli(capsys, *base, "--folds", "7", "--out", str(tmp_path / "f7"))
+    assert code == 2 and "no fold 7" in err and len(err.strip().splitlines()) == 1
