@@ -72,15 +72,20 @@ class Predictor:
         return f"Predictor(name={self.name!r}, fold={self.fold}, classes={self.classes}, device={self.device})"
 
     @torch.no_grad()
-    def predict_proba(self, waveforms: Sequence[np.ndarray], *, batch_size: int = 256) -> np.ndarray:
+    def predict_proba(self, waveforms: Sequence[np.ndarray], *,
+                      batch_size: int | None = None) -> np.ndarray:
         """Class probabilities per utterance.
 
         ``waveforms``: each ``(time,)`` float at ``feature_config.sample_rate`` (16 kHz) ->
         ``(n_utt, n_classes)`` float64, columns in ``classes`` order. Segments (test stride)
         of many utterances stream through the network in batches of ``batch_size``; each
         segment's output depends only on itself, so any batch size gives the same result up
-        to float rounding.
+        to float rounding. Default batch: 32 segments on the CPU, 256 on a GPU (measured on 2
+        CPU cores: 256-segment batches ran 2-3x slower than 16-32, their activations falling
+        out of cache).
         """
+        if batch_size is None:
+            batch_size = 32 if self.device.type == "cpu" else 256
         if batch_size < 1:
             raise ModelError(f"batch_size={batch_size}: must be >= 1")
         self.model.eval()
