@@ -165,21 +165,31 @@ def table18_classwise_gender(metrics: pd.DataFrame, classes: list[str] | None = 
     return pd.DataFrame(out)
 
 
+def display_columns(df: pd.DataFrame) -> list[str]:
+    """The columns a reader sees: ``X ci_low``/``X ci_high`` fold into ``X``."""
+    return [c for c in df.columns if not str(c).endswith((" ci_low", " ci_high")) and c != "condition_key"]
+
+
+def value_and_ci(row: pd.Series, c: str) -> tuple[str, str]:
+    """``("v", "[lo, hi]")`` for a number (2 decimals; ``–`` when missing), ``(text, "")`` otherwise."""
+    v = row[c]
+    if isinstance(v, str):
+        return v, ""
+    if v is None or not np.isfinite(v):
+        return "–", ""
+    lo, hi = row.get(f"{c} ci_low"), row.get(f"{c} ci_high")
+    if lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi):
+        return f"{v:.2f}", f"[{lo:.2f}, {hi:.2f}]"
+    return f"{v:.2f}", ""
+
+
 def _markdown(df: pd.DataFrame, title: str) -> str:
     """Pipe table; ``X`` with ``X ci_low``/``X ci_high`` columns becomes ``X`` = "v [lo, hi]"."""
-    cols = [c for c in df.columns if not c.endswith((" ci_low", " ci_high")) and c != "condition_key"]
+    cols = display_columns(df)
 
     def fmt(row, c):
-        v = row[c]
-        if isinstance(v, str):
-            return v
-        if v is None or not np.isfinite(v):
-            return "–"
-        text = f"{v:.2f}"
-        lo, hi = row.get(f"{c} ci_low"), row.get(f"{c} ci_high")
-        if lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi):
-            text += f" [{lo:.2f}, {hi:.2f}]"
-        return text
+        text, ci = value_and_ci(row, c)
+        return f"{text} {ci}" if ci else text
 
     lines = [f"**{title}**", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, row in df.iterrows():

@@ -18,7 +18,7 @@ import pandas as pd
 
 from audit.errors import AuditError
 from audit.report.plots import plot_confusions, plot_reliability, plot_snr_curves
-from audit.tables import _TITLES
+from audit.tables import _TITLES, display_columns, value_and_ci
 
 __all__ = ["write_report", "classes_of"]
 
@@ -42,19 +42,13 @@ def _e(value) -> str:
 
 def _table_html(df: pd.DataFrame) -> str:
     """A DataFrame as an HTML table; ``X ci_low``/``X ci_high`` columns fold into ``X``."""
-    cols = [c for c in df.columns if not str(c).endswith((" ci_low", " ci_high")) and c != "condition_key"]
+    cols = display_columns(df)
 
     def cell(row, c):
-        v = row[c]
-        if isinstance(v, (float, np.floating)):
-            if not np.isfinite(v):
-                return "–"
-            text = f"{v:.2f}"
-            lo, hi = row.get(f"{c} ci_low"), row.get(f"{c} ci_high")
-            if lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi):
-                text += f" <span class='note'>[{lo:.2f}, {hi:.2f}]</span>"
-            return text
-        return _e(v)
+        if not isinstance(row[c], (float, np.floating)):  # ids and counts print as they are
+            return _e(row[c])
+        text, ci = value_and_ci(row, c)
+        return _e(text) + (f" <span class='note'>{ci}</span>" if ci else "")
 
     head = "".join(f"<th>{_e(c)}</th>" for c in cols)
     body = "".join("<tr>" + "".join(f"<td>{cell(r, c)}</td>" for c in cols) + "</tr>" for _, r in df.iterrows())
