@@ -48,10 +48,13 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of Python and the packages that shape the weights."""
+_WEIGHT_PACKAGES = ("ser-audit", "torch", "torchaudio", "numpy", "safetensors")
+
+
+def package_versions(packages: tuple[str, ...] = _WEIGHT_PACKAGES) -> dict[str, str]:
+    """Versions of Python and ``packages`` (default: those that shape the weights)."""
     out = {"python": platform.python_version()}
-    for pkg in ("ser-audit", "torch", "torchaudio", "numpy", "safetensors"):
+    for pkg in packages:
         try:
             out[pkg] = importlib_metadata.version(pkg)
         except importlib_metadata.PackageNotFoundError:

@@ -6,12 +6,13 @@ run.json holds times and the host, so it differs between runs; the CSVs never re
 from __future__ import annotations
 
 import platform
-import subprocess
 import sys
 from datetime import datetime, timezone
-from importlib import metadata
-from pathlib import Path
 from typing import Any
+
+# One implementation for checkpoints and runs (the dependency runs audit -> model).
+from model.checkpoint import git_commit
+from model.checkpoint import package_versions as _versions
 
 __all__ = ["package_versions", "git_commit", "build_run_info", "utc_now"]
 
@@ -25,29 +26,8 @@ def utc_now() -> str:
 
 
 def package_versions() -> dict[str, str]:
-    """Python and the versions of the packages that shape results."""
-    out = {"python": platform.python_version()}
-    for pkg in _PACKAGES:
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
-
-
-def git_commit() -> str | None:
-    """The source tree's commit (``-dirty`` when tracked files changed), None outside git."""
-    root = Path(__file__).resolve().parents[2]
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                              text=True, timeout=10)
-        if head.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, capture_output=True, text=True, timeout=10)
-        return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
+    """Python and the versions of the packages that shape audit results."""
+    return _versions(_PACKAGES)
 
 
 def device_info(device: str) -> dict[str, Any]:
