@@ -1,18 +1,12 @@
-"""Import set-up for these tests.
+"""Import set-up for these tests: the shared signal helpers are importable as ``_signals``.
 
-``tests/perturbations`` (no ``__init__.py``) would otherwise shadow the ``perturbations``
-package as a namespace package when pytest runs from the venv's ``bin/pytest`` (the editable
-install's finder comes after the path scan). Putting the repository root first fixes that;
-the shared signal helpers are importable as ``_signals``.
+(The repository root comes first on sys.path through pytest's ``pythonpath`` setting, so
+``tests/perturbations`` cannot shadow the ``perturbations`` package.)
 """
 
 import sys
 from pathlib import Path
 
-_HERE = Path(__file__).resolve().parent
-for path in (str(_HERE.parents[1]), str(_HERE)):
-    if path not in sys.path:
-        sys.path.insert(0, path)
-_mod = sys.modules.get("perturbations")
-if _mod is not None and getattr(_mod, "__file__", None) is None:  # a namespace stand-in
-    del sys.modules["perturbations"]
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
