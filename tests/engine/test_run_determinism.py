@@ -4,8 +4,8 @@ RT60 that a reverb run writes into predictions.csv.
 One ``audit run`` runs in a fresh interpreter (its own ``PYTHONHASHSEED``), the same command
 runs at the same time inside the test process, both with two pool workers, on an 8-utterance
 48 kHz corpus: anything that leaks process state into the results (``hash()``, a per-process
-or per-worker seed, the order in which pool workers finish) makes their CSVs differ. Most of
-the ~10 s of CPU is the interpreter and pool start-up, which is what is being tested.
+or per-worker seed, the order in which pool workers finish) makes their CSVs differ. It costs
+~37 s of CPU over 10 processes, mostly interpreter and pool start-up: what is being tested.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import pandas as pd
 import pytest
 
 from _engine_helpers import CLASSES, save_untrained
+
+pytestmark = pytest.mark.slow  # two interpreters and two pools of two workers
 
 _REPO = Path(__file__).resolve().parents[2]
 SEED = 5
@@ -67,7 +69,8 @@ def two_runs(tmp_path_factory) -> tuple[Path, Path]:
                 "--out", str(root / name), *ARGS]
 
     # another hash seed than this process's (random unless the environment fixes it)
-    hash_seed = str(int(os.environ.get("PYTHONHASHSEED") or 0) + 1)
+    own = os.environ.get("PYTHONHASHSEED", "")
+    hash_seed = str(int(own) + 1) if own.isdigit() else "1"
     env = {**os.environ, "PYTHONHASHSEED": hash_seed, "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([str(_REPO), str(root), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-m", "audit", *args("a")], env=env, cwd=root,
