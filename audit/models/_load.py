@@ -9,7 +9,10 @@ Supported sources (see ``docs/_readme_engine.md``, "Any model"):
   ``<file>.json`` ``{"classes": [...], "feature_config": {...}}`` or ``classes=``;
 * a Python entry point ``pkg.module:fn`` with ``fn(waveforms) -> (n, n_classes)``
   probabilities, waveforms a list of float32 ``(time,)`` arrays at 16 kHz; classes from
-  ``fn.classes`` or ``classes=``.
+  ``fn.classes`` or ``classes=``;
+* ``hf:FOLDER``, a local Hugging Face audio-classification ``save_pretrained`` folder
+  (:mod:`audit.models._hf`), and ``speechbrain:FOLDER``, a local SpeechBrain classifier folder
+  (:mod:`audit.models._speechbrain`); classes from the model, mapped onto emotion names.
 
 Class-order contract: probability column ``j`` is the class ``classes[j]``.
 """
@@ -196,10 +199,41 @@ def _checkpoint(path: Path, device: str) -> Any:
         raise AuditError(f"{path}: checkpoint not found") from None
 
 
+def _load_hf(text: str, **kw: Any) -> Any:
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        raise AuditError(f"hf:{text}: Hugging Face models need transformers: "
+                         "pip install 'ser-audit[hf]'") from None
+    from audit.models._hf import load_hf
+
+    return load_hf(text, **kw)
+
+
+def _load_speechbrain(text: str, **kw: Any) -> Any:
+    try:
+        import speechbrain  # noqa: F401
+    except ImportError:
+        raise AuditError(f"speechbrain:{text}: SpeechBrain models need speechbrain: "
+                         "pip install 'ser-audit[speechbrain]'") from None
+    from audit.models._speechbrain import load_speechbrain
+
+    return load_speechbrain(text, **kw)
+
+
+_FOLDER_ADAPTERS = {"hf": ("huggingface", _load_hf), "speechbrain": ("speechbrain", _load_speechbrain)}
+
+
 def load_model(source: str | Path, *, classes: Sequence[str] | None = None,
                device: str = "cpu") -> ModelSet:
-    """Load one model source (folder, checkpoint, TorchScript, ONNX, or ``pkg.module:fn``)."""
+    """Load one model source (folder, checkpoint, TorchScript, ONNX, ``pkg.module:fn``,
+    ``hf:FOLDER`` or ``speechbrain:FOLDER``)."""
     text = str(source)
+    scheme, _, rest = text.partition(":")
+    if scheme in _FOLDER_ADAPTERS and rest:
+        kind, loader = _FOLDER_ADAPTERS[scheme]
+        pred = loader(rest, device=str(device), classes=classes)
+        return ModelSet(pred.name, text, kind, {None: pred})
     path = Path(text)
     if not path.exists() and _ENTRY.match(text):
         return ModelSet(text.split(":")[-1], text, "entrypoint",
