@@ -13,7 +13,10 @@ the folder nor downloaded:
 A YAML key ``pretrained_path`` (the hub name in published folders) is pointed at ``PATH``.
 Per window the adapter calls ``classify_batch(wavs)`` exactly as ``classify_file`` does and
 turns its first output into probabilities with a softmax (the identity on the log-posteriors
-SpeechBrain's emotion models return). Classes: the label encoder's ``ind2lab``, mapped onto
+SpeechBrain's emotion models return). SpeechBrain's ``StatisticsPooling`` (x-vectors, the
+IEMOCAP wav2vec2 model) adds ``torch.randn`` noise of 1e-5..9e-5 to its mean at inference, so
+each forward runs with torch's generator forked and seeded with 0: reproducible, and the
+caller's random state is left alone. Classes: the label encoder's ``ind2lab``, mapped onto
 emotion names. The cache identity hashes ``hyperparams.yaml``, every ``*.ckpt``, ``*.txt`` and
 ``*.py`` file of the folder.
 """
@@ -112,9 +115,14 @@ def load_speechbrain(text: str, *, device: str = "cpu", classes: Sequence[str] |
     dev = torch.device(str(device))
     sb.eval()
 
+    cuda = [dev.index or 0] if dev.type == "cuda" else []
+
     def forward(batch: np.ndarray) -> np.ndarray:
         wavs = torch.from_numpy(np.ascontiguousarray(batch)).to(dev)
-        with torch.no_grad():
+        # StatisticsPooling adds torch.randn noise (1e-5..9e-5) to its mean even in eval mode:
+        # a fixed seed in a forked generator makes every call reproducible, the global RNG intact.
+        with torch.no_grad(), torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(0)
             out = sb.classify_batch(wavs, torch.ones(len(batch), device=dev))[0]
         out = out.float().reshape(len(batch), -1)  # (B, 1, K) or (B, K) -> (B, K)
         return torch.softmax(out, dim=-1).cpu().numpy()

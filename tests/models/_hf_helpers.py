@@ -111,3 +111,67 @@ def tiny_speechbrain(dest: Path, *, labels=IEMOCAP_LABELS, seed: int = 0) -> Pat
     enc.update_from_iterable(list(labels))
     enc.save(dest / "label_encoder.txt")
     return dest
+
+
+SB_CUSTOM_INTERFACE = '''\
+import torch
+from speechbrain.inference.interfaces import Pretrained
+
+
+class TinyEmotionClassifier(Pretrained):
+    """Shaped like CustomEncoderWav2vec2Classifier of emotion-recognition-wav2vec2-IEMOCAP."""
+
+    MODULES_NEEDED = ["compute_features", "output_mlp"]
+
+    def encode_batch(self, wavs, wav_lens=None):
+        feats = self.mods.compute_features(wavs.to(self.device).float())  # (B, frames, n_mels)
+        return feats.mean(dim=1, keepdim=True)  # (B, 1, n_mels)
+
+    def classify_batch(self, wavs, wav_lens=None):
+        out_prob = self.hparams.softmax(self.mods.output_mlp(self.encode_batch(wavs, wav_lens)))
+        score, index = torch.max(out_prob, dim=-1)
+        return out_prob, score, index, self.hparams.label_encoder.decode_torch(index)
+'''
+
+SB_CUSTOM_YAML = """\
+pretrained_path: speechbrain/emotion-recognition-tiny
+compute_features: !new:speechbrain.lobes.features.Fbank
+    n_mels: 20
+output_mlp: !new:speechbrain.nnet.linear.Linear
+    input_size: 20
+    n_neurons: {n_out}
+    bias: False
+model: !new:torch.nn.ModuleList
+    - [!ref <output_mlp>]
+softmax: !new:speechbrain.nnet.activations.Softmax
+    apply_log: True
+label_encoder: !new:speechbrain.dataio.encoder.CategoricalEncoder
+modules:
+    compute_features: !ref <compute_features>
+    output_mlp: !ref <output_mlp>
+pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
+    loadables:
+        model: !ref <model>
+        label_encoder: !ref <label_encoder>
+    paths:
+        model: !ref <pretrained_path>/model.ckpt
+        label_encoder: !ref <pretrained_path>/label_encoder.txt
+"""
+
+
+def tiny_speechbrain_custom(dest: Path, *, labels=("neu", "ang", "hap", "sad"), seed: int = 0) -> Path:
+    """The ``emotion-recognition-wav2vec2-IEMOCAP`` layout in miniature (custom_interface.py)."""
+    import torch
+    from speechbrain.dataio.encoder import CategoricalEncoder
+    from speechbrain.nnet.linear import Linear
+
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "hyperparams.yaml").write_text(SB_CUSTOM_YAML.format(n_out=len(labels)))
+    (dest / "custom_interface.py").write_text(SB_CUSTOM_INTERFACE)
+    torch.manual_seed(seed)
+    mlp = Linear(input_size=20, n_neurons=len(labels), bias=False)
+    torch.save(torch.nn.ModuleList([mlp]).state_dict(), dest / "model.ckpt")
+    enc = CategoricalEncoder()
+    enc.update_from_iterable(list(labels))
+    enc.save(dest / "label_encoder.txt")
+    return dest
