@@ -23,7 +23,7 @@ def tiny_wav2vec2(dest: Path, *, labels=IEMOCAP_LABELS, seed: int = 0, sampling_
     torch.manual_seed(seed)
     cfg = Wav2Vec2Config(
         hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-        conv_dim=(16, 16), conv_stride=(5, 4), conv_kernel=(10, 8),
+        conv_dim=(16, 16, 16), conv_stride=(5, 8, 8), conv_kernel=(10, 8, 8),  # 320: 50 frames/s
         num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2, classifier_proj_size=8,
         num_labels=len(labels), id2label=dict(enumerate(labels)),
         label2id={name: i for i, name in enumerate(labels)})
