@@ -3,9 +3,10 @@
 Hugging Face and SpeechBrain models name their outputs as their training corpus did
 (``ang``, ``hap``, ``neu``, ``sad`` for IEMOCAP; ``LABEL_0`` when nobody named them). The
 engine compares probability columns with the manifest's canonical lowercase emotions, so each
-label goes through the same synonym table the corpus readers use
-(:func:`audit.data._labels.canonical_emotion`). A label that is no known emotion, two labels that
-become one emotion, or an explicit ``--classes`` list of the wrong length stop with one line.
+label goes through the synonyms of the cross-corpus label maps (:func:`audit.data.labelmap.synonym`,
+the table the corpus readers use too); a cross-corpus label map then applies to these names
+like to any model's. A label that is no known emotion, two labels that become one emotion, or
+an explicit ``--classes`` list of the wrong length stop with one line.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from audit.data._labels import _EMOTION_ALIASES, canonical_emotion
+from audit.data._labels import _EMOTION_ALIASES
+from audit.data.labelmap import CORPUS_EMOTIONS, synonym
 from audit.errors import AuditError
 
 __all__ = ["map_model_classes", "KNOWN_EMOTIONS"]
 
-KNOWN_EMOTIONS = tuple(sorted(set(_EMOTION_ALIASES.values())))
+# Every emotion a corpus adapter writes, and every target of the synonym table.
+KNOWN_EMOTIONS = tuple(sorted({synonym(e) for names in CORPUS_EMOTIONS.values() for e in names}
+                              | set(_EMOTION_ALIASES.values())))
 _PLACEHOLDER = re.compile(r"^label_\d+$")
 
 
@@ -38,14 +42,14 @@ def map_model_classes(labels: Sequence[str], *, source: str,
     a placeholder (``LABEL_0``) or two labels map to one name.
     """
     if classes:
-        names = [canonical_emotion(c) for c in classes]
+        names = [synonym(c) for c in classes]
         if len(names) != len(labels):
             raise AuditError(f"{source}: --classes names {len(names)} classes but the model has "
                              f"{len(labels)} outputs ({list(labels)})")
     else:
         names = []
         for j, label in enumerate(labels):
-            name = canonical_emotion(label)
+            name = synonym(label)
             if name not in KNOWN_EMOTIONS:
                 what = "a placeholder name" if _PLACEHOLDER.match(name) else "not an emotion name"
                 raise AuditError(

@@ -82,3 +82,20 @@ def test_a_model_error_is_one_line_exit_2(tmp_path, capsys, corpus):
     err = capsys.readouterr().err
     assert done.value.code == 2
     assert err.startswith("error: hf:facebook/wav2vec2-base: no such folder") and err.count("\n") == 1
+
+
+def test_run_on_an_hf_audiofolder(tmp_path, capsys, corpus, models):
+    """The synthetic corpus as an audiofolder (metadata.csv) audited with the hf: model."""
+    from audit.data import read_manifest
+
+    man = read_manifest(corpus)
+    meta = pd.DataFrame({"file_name": man["path"], "speaker_id": man["speaker"],
+                         "sex": man["gender"], "label": man["emotion"].str[:3]})
+    meta.to_csv(corpus.parent / "metadata.csv", index=False)
+    try:
+        _run(capsys, tmp_path / "a", f"hf:{corpus.parent}", models[:1], "--no-cache")
+    finally:
+        (corpus.parent / "metadata.csv").unlink()
+    preds = pd.read_csv(tmp_path / "a" / "predictions.csv")
+    assert len(preds) == 2 * 16 and set(preds["emotion"]) == {"angry", "happy", "neutral", "sad"}
+    assert (tmp_path / "a" / "table15_noise.csv").is_file()
