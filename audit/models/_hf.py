@@ -23,7 +23,7 @@ import numpy as np
 from audit.errors import AuditError
 from audit.models._classmap import map_model_classes
 from audit.models._offline import hash_files, hub_offline, local_folder
-from audit.models._windows import WindowConfig, WindowedPredictor
+from audit.models._windows import WindowConfig, WindowedPredictor, resolve_adapter_precision
 
 __all__ = ["load_hf", "hf_weight_files"]
 
@@ -85,13 +85,16 @@ def _load_parts(folder: Path, label: str) -> tuple[Any, Any]:
 
 
 def load_hf(text: str, *, device: str = "cpu", classes: Sequence[str] | None = None,
-            window_s: float = 10.0, hop_s: float = 5.0) -> WindowedPredictor:
+            window_s: float = 10.0, hop_s: float = 5.0,
+            precision: str = "fp32") -> WindowedPredictor:
     """A predictor for the local folder ``text`` (``hf:`` already stripped).
 
     ``classes`` (``--classes``) names the outputs in ``id2label`` order instead of the synonym
     lookup; ``window_s`` / ``hop_s`` set the long-utterance windows.
     """
     import torch
+
+    from model.precision import autocast_context
 
     label = f"hf:{text}"
     folder = local_folder(text, "hf", "save_pretrained")
@@ -116,12 +119,13 @@ def load_hf(text: str, *, device: str = "cpu", classes: Sequence[str] | None = N
     if sr <= 0:
         raise AuditError(f"{label}: preprocessor_config.json has no sampling_rate")
     dev = torch.device(str(device))
+    mode = resolve_adapter_precision(precision, dev, label)
     model = model.to(dev).eval()
 
     def forward(batch: np.ndarray) -> np.ndarray:
         inputs = extractor(list(batch), sampling_rate=sr, return_tensors="pt")
         inputs = {k: v.to(dev) for k, v in inputs.items()}
-        with torch.no_grad():
+        with torch.no_grad(), autocast_context(mode, dev):
             logits = model(**inputs).logits.float()
         return torch.softmax(logits, dim=-1).cpu().numpy()
 
@@ -130,4 +134,5 @@ def load_hf(text: str, *, device: str = "cpu", classes: Sequence[str] | None = N
             "model_type": getattr(cfg, "model_type", ""),
             "architectures": list(getattr(cfg, "architectures", None) or [])}
     return WindowedPredictor(forward, names, WindowConfig("hf", sr, window_s, hop_s),
-                             name=folder.name, sha256=hash_files(folder, files), meta=meta)
+                             name=folder.name, sha256=hash_files(folder, files), meta=meta,
+                             precision=mode)

@@ -35,7 +35,7 @@ import numpy as np
 from audit.errors import AuditError
 from audit.models._classmap import map_model_classes
 from audit.models._offline import hash_files, hub_offline, local_folder
-from audit.models._windows import WindowConfig, WindowedPredictor
+from audit.models._windows import WindowConfig, WindowedPredictor, resolve_adapter_precision
 
 __all__ = ["load_speechbrain"]
 
@@ -75,9 +75,12 @@ def _interface_class(folder: Path, label: str) -> Any:
 
 
 def load_speechbrain(text: str, *, device: str = "cpu", classes: Sequence[str] | None = None,
-                     window_s: float = 10.0, hop_s: float = 5.0) -> WindowedPredictor:
+                     window_s: float = 10.0, hop_s: float = 5.0,
+                     precision: str = "fp32") -> WindowedPredictor:
     """A predictor for the local SpeechBrain folder ``text`` (``speechbrain:`` already stripped)."""
     import torch
+
+    from model.precision import autocast_context
     from speechbrain.utils.fetching import FetchConfig
 
     label = f"speechbrain:{text}"
@@ -113,6 +116,7 @@ def load_speechbrain(text: str, *, device: str = "cpu", classes: Sequence[str] |
     names = map_model_classes(labels, source=f"{label} label encoder", classes=classes)
     sr = int(getattr(sb.hparams, "sample_rate", None) or 16000)
     dev = torch.device(str(device))
+    mode = resolve_adapter_precision(precision, dev, label)
     sb.eval()
 
     cuda = [dev.index or 0] if dev.type == "cuda" else []
@@ -121,7 +125,7 @@ def load_speechbrain(text: str, *, device: str = "cpu", classes: Sequence[str] |
         wavs = torch.from_numpy(np.ascontiguousarray(batch)).to(dev)
         # StatisticsPooling adds torch.randn noise (1e-5..9e-5) to its mean even in eval mode:
         # a fixed seed in a forked generator makes every call reproducible, the global RNG intact.
-        with torch.no_grad(), torch.random.fork_rng(devices=cuda):
+        with torch.no_grad(), torch.random.fork_rng(devices=cuda), autocast_context(mode, dev):
             torch.manual_seed(0)
             out = sb.classify_batch(wavs, torch.ones(len(batch), device=dev))[0]
         out = out.float().reshape(len(batch), -1)  # (B, 1, K) or (B, K) -> (B, K)
@@ -131,4 +135,5 @@ def load_speechbrain(text: str, *, device: str = "cpu", classes: Sequence[str] |
     meta = {"adapter": "speechbrain", "folder": str(folder.resolve()), "labels": labels,
             "interface": cls.__name__}
     return WindowedPredictor(forward, names, WindowConfig("speechbrain", sr, window_s, hop_s),
-                             name=folder.name, sha256=hash_files(folder, files), meta=meta)
+                             name=folder.name, sha256=hash_files(folder, files), meta=meta,
+                             precision=mode)

@@ -21,7 +21,7 @@ import numpy as np
 
 from audit.errors import AuditError
 
-__all__ = ["WindowConfig", "WindowedPredictor", "window_starts"]
+__all__ = ["WindowConfig", "WindowedPredictor", "window_starts", "resolve_adapter_precision"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,6 @@ class WindowConfig:
     sample_rate: int
     window_s: float = 10.0
     hop_s: float = 5.0
-    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if not (self.window_s > 0 and 0 < self.hop_s <= self.window_s):
@@ -42,6 +41,17 @@ class WindowConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings (the engine hashes them into the cache key)."""
         return asdict(self)
+
+
+def resolve_adapter_precision(precision: str, device: Any, label: str) -> str:
+    """``model.precision.resolve_precision`` with its error as an AuditError naming the model."""
+    from model.errors import ModelError
+    from model.precision import resolve_precision
+
+    try:
+        return resolve_precision(precision, device)
+    except ModelError as exc:
+        raise AuditError(f"{label}: {exc}") from None
 
 
 def window_starts(n_samples: int, window: int, hop: int) -> list[int]:
@@ -60,14 +70,18 @@ class WindowedPredictor:
         probabilities, column ``j`` = ``classes[j]``.
     classes : canonical class names in output order.
     config : window settings and the model's sample rate.
+    precision : the resolved precision ``forward`` runs in (``fp32``, ``bf16``, ``fp16``); the
+        engine adds it to the cache key.
 
     ``predict_proba`` takes 16 kHz waveforms (the engine's rate) and resamples when the model's
     rate differs.
     """
 
     def __init__(self, forward: Callable[[np.ndarray], np.ndarray], classes: Sequence[str],
-                 config: WindowConfig, *, name: str, sha256: str, meta: dict | None = None) -> None:
+                 config: WindowConfig, *, name: str, sha256: str, meta: dict | None = None,
+                 precision: str = "fp32") -> None:
         self._forward = forward
+        self.precision = precision
         self.classes = list(classes)
         self.feature_config = config
         self.name = name

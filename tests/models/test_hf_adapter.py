@@ -177,3 +177,31 @@ def test_sha256_hashes_the_weights(folder, tmp_path):
     a = load_model(f"hf:{folder}").predictors[None].sha256
     assert a == load_model(f"hf:{folder}").predictors[None].sha256
     assert a != load_model(f"hf:{other}").predictors[None].sha256
+
+
+def test_default_precision_is_fp32(folder):
+    pred = load_model(f"hf:{folder}").predictors[None]
+    assert pred.precision == "fp32"
+    assert load_model(f"hf:{folder}").describe()["checkpoints"]["all"]["precision"] == "fp32"
+
+
+def test_bf16_without_native_support_is_one_clear_line(folder, monkeypatch):
+    import model.precision as prec
+
+    monkeypatch.setattr(prec, "cpu_has_native_bf16", lambda: False)
+    with pytest.raises(AuditError, match=r"^hf:.*: precision=bf16: this CPU has no native bfloat16"):
+        load_model(f"hf:{folder}", precision="bf16", device="cpu")
+
+
+@pytest.mark.skipif(not __import__("model.precision").precision.cpu_has_native_bf16(),
+                    reason="this CPU has no native bf16")
+def test_bf16_is_close_to_fp32_and_cached_apart(folder):
+    from audit.engine.runner import _feature_key
+
+    fp32 = load_model(f"hf:{folder}").predictors[None]
+    bf16 = load_model(f"hf:{folder}", precision="bf16").predictors[None]
+    assert bf16.precision == "bf16" and _feature_key(bf16) != _feature_key(fp32)
+    waves = voices(3)
+    a, b = fp32.predict_proba(waves), bf16.predict_proba(waves)
+    assert not np.array_equal(a, b)  # autocast really ran
+    np.testing.assert_allclose(a, b, atol=0.05)

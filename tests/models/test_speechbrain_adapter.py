@@ -129,3 +129,14 @@ def test_unmapped_label_is_one_clear_error(tmp_path):
     folder = tiny_speechbrain(tmp_path / "odd", labels=["ang", "hap", "neu", "xyz"])
     with pytest.raises(AuditError, match="class 3 'xyz' is not an emotion name"):
         load_model(f"speechbrain:{folder}")
+
+
+@pytest.mark.skipif(not __import__("model.precision").precision.cpu_has_native_bf16(),
+                    reason="this CPU has no native bf16")
+def test_bf16_is_close_to_fp32(folder):
+    fp32 = load_model(f"speechbrain:{folder}").predictors[None]
+    bf16 = load_model(f"speechbrain:{folder}", precision="bf16").predictors[None]
+    waves = voices(2)
+    a, b = fp32.predict_proba(waves), bf16.predict_proba(waves)
+    assert bf16.precision == "bf16" and not np.array_equal(a, b)
+    np.testing.assert_allclose(a, b, atol=0.05)
