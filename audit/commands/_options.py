@@ -48,10 +48,11 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options every evaluating command shares (defaults: the paper's settings)."""
     opts = [
         click.option("--data", "data", type=str, default=None,
-                     help="Corpus folder or manifest CSV (with folds)."),
+                     help="Corpus folder, manifest CSV (with folds) or hf:DIR (a Hugging Face dataset on disk)."),
         click.option("--models", "models", multiple=True,
                      help="One or more: checkpoint folder (fold*.json), checkpoint file, "
-                          "TorchScript .pt/.ts, ONNX .onnx, or pkg.module:fn."),
+                          "TorchScript .pt/.ts, ONNX .onnx, pkg.module:fn, hf:DIR (local Hugging "
+                          "Face folder) or speechbrain:DIR."),
         click.option("--out", type=click.Path(file_okay=False), default=None,
                      help="Run folder (default results/<scenario>/, overwritten)."),
         click.option("--seed", type=int, default=None, help="Root seed (default: the scenario's, 987654)."),
@@ -61,7 +62,8 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--batch-size", type=int, default=64, show_default=True,
                      help="Utterances decoded per step (memory only; results do not depend on it)."),
         click.option("--classes", default=None,
-                     help="Comma-separated class order for TorchScript/ONNX/entry-point models."),
+                     help="Comma-separated class order for TorchScript/ONNX/entry-point models "
+                          "(or names for the outputs of hf:/speechbrain: models)."),
         click.option("--condition", "conditions", multiple=True,
                      help="Extra condition(s), e.g. 'reverb:rt60_s=0.5+awgn:snr_db=10'."),
         click.option("--n-boot", type=int, default=None, help="Bootstrap resamples (default: the scenario's)."),

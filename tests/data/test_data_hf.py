@@ -16,6 +16,21 @@ EMOS = ["ang", "hap", "neu", "sad"]
 
 
 @pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Datasets load from local folders only: any TCP/UDP connection fails the test."""
+    import socket
+
+    real_connect = socket.socket.connect
+
+    def connect(self, address):
+        if self.family == getattr(socket, "AF_UNIX", None):
+            return real_connect(self, address)
+        raise AssertionError(f"a test tried to connect to {address!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+
+
+@pytest.fixture(autouse=True)
 def audio_cache(tmp_path, monkeypatch):
     """Embedded audio goes to a per-test cache, never to the user's home."""
     monkeypatch.setenv("SER_AUDIT_CACHE", str(tmp_path / "cache"))

@@ -205,3 +205,15 @@ def test_bf16_is_close_to_fp32_and_cached_apart(folder):
     a, b = fp32.predict_proba(waves), bf16.predict_proba(waves)
     assert not np.array_equal(a, b)  # autocast really ran
     np.testing.assert_allclose(a, b, atol=0.05)
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu(folder):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    waves = voices(3, lengths=(4000, 9000, 200000))  # the last one in windows
+    cpu = load_model(f"hf:{folder}").predictors[None].predict_proba(waves)
+    gpu = load_model(f"hf:{folder}", device="cuda").predictors[None].predict_proba(waves)
+    np.testing.assert_allclose(gpu, cpu, atol=1e-4)
