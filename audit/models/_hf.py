@@ -46,6 +46,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _load_parts(folder: Path, label: str) -> tuple[Any, Any]:
+    import torch
     import transformers
 
     transformers.logging.set_verbosity_error()  # no init notes on stderr
@@ -58,8 +59,10 @@ def _load_parts(folder: Path, label: str) -> tuple[Any, Any]:
         except (OSError, ValueError, KeyError) as exc:
             raise AuditError(f"{label}: cannot read config.json ({_first_line(exc)})") from None
         try:
+            # float32 whatever dtype the weights were saved in (transformers 5 loads the saved
+            # dtype by default): reduced precision is the --precision option's business.
             model, info = AutoModelForAudioClassification.from_pretrained(
-                folder, local_files_only=True, output_loading_info=True)
+                folder, local_files_only=True, output_loading_info=True, dtype=torch.float32)
         except ValueError as exc:
             if "Unrecognized configuration class" in str(exc):
                 raise AuditError(

@@ -217,3 +217,17 @@ def test_cuda_matches_cpu(folder):
     cpu = load_model(f"hf:{folder}").predictors[None].predict_proba(waves)
     gpu = load_model(f"hf:{folder}", device="cuda").predictors[None].predict_proba(waves)
     np.testing.assert_allclose(gpu, cpu, atol=1e-4)
+
+
+def test_weights_saved_in_fp16_run_in_fp32(folder, tmp_path):
+    import torch
+    from transformers import AutoModelForAudioClassification, pipeline
+
+    half = tmp_path / "half"
+    AutoModelForAudioClassification.from_pretrained(folder, dtype=torch.float16).save_pretrained(half)
+    (half / "preprocessor_config.json").write_bytes((folder / "preprocessor_config.json").read_bytes())
+    pred = load_model(f"hf:{half}").predictors[None]
+    ref = pipeline("audio-classification", model=str(half), top_k=None, dtype=torch.float32)
+    waves = voices(2)
+    want = np.stack([_pipeline_probs(ref, w, pred.classes) for w in waves])
+    np.testing.assert_allclose(pred.predict_proba(waves), want, atol=1e-5)
