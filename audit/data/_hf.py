@@ -133,7 +133,7 @@ def _write_once(dest: Path, blob: bytes) -> None:
     """Write ``blob`` unless ``dest`` already holds that many bytes (keeps mtime, so cache keys)."""
     if dest.is_file() and dest.stat().st_size == len(blob):
         return
-    tmp = dest.with_name(dest.name + ".tmp")
+    tmp = dest.with_name(f"{dest.name}.{os.getpid()}.tmp")  # concurrent loaders do not collide
     tmp.write_bytes(blob)
     os.replace(tmp, dest)
 
