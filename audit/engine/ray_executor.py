@@ -78,10 +78,10 @@ class RayExecutor:
         """Connect (or start a local cluster); an unreachable address is one AuditError line."""
         ray = import_ray()
         self._ray = ray
-        if ray.is_initialized():
-            return self
         if self.address not in (None, "auto"):
             check_reachable(self.address)
+        if ray.is_initialized():  # a caller's connection (a notebook, the tests) is used as is
+            return self
         # quiet: the CLI's stderr is for the user's errors, Ray's logs stay in its log folder
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                   "logging_level": logging.ERROR}
@@ -173,8 +173,10 @@ class RayExecutor:
                              f"{type(cause).__name__}: {cause}") from None
         except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
                 ray.exceptions.ObjectLostError) as exc:
-            raise AuditError(f"task {task.describe(ctx)}: its worker died {MAX_RETRIES + 1} "
-                             f"times ({type(exc).__name__}); see the Ray logs") from None
+            tries = MAX_RETRIES + 1
+            raise AuditError(f"task {task.describe(ctx)}: its worker died {tries} "
+                             f"time{'s' * (tries != 1)} ({type(exc).__name__}); see the Ray "
+                             "logs") from None
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
