@@ -60,15 +60,17 @@ class RayExecutor:
         ``num_cpus`` CPUs), ``auto`` (a running local cluster), or ``HOST:PORT`` / ``ray://...``.
     num_cpus : CPUs of a new local cluster (ignored when connecting to an existing one).
     gpus_per_task : GPUs each task asks for when the device is a GPU (fractions share one).
+    log_to_driver : show the workers' stdout/stderr here (training progress lines).
     """
 
     def __init__(self, address: str | None = None, *, num_cpus: int | None = None,
-                 gpus_per_task: float = 1.0) -> None:
+                 gpus_per_task: float = 1.0, log_to_driver: bool = False) -> None:
         if gpus_per_task <= 0:
             raise AuditError(f"--gpus-per-task must be > 0, got {gpus_per_task}")
         self.address = address
         self.num_cpus = num_cpus
         self.gpus_per_task = float(gpus_per_task)
+        self.log_to_driver = bool(log_to_driver)
         self.stats = {"tasks": 0, "submitted_bytes": 0, "returned_rows": 0}
         self._owned = False
         self._ray: Any = None
@@ -83,7 +85,7 @@ class RayExecutor:
         if ray.is_initialized():  # a caller's connection (a notebook, the tests) is used as is
             return self
         # quiet: the CLI's stderr is for the user's errors, Ray's logs stay in its log folder
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": self.log_to_driver,
                                   "logging_level": logging.ERROR}
         if self.address is None and self.num_cpus:
             kwargs["num_cpus"] = int(self.num_cpus)

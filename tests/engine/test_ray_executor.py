@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ray = pytest.importorskip("ray")
@@ -185,3 +186,62 @@ def test_unreachable_address_is_one_error_line(capsys, tmp_path, corpus, fold_mo
         f"error: --address 127.0.0.1:{port}: cannot reach a Ray cluster there (Connection "
         "refused); start one with `ray start --head` or fix the address"]
     assert not (tmp_path / "r").exists()  # nothing was done
+
+
+def _ray_workers(task_name: str) -> list[int]:
+    """Pids of this test's own descendants that run ``task_name`` (Ray titles them)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, rest = stat.read_text().split(" (", 1)
+            children.setdefault(int(rest.rsplit(") ", 1)[1].split()[1]), []).append(int(pid))
+        except (OSError, IndexError, ValueError):
+            continue
+    found, stack = [], [os.getpid()]
+    while stack:
+        for pid in children.get(stack.pop(), []):
+            stack.append(pid)
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmd.startswith(f"ray::{task_name}".encode()):
+                found.append(pid)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the worker through /proc")
+def test_fold_training_killed_mid_way_resumes_to_the_local_weights(cluster, corpus, manifest,
+                                                                    tmp_path):
+    from audit.engine.ray_training import run_fold_jobs_ray
+    from audit.engine.training import plan_folds, run_fold_jobs
+    from model import TrainConfig
+
+    config = TrainConfig(model="macnn", aug="none", epochs=2, batch_size=8, device="cpu",
+                         threads=1).to_dict()
+
+    def plan(out):
+        return plan_folds(manifest, data=str(corpus), folds=[0], train_config=config, out=out)
+
+    run_fold_jobs(plan(tmp_path / "local"), 1)
+    killed: list[int] = []
+
+    def killer() -> None:  # once epoch 1 is saved, kill the worker during epoch 2
+        state = tmp_path / "ray" / "fold0.resume.pt"
+        for _ in range(1200):
+            if state.exists() and (pids := _ray_workers("fold_job_task")):
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    [result] = run_fold_jobs_ray(plan(tmp_path / "ray"), RayExecutor().connect())
+    thread.join(timeout=1)
+    assert killed and result["action"] == "resume"  # the resubmitted task resumed epoch 2
+    weights = [(tmp_path / d / "fold0.safetensors").read_bytes() for d in ("local", "ray")]
+    assert weights[0] == weights[1]
+    logs = [pd.read_csv(tmp_path / d / "fold0.log.csv").drop(columns="seconds")
+            for d in ("local", "ray")]
+    assert len(logs[1]) == 2 and logs[0].equals(logs[1])  # epoch 1 kept, not trained twice
