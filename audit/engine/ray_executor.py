@@ -19,6 +19,8 @@ from audit.errors import AuditError
 
 __all__ = ["RayExecutor", "check_reachable", "import_ray"]
 
+log = logging.getLogger(__name__)
+
 # How often a task is re-run after its worker died (node lost, OOM kill, SIGKILL).
 MAX_RETRIES = 3
 
@@ -111,10 +113,11 @@ class RayExecutor:
         self.close()
 
     def resolve_device(self, device: str) -> str:
-        """``auto`` -> ``cuda`` when the cluster has GPUs (the driver may have none)."""
-        if device != "auto":
-            return device
-        return "cuda" if self._ray.cluster_resources().get("GPU", 0) > 0 else "cpu"
+        """``auto`` -> ``cuda`` when the cluster has GPUs (the driver may have none);
+        ``cuda:N`` -> ``cuda``: Ray gives each task its GPU(s) as the visible ones."""
+        if device == "auto":
+            return "cuda" if self._ray.cluster_resources().get("GPU", 0) > 0 else "cpu"
+        return "cuda" if str(device).startswith("cuda") else device
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready summary for run.json."""
@@ -168,13 +171,13 @@ class RayExecutor:
             return ray.get(ref)
         except ray.exceptions.RayTaskError as exc:
             cause = exc.cause
+            log.debug("task %s failed:\n%s", task.describe(ctx), exc)  # the worker's traceback
             known = _user_errors()
             if isinstance(cause, known):
                 raise AuditError(f"task {task.describe(ctx)}: {cause}") from None
             raise AuditError(f"task {task.describe(ctx)} failed on a worker: "
                              f"{type(cause).__name__}: {cause}") from None
-        except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
-                ray.exceptions.ObjectLostError) as exc:
+        except ray.exceptions.RayError as exc:  # worker or node died (killed, OOM) every try
             tries = MAX_RETRIES + 1
             raise AuditError(f"task {task.describe(ctx)}: its worker died {tries} "
                              f"time{'s' * (tries != 1)} ({type(exc).__name__}); see the Ray "

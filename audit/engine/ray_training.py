@@ -84,7 +84,7 @@ def run_fold_jobs_ray(jobs: list[FoldJob], executor: Any,
                 result = ray.get(ref)
             except ray.exceptions.RayTaskError as exc:
                 raise AuditError(f"fold {job.fold}: {exc.cause}") from None
-            except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
+            except ray.exceptions.RayError as exc:  # the worker or its node died (kill, OOM)
                 if attempt >= MAX_RESUBMITS:
                     raise AuditError(f"fold {job.fold}: its worker died {attempt + 1} times "
                                      f"({type(exc).__name__}); see the Ray logs") from None
