@@ -75,7 +75,7 @@ def _probe(models: list[Path], n_tasks: int) -> dict:
     from audit.models import load_models
 
     sets = load_models([str(m) for m in models], device="cpu")
-    ctx = TaskContext(0, "cpu", tuple((str(m.resolve()), tuple(ms.classes),
+    ctx = TaskContext(0, "cpu", tuple((str(m.resolve()), tuple(ms.classes), "fp32",
                                        {f: p.sha256 for f, p in ms.predictors.items()})
                                       for m, ms in zip(models, sets)), tuple(parse_conditions([])))
     fold = sorted(sets[0].predictors)[0]

@@ -77,6 +77,9 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--gpus-per-task", type=float, default=None,
                      help="GPUs each Ray task asks for on a GPU device (default 1; 0.25 lets "
                           "four tasks share one GPU)."),
+        click.option("--precision", type=click.Choice(["fp32", "bf16", "auto"]), default="fp32",
+                     show_default=True, help="Model arithmetic: fp32 reproduces on any CPU; bf16/auto "
+                     "(native-bf16 CPUs, CUDA) is faster, cached separately, recorded in run.json."),
         click.option("--folds", "folds", type=int, multiple=True,
                      help="Evaluate only these folds' test speakers, e.g. --folds 0 1 "
                           "(when only some fold checkpoints exist)."),
@@ -106,6 +109,7 @@ def common_run_options(ctx: click.Context, kw: dict[str, Any], out_default: str)
         n_boot=kw["n_boot"],
         folds=sorted(set(kw["folds"])) or None,
         executor=kw["executor"], address=kw["address"], gpus_per_task=kw["gpus_per_task"],
+        precision=kw["precision"],
     )
 
 

@@ -50,6 +50,7 @@ class RunOptions:
     fail_if: list[str] = field(default_factory=list)
     n_boot: int | None = None
     folds: list[int] | None = None  # evaluate only these folds (None: all)
+    precision: str = "fp32"  # fp32 | bf16 | auto for our checkpoints (model.precision)
     report: bool = True
     progress: bool = True
     argv: list[str] | None = None
@@ -172,7 +173,7 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
     check_group_columns(manifest, group_cols, str(opts.data))
     # with Ray the driver only needs hashes and classes: its copy stays on the CPU
     model_sets = load_models(opts.models, classes=opts.classes,
-                             device=device if executor is None else "cpu")
+                             device=device if executor is None else "cpu", precision=opts.precision)
     t_load = time.perf_counter()
 
     out.mkdir(parents=True, exist_ok=True)
@@ -227,7 +228,7 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
                "hits": cache.hits, "misses": cache.misses},
         outputs=sorted(p.name for p in outputs) + ["report.html"] * opts.report,
         gates={"rules": rules, "violations": violations}, argv=opts.argv,
-        warnings=list(metrics.attrs.get("warnings", [])),
+        warnings=list(metrics.attrs.get("warnings", [])), precision=opts.precision,
         executor=executor.describe() if executor is not None else {"executor": "local"},
         timings={"load": round(t_load - t0, 3), "evaluate": round(t_eval - t_load, 3),
                  "analyse": round(t_an - t_eval, 3)})

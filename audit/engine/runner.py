@@ -82,9 +82,12 @@ def _check_leak(ms: ModelSet, fold: int, pred: Any, manifest: pd.DataFrame) -> N
 
 def _feature_key(pred: Any) -> str:
     cfg = getattr(pred, "feature_config", None)
+    # Reduced precision changes the outputs: it keys the cache (fp32 keeps the historic key).
+    precision = getattr(pred, "precision", "fp32")
+    suffix = "" if precision == "fp32" else f"|precision={precision}"
     if cfg is None:
-        return "none"
-    return json.dumps(cfg.to_dict() if hasattr(cfg, "to_dict") else repr(cfg), sort_keys=True)
+        return "none" + suffix
+    return json.dumps(cfg.to_dict() if hasattr(cfg, "to_dict") else repr(cfg), sort_keys=True) + suffix
 
 
 def _predictor(ms: ModelSet, row: Any) -> tuple[Any, int | None]:
@@ -212,7 +215,8 @@ def _run_tasks(executor, batches, model_sets, conds, key, cache, results, proble
     tasks = list(plan_shard_tasks(batches, missing, fold_of, len(conds)))
     # workers resolve paths themselves: give them absolute ones (the driver's cwd is not theirs)
     models = tuple((str(Path(ms.source).resolve()) if Path(ms.source).exists() else ms.source,
-                    tuple(ms.classes), {f: p.sha256 for f, p in ms.predictors.items()})
+                    tuple(ms.classes), _precision(ms),
+                    {f: p.sha256 for f, p in ms.predictors.items()})
                    for ms in model_sets)
     ctx = TaskContext(int(seed), device, models, tuple(conds))
     seen: set[tuple[str, ...]] = set()
@@ -239,6 +243,11 @@ def _run_tasks(executor, batches, model_sets, conds, key, cache, results, proble
         executor.run(ctx, tasks, store)
     finally:
         bar.close()
+
+
+def _precision(ms: ModelSet) -> str:
+    """The arithmetic the driver's copy resolved to (``fp32`` for other model kinds)."""
+    return str(getattr(next(iter(ms.predictors.values())), "precision", "fp32"))
 
 
 def _measured(record: dict[str, Any], name: str) -> float:

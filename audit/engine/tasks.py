@@ -29,15 +29,15 @@ __all__ = ["ShardTask", "TaskContext", "TaskResult", "plan_shard_tasks", "run_sh
 class TaskContext:
     """What every task of a run shares (sent to the cluster once).
 
-    ``models[i]`` is ``(source, classes, {fold: sha256})`` of the driver's ``model_sets[i]``;
-    a worker loads the source itself (``classes`` as resolved by the driver) and refuses a file
-    whose hash differs from the driver's. ``conditions[j]`` is ``(canonical string, bound
+    ``models[i]`` is ``(source, classes, precision, {fold: sha256})`` of the driver's
+    ``model_sets[i]``; a worker loads the source itself (classes and precision as resolved by
+    the driver, so the cache keys hold) and refuses a file whose hash differs from the driver's. ``conditions[j]`` is ``(canonical string, bound
     Perturbation)``.
     """
 
     seed: int
     device: str
-    models: tuple[tuple[str, tuple[str, ...], dict[int | None, str]], ...]
+    models: tuple[tuple[str, tuple[str, ...], str, dict[int | None, str]], ...]
     conditions: tuple[tuple[str, Any], ...]
 
 
@@ -94,16 +94,17 @@ def plan_shard_tasks(batches: Sequence[Sequence[Any]], keys: dict[tuple[int, int
 
 
 # Models loaded by this process, so a worker loads each checkpoint once for all its tasks.
-_LOADED: dict[tuple[str, tuple[str, ...] | None, str], Any] = {}
+_LOADED: dict[tuple[str, tuple[str, ...], str, str], Any] = {}
 
 
 def _predictor(ctx: TaskContext, model: int, fold: int | None) -> Any:
     from audit.models import load_model
 
-    source, classes, hashes = ctx.models[model]
-    memo = (source, classes, ctx.device)
+    source, classes, precision, hashes = ctx.models[model]
+    memo = (source, classes, precision, ctx.device)
     if memo not in _LOADED:
-        _LOADED[memo] = load_model(source, classes=list(classes), device=ctx.device)
+        _LOADED[memo] = load_model(source, classes=list(classes), device=ctx.device,
+                                   precision=precision)
     pred = _LOADED[memo].predictors.get(fold)
     if pred is None or pred.sha256 != hashes[fold]:
         raise AuditError(f"model {source!r} fold {fold}: the worker's copy differs from the "
