@@ -112,6 +112,13 @@ class RayExecutor:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def ray(self) -> Any:
+        """The connected ``ray`` module (after :meth:`connect`)."""
+        if self._ray is None:
+            raise AuditError("RayExecutor: call connect() first")
+        return self._ray
+
     def resolve_device(self, device: str) -> str:
         """``auto`` -> ``cuda`` when the cluster has GPUs (the driver may have none);
         ``cuda:N`` -> ``cuda``: Ray gives each task its GPU(s) as the visible ones."""

@@ -56,7 +56,7 @@ def run_fold_jobs_ray(jobs: list[FoldJob], executor: Any,
 
     Skipped jobs return at once in the driver; ``on_result(result)`` is called as each ends.
     """
-    ray = executor._ray
+    ray = executor.ray
     results: dict[int, dict] = {}
     for job in jobs:
         if job.action == "skip":
