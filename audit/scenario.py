@@ -18,6 +18,7 @@ from audit.errors import AuditError
 
 __all__ = [
     "Bootstrap",
+    "Execution",
     "Scenario",
     "PAPER_SEED",
     "SCENARIO_DIR",
@@ -46,6 +47,19 @@ class Bootstrap(_Strict):
     unit: Literal["speaker"] = "speaker"
 
 
+class Execution(_Strict):
+    """Where the predictions are computed (``[execution]``; the CLI's options override it).
+
+    ``executor``: ``local`` (this process and its pool) or ``ray`` (tasks on a Ray cluster at
+    ``address``: ``auto``, ``HOST:PORT``, ``ray://HOST:PORT``, or unset for a new local one);
+    ``gpus_per_task``: GPUs a Ray task asks for when the device is a GPU.
+    """
+
+    executor: Literal["local", "ray"] = "local"
+    address: str | None = None
+    gpus_per_task: float = Field(1.0, gt=0.0)
+
+
 class Scenario(_Strict):
     """A validated audit scenario.
 
@@ -64,6 +78,7 @@ class Scenario(_Strict):
     thresholds: list[str] = Field(default_factory=list)
     tables: list[str] = Field(default_factory=list)
     min_group_speakers: int | None = Field(None, ge=1)
+    execution: Execution = Field(default_factory=Execution)
 
     @field_validator("conditions", mode="before")
     @classmethod

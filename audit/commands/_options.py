@@ -70,6 +70,15 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
                      help="Prediction cache (default: <out>/../.cache)."),
         click.option("--no-cache", is_flag=True, help="Do not read or write the prediction cache."),
+        click.option("--executor", type=click.Choice(["local", "ray"]), default=None,
+                     help="Where predictions are computed: local (default) or ray (tasks on a "
+                          "Ray cluster; the scenario's [execution] table when not given)."),
+        click.option("--address", default=None,
+                     help="Ray cluster: auto | HOST:PORT | ray://HOST:PORT (default: a new "
+                          "local cluster with --workers CPUs)."),
+        click.option("--gpus-per-task", type=float, default=None,
+                     help="GPUs each Ray task asks for on a GPU device (default 1; 0.25 lets "
+                          "four tasks share one GPU)."),
         click.option("--precision", type=click.Choice(["fp32", "bf16", "auto"]), default="fp32",
                      show_default=True, help="Model arithmetic: fp32 reproduces on any CPU; bf16/auto "
                      "(native-bf16 CPUs, CUDA) is faster, cached separately, recorded in run.json."),
@@ -101,6 +110,7 @@ def common_run_options(ctx: click.Context, kw: dict[str, Any], out_default: str)
         classes=[c.strip() for c in kw["classes"].split(",")] if kw["classes"] else None,
         n_boot=kw["n_boot"],
         folds=sorted(set(kw["folds"])) or None,
+        executor=kw["executor"], address=kw["address"], gpus_per_task=kw["gpus_per_task"],
         precision=kw["precision"],
     )
 

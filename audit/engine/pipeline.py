@@ -23,7 +23,7 @@ from audit.errors import AuditError, GateFailed
 from audit.scenario import Scenario
 
 __all__ = ["RunOptions", "RunResult", "run_audit", "resolve_device", "check_group_columns",
-           "OUTPUT_FILES"]
+           "make_executor", "OUTPUT_FILES"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,9 @@ class RunOptions:
     report: bool = True
     progress: bool = True
     argv: list[str] | None = None
+    executor: str | None = None  # local | ray; None: the scenario's [execution]
+    address: str | None = None  # Ray cluster; None: the scenario's (or a new local cluster)
+    gpus_per_task: float | None = None
 
 
 @dataclass
@@ -117,11 +120,38 @@ def _validate_rules(rules: list[str]) -> None:
             parse(rule)
 
 
+def make_executor(scenario: Scenario, opts: RunOptions) -> Any:
+    """``None`` for the local executor, else an unconnected :class:`RayExecutor`.
+
+    The options win over the scenario's ``[execution]`` table; a new local Ray cluster gets
+    ``opts.workers`` CPUs.
+    """
+    from audit.engine.ray_executor import RayExecutor
+
+    spec = scenario.execution
+    kind = opts.executor or spec.executor
+    if kind == "local":
+        return None
+    if kind != "ray":
+        raise AuditError(f"--executor {kind!r}: expected local or ray")
+    return RayExecutor(opts.address or spec.address, num_cpus=opts.workers,
+                       gpus_per_task=opts.gpus_per_task or spec.gpus_per_task)
+
+
 def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunResult:
     """Evaluate ``opts.models`` on ``opts.data`` under ``scenario`` and write the run folder.
 
     Raises :class:`GateFailed` (exit 3) after writing everything when a threshold is violated.
     """
+    executor = make_executor(scenario, opts)
+    if executor is None:
+        return _run_audit(scenario, opts, None, after_batch)
+    # connect first: an unreachable cluster is reported before any work is done
+    with executor:
+        return _run_audit(scenario, opts, executor, after_batch)
+
+
+def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch) -> RunResult:
     from audit.analysis import analyse, write_metrics
     from audit.data import ProblemLog, load_data, manifest_hash
     from audit.gates import check_gates
@@ -132,7 +162,7 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
     seed = scenario.seed if opts.seed is None else int(opts.seed)
     rules = [*scenario.thresholds, *opts.fail_if]
     _validate_rules(rules)
-    device = resolve_device(opts.device)
+    device = resolve_device(opts.device) if executor is None else executor.resolve_device(opts.device)
     out = Path(opts.out)
     problems = ProblemLog()
 
@@ -141,7 +171,9 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
         manifest = select_folds(manifest, opts.folds, str(opts.data))
     group_cols = list(dict.fromkeys([*scenario.groups, *(c for i in scenario.intersections for c in i)]))
     check_group_columns(manifest, group_cols, str(opts.data))
-    model_sets = load_models(opts.models, classes=opts.classes, device=device, precision=opts.precision)
+    # with Ray the driver only needs hashes and classes: its copy stays on the CPU
+    model_sets = load_models(opts.models, classes=opts.classes,
+                             device=device if executor is None else "cpu", precision=opts.precision)
     t_load = time.perf_counter()
 
     out.mkdir(parents=True, exist_ok=True)
@@ -152,7 +184,7 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
         preds = evaluate(manifest, model_sets, scenario.conditions, seed=seed,
                          batch_size=opts.batch_size, workers=opts.workers, device=device,
                          cache=cache, problems=problems, progress=opts.progress,
-                         after_batch=after_batch)
+                         after_batch=after_batch, executor=executor)
     finally:
         cache.close()
     t_eval = time.perf_counter()
@@ -197,6 +229,7 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
         outputs=sorted(p.name for p in outputs) + ["report.html"] * opts.report,
         gates={"rules": rules, "violations": violations}, argv=opts.argv,
         warnings=list(metrics.attrs.get("warnings", [])), precision=opts.precision,
+        executor=executor.describe() if executor is not None else {"executor": "local"},
         timings={"load": round(t_load - t0, 3), "evaluate": round(t_eval - t_load, 3),
                  "analyse": round(t_an - t_eval, 3)})
     atomic_write_json(out / "run.json", info)

@@ -49,7 +49,8 @@ def build_run_info(*, scenario: Any, data_source: str, manifest_hash: str, n_utt
                    batch_size: int, started: str, cache: dict[str, Any],
                    outputs: list[str], gates: dict[str, Any], argv: list[str] | None = None,
                    timings: dict[str, float] | None = None,
-                   warnings: list[str] | None = None, precision: str = "fp32") -> dict[str, Any]:
+                   warnings: list[str] | None = None, precision: str = "fp32",
+                   executor: dict[str, Any] | None = None) -> dict[str, Any]:
     """Assemble the run.json document."""
     return {
         "format": "ser-audit-run/1",
@@ -62,6 +63,7 @@ def build_run_info(*, scenario: Any, data_source: str, manifest_hash: str, n_utt
         "device": device_info(device),
         "precision": precision,
         "workers": workers,
+        "executor": executor or {"executor": "local"},
         "batch_size": batch_size,
         "cache": cache,
         "packages": package_versions(),
