@@ -50,6 +50,7 @@ class RunOptions:
     fail_if: list[str] = field(default_factory=list)
     n_boot: int | None = None
     folds: list[int] | None = None  # evaluate only these folds (None: all)
+    label_map: str | None = None  # built-in map name or TOML path (None: the scenario's)
     report: bool = True
     progress: bool = True
     argv: list[str] | None = None
@@ -122,7 +123,8 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
     Raises :class:`GateFailed` (exit 3) after writing everything when a threshold is violated.
     """
     from audit.analysis import analyse, write_metrics
-    from audit.data import ProblemLog, load_data, manifest_hash
+    from audit.data import ProblemLog, load_data, load_label_map, manifest_hash
+    from audit.engine.crosscorpus import plan_evaluation
     from audit.gates import check_gates
     from audit.models import load_models
     from audit.tables import write_tables
@@ -136,11 +138,16 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
     problems = ProblemLog()
 
     manifest = load_data(opts.data, skip_bad=True, problems=problems)
+    data_hash = manifest_hash(manifest)  # of the whole data, as the training sidecars record it
     if opts.folds:
         manifest = select_folds(manifest, opts.folds, str(opts.data))
     group_cols = list(dict.fromkeys([*scenario.groups, *(c for i in scenario.intersections for c in i)]))
     check_group_columns(manifest, group_cols, str(opts.data))
     model_sets = load_models(opts.models, classes=opts.classes, device=device)
+    label_spec = opts.label_map or scenario.label_map
+    plan = plan_evaluation(manifest, model_sets, data_hash=data_hash, source=str(opts.data),
+                           label_map=load_label_map(label_spec) if label_spec else None,
+                           problems=problems)
     t_load = time.perf_counter()
 
     out.mkdir(parents=True, exist_ok=True)
@@ -148,7 +155,7 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
     cache_dir = opts.cache_dir or (out.resolve().parent / ".cache")
     cache = PredictionCache(cache_dir) if opts.use_cache else MemoryCache()
     try:
-        preds = evaluate(manifest, model_sets, scenario.conditions, seed=seed,
+        preds = evaluate(plan.manifest, plan.model_sets, scenario.conditions, seed=seed,
                          batch_size=opts.batch_size, workers=opts.workers, device=device,
                          cache=cache, problems=problems, progress=opts.progress,
                          after_batch=after_batch)
@@ -166,7 +173,7 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
     if scenario.min_group_speakers is not None:
         kwargs["min_group_speakers"] = scenario.min_group_speakers
     n_boot = scenario.bootstrap.n_boot if opts.n_boot is None else int(opts.n_boot)
-    metrics = analyse(table, scenario=scenario.name, classes=model_sets[0].classes,
+    metrics = analyse(table, scenario=scenario.name, classes=plan.model_sets[0].classes,
                       groups=scenario.groups, intersections=scenario.intersections,
                       n_boot=n_boot, seed=seed, ci=scenario.bootstrap.ci, **kwargs)
     write_metrics(metrics, out / "metrics.csv")
@@ -177,7 +184,7 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
         log.warning("table %s was not produced: its conditions or groups are not in this run", name)
         problems.add("tables", f"table {name} requested by the scenario was not produced "
                      "(its conditions or groups are not in this run)")
-    _empty_groups(manifest, table, group_cols, problems)
+    _empty_groups(plan.manifest, table, group_cols, problems)
     outputs.append(problems.write(out / "problems.csv"))
     violations = check_gates(metrics, rules) if rules else []
     t_an = time.perf_counter()
@@ -198,6 +205,7 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
         warnings=list(metrics.attrs.get("warnings", [])),
         timings={"load": round(t_load - t0, 3), "evaluate": round(t_eval - t_load, 3),
                  "analyse": round(t_an - t_eval, 3)})
+    info["evaluation"] = plan.record  # routing per model; label map, dropped classes, removals
     atomic_write_json(out / "run.json", info)
     outputs.append(out / "run.json")
     if opts.report:
