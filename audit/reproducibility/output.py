@@ -37,10 +37,10 @@ def _conditions(values) -> list[str]:
 def wide_table(summary: pd.DataFrame, group: str = "all") -> pd.DataFrame:
     """One row per model and condition for ``group``; columns ``n, n_runs`` + :data:`_WIDE`."""
     rows = summary[summary["group"] == group]
-    wide = rows.pivot_table(index=["model", "condition"], columns="metric", values="value",
-                            aggfunc="first")
+    # pivot, not pivot_table: an undefined kappa (NaN) must stay a column
+    wide = rows.pivot(index=["model", "condition"], columns="metric", values="value")
     counts = rows.groupby(["model", "condition"])[["n", "n_runs"]].first()
-    out = counts.join(wide[[c for c in _WIDE if c in wide.columns]]).reset_index()
+    out = counts.join(wide.reindex(columns=_WIDE)).reset_index()
     out["_k"] = out["condition"] != "clean"
     return out.sort_values(["model", "_k", "condition"]).drop(columns="_k").reset_index(drop=True)
 
