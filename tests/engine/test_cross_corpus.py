@@ -188,3 +188,13 @@ def test_synth_name_gives_another_corpus_and_speaker_ids(corpus_b, tmp_path):
     assert set(b["corpus"]) == {"synthb"} and b["speaker"].str.startswith("synthb-spk").all()
     with pytest.raises(AuditError, match="name must be letters"):
         write_synthetic_corpus(tmp_path, name="a b", n_speakers=2, utterances_per_emotion=1)
+
+
+def test_report_lists_mapped_and_dropped_classes(cross_run):
+    from audit.report import write_report
+
+    page = write_report(cross_run.out).read_text()
+    section = page[page.index("Evaluation protocol"):page.index("Overview")]
+    assert "cross" in section and "renamed-fold0" in section
+    assert "ang → angry" in section and "calm" in section  # mapped, and the dropped model class
+    assert "4 utterance(s) removed (happy: 4" in section
