@@ -31,6 +31,9 @@ class _Command(GreedyCommand):
               type=click.Choice(["none", "aam", "aam_nodiff", "aam_random", "mixup", "aam+mixup"]))
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Training batch size.")
 @click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16"]))
+@click.option("--standardize/--no-standardize", default=False, show_default=True,
+              help="Per-coefficient MFCC standardisation fitted on the training fold.")
+@click.option("--bn-recalibrate", is_flag=True, help="Exact BatchNorm statistics after the last epoch.")
 @click.option("--threads", type=int, default=1, show_default=True, help="Torch threads per fold job.")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Fold jobs trained at once.")
 @click.option("--seed", type=int, default=None, help="Base training seed (default: root --seed, else 987654).")
@@ -46,7 +49,7 @@ class _Command(GreedyCommand):
               help="Output folder (default results/reproducibility/).")
 @click.pass_context
 def reproducibility(ctx, runs, data, model_name, n_seeds, folds, epochs, aug, batch_size, precision,
-                    threads, jobs, seed, device, scenario, conditions, by, n_boot, workers, skip_bad, out):
+                    standardize, bn_recalibrate, threads, jobs, seed, device, scenario, conditions, by, n_boot, workers, skip_bad, out):
     """Agreement and WA/UA spread across training seeds.
 
     \b
@@ -57,6 +60,7 @@ def reproducibility(ctx, runs, data, model_name, n_seeds, folds, epochs, aug, ba
     Writes OUT/reproducibility.csv, reproducibility_runs.csv, plots/ and reproducibility.html.
     """
     from audit.errors import AuditError
+    from model import FeatureConfig
     from audit.reproducibility import (audit_seeds, compare_predictions, load_runs, run_groups,
                                        seed_list, train_seeds, write_outputs)
 
@@ -93,7 +97,9 @@ def reproducibility(ctx, runs, data, model_name, n_seeds, folds, epochs, aug, ba
         ckpts = train_seeds(data, model=model_name, seeds=seeds, folds=folds, out=out, n_jobs=jobs,
                             skip_bad=skip_bad, on_result=report,
                             train_options=dict(epochs=epochs, aug=aug, batch_size=batch_size,
-                                               precision=precision, threads=threads, device=dev))
+                                               precision=precision, threads=threads, device=dev,
+                                               bn_recalibrate=bn_recalibrate,
+                                               features=FeatureConfig(standardize=standardize)))
         run_dirs = audit_seeds(spec, data, ckpts, out=out, folds=folds, run_options=dict(
             device=dev, workers=workers or os.cpu_count() or 1, n_boot=n_boot, report=False,
             progress=False, argv=list(sys.argv)))
