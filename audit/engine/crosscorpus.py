@@ -47,6 +47,8 @@ class MappedPredictor:
         self.sha256 = hashlib.sha256(f"{inner.sha256}:{mapping.digest}".encode()).hexdigest()
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # unpickling looks these up before _inner exists
+            raise AttributeError(name)
         return getattr(self._inner, name)
 
     def predict_proba(self, waveforms: Sequence[np.ndarray], **kw: Any) -> np.ndarray:

@@ -198,3 +198,25 @@ def test_report_lists_mapped_and_dropped_classes(cross_run):
     assert "cross" in section and "renamed-fold0" in section
     assert "ang → angry" in section and "calm" in section  # mapped, and the dropped model class
     assert "4 utterance(s) removed (happy: 4" in section
+
+
+def test_fairness_evaluates_with_a_label_map(tmp_path, capsys, corpus_b, models_a):
+    with pytest.raises(SystemExit) as done:
+        main(["fairness", "--by", "gender", "--data", str(corpus_b), "--models", str(models_a),
+              "--label-map", "synonyms", "--out", str(tmp_path / "f"), "--n-boot", "5",
+              "--workers", "1", "--no-cache"])
+    assert done.value.code == 0, capsys.readouterr().err
+    frame = pd.read_csv(tmp_path / "f" / "fairness.csv")
+    assert {"renamed-fold0", "renamed-fold1"} <= set(frame["model"])
+
+
+def test_mapped_predictor_pickles(models_a):
+    import pickle
+
+    from audit.engine.crosscorpus import MappedPredictor
+    from model import load_checkpoint
+
+    inner = load_checkpoint(models_a / "fold0.safetensors")
+    mp = MappedPredictor(inner, load_label_map("synonyms").resolve(RENAMED, ["angry", "neutral", "sad"]))
+    back = pickle.loads(pickle.dumps(mp))
+    assert back.classes == ["angry", "neutral", "sad"] and back.sha256 == mp.sha256 != inner.sha256
