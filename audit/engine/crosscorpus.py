@@ -11,8 +11,8 @@ its checkpoint sidecars (``manifest_hash``, ``training_speakers``):
   stays the data's fold);
 * ``unknown``: nothing recorded (TorchScript, ONNX, entry points): as before.
 
-A single checkpoint whose training speakers are in the data is refused: the same speakers could
-be on both sides. A label map (:mod:`audit.data.labelmap`) restricts the data to the shared
+A single checkpoint whose training speakers are in the data is refused, on its own corpus too:
+the same speakers could be on both sides (``--folds k`` keeps only its test fold). A label map (:mod:`audit.data.labelmap`) restricts the data to the shared
 classes (relabelled), wraps every predictor so its probabilities are projected onto them, and
 records each removed utterance in problems.csv (stage ``label_map``).
 """
@@ -71,17 +71,15 @@ def corpus_relation(ms: ModelSet, speakers: set[str], data_hash: str, source: st
     """``same`` | ``cross`` | ``unknown`` for one model and the data (see the module docstring)."""
     hashes = {_meta(p).get("manifest_hash") for p in ms.predictors.values()} - {None}
     trained = _trained_speakers(ms)
-    if data_hash in hashes:
-        return "same"
     overlap = sorted(trained & speakers)
-    if overlap:
-        if ms.per_fold:
-            return "same"  # routed; the runner refuses a fold model that saw its test speakers
+    if overlap and not ms.per_fold:
         shown = ", ".join(overlap[:3]) + (f" and {len(overlap) - 3} more" if len(overlap) > 3 else "")
         raise AuditError(
             f"model {ms.name!r} ({ms.source}) was trained on speaker(s) {shown} that are also in "
             f"{source}: the same speakers could be on both sides; evaluate it on another corpus, "
-            "or give the folder of fold checkpoints so each fold sees only unseen speakers")
+            "give the folder of fold checkpoints (fold routing), or --folds with its test fold")
+    if data_hash in hashes or overlap:
+        return "same"  # per-fold: routed; the runner refuses a fold model that saw its test speakers
     return "cross" if (hashes or trained) else "unknown"
 
 

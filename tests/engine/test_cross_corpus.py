@@ -220,3 +220,11 @@ def test_mapped_predictor_pickles(models_a):
     mp = MappedPredictor(inner, load_label_map("synonyms").resolve(RENAMED, ["angry", "neutral", "sad"]))
     back = pickle.loads(pickle.dumps(mp))
     assert back.classes == ["angry", "neutral", "sad"] and back.sha256 == mp.sha256 != inner.sha256
+
+
+def test_single_checkpoint_on_its_own_corpus_needs_its_test_fold(tmp_path, corpus, models_a):
+    # fold0.safetensors trained on fold 1's speakers: all of A would test it on them too
+    with pytest.raises(AuditError, match="same speakers could be on both sides"):
+        _run(corpus, [models_a / "fold0.safetensors"], tmp_path / "x", label_map="synonyms")
+    res = _run(corpus, [models_a / "fold0.safetensors"], tmp_path / "y", label_map="synonyms", folds=[0])
+    assert set(res.predictions["fold"]) == {0}
