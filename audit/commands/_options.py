@@ -85,6 +85,9 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--folds", "folds", type=int, multiple=True,
                      help="Evaluate only these folds' test speakers, e.g. --folds 0 1 "
                           "(when only some fold checkpoints exist)."),
+        click.option("--label-map", "label_map", default=None, metavar="NAME|FILE.toml",
+                     help="Restrict to the classes a model and the data share, e.g. "
+                          "ravdess-emodb, synonyms, or a TOML map (docs/protocols.md)."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -111,6 +114,7 @@ def common_run_options(ctx: click.Context, kw: dict[str, Any], out_default: str)
         n_boot=kw["n_boot"],
         folds=sorted(set(kw["folds"])) or None,
         executor=kw["executor"], address=kw["address"], gpus_per_task=kw["gpus_per_task"],
+        label_map=kw["label_map"],
         precision=kw["precision"],
     )
 

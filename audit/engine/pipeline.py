@@ -50,6 +50,7 @@ class RunOptions:
     fail_if: list[str] = field(default_factory=list)
     n_boot: int | None = None
     folds: list[int] | None = None  # evaluate only these folds (None: all)
+    label_map: str | None = None  # built-in map name or TOML path (None: the scenario's)
     precision: str = "fp32"  # fp32 | bf16 | auto for our checkpoints (model.precision)
     report: bool = True
     progress: bool = True
@@ -153,7 +154,8 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
 
 def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch) -> RunResult:
     from audit.analysis import analyse, write_metrics
-    from audit.data import ProblemLog, load_data, manifest_hash
+    from audit.data import ProblemLog, load_data, load_label_map, manifest_hash
+    from audit.engine.crosscorpus import plan_evaluation
     from audit.gates import check_gates
     from audit.models import load_models
     from audit.tables import write_tables
@@ -167,6 +169,7 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
     problems = ProblemLog()
 
     manifest = load_data(opts.data, skip_bad=True, problems=problems)
+    data_hash = manifest_hash(manifest)  # of the whole data, as the training sidecars record it
     if opts.folds:
         manifest = select_folds(manifest, opts.folds, str(opts.data))
     group_cols = list(dict.fromkeys([*scenario.groups, *(c for i in scenario.intersections for c in i)]))
@@ -174,6 +177,14 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
     # with Ray the driver only needs hashes and classes: its copy stays on the CPU
     model_sets = load_models(opts.models, classes=opts.classes,
                              device=device if executor is None else "cpu", precision=opts.precision)
+    label_spec = opts.label_map or scenario.label_map
+    plan = plan_evaluation(manifest, model_sets, data_hash=data_hash, source=str(opts.data),
+                           label_map=load_label_map(label_spec) if label_spec else None,
+                           problems=problems)
+    if executor is not None and (plan.mapping is not None or len(plan.model_sets) != len(model_sets)):
+        # Ray workers rebuild models from their sources, without the label map or fold split
+        raise AuditError("--executor ray does not run cross-corpus or label-mapped audits yet; "
+                         "run this one with the local executor")
     t_load = time.perf_counter()
 
     out.mkdir(parents=True, exist_ok=True)
@@ -181,7 +192,7 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
     cache_dir = opts.cache_dir or (out.resolve().parent / ".cache")
     cache = PredictionCache(cache_dir) if opts.use_cache else MemoryCache()
     try:
-        preds = evaluate(manifest, model_sets, scenario.conditions, seed=seed,
+        preds = evaluate(plan.manifest, plan.model_sets, scenario.conditions, seed=seed,
                          batch_size=opts.batch_size, workers=opts.workers, device=device,
                          cache=cache, problems=problems, progress=opts.progress,
                          after_batch=after_batch, executor=executor)
@@ -199,7 +210,7 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
     if scenario.min_group_speakers is not None:
         kwargs["min_group_speakers"] = scenario.min_group_speakers
     n_boot = scenario.bootstrap.n_boot if opts.n_boot is None else int(opts.n_boot)
-    metrics = analyse(table, scenario=scenario.name, classes=model_sets[0].classes,
+    metrics = analyse(table, scenario=scenario.name, classes=plan.model_sets[0].classes,
                       groups=scenario.groups, intersections=scenario.intersections,
                       n_boot=n_boot, seed=seed, ci=scenario.bootstrap.ci, **kwargs)
     write_metrics(metrics, out / "metrics.csv")
@@ -210,7 +221,7 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
         log.warning("table %s was not produced: its conditions or groups are not in this run", name)
         problems.add("tables", f"table {name} requested by the scenario was not produced "
                      "(its conditions or groups are not in this run)")
-    _empty_groups(manifest, table, group_cols, problems)
+    _empty_groups(plan.manifest, table, group_cols, problems)
     outputs.append(problems.write(out / "problems.csv"))
     violations = check_gates(metrics, rules) if rules else []
     t_an = time.perf_counter()
@@ -232,6 +243,7 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
         executor=executor.describe() if executor is not None else {"executor": "local"},
         timings={"load": round(t_load - t0, 3), "evaluate": round(t_eval - t_load, 3),
                  "analyse": round(t_an - t_eval, 3)})
+    info["evaluation"] = plan.record  # routing per model; label map, dropped classes, removals
     atomic_write_json(out / "run.json", info)
     outputs.append(out / "run.json")
     if opts.report:
