@@ -17,6 +17,8 @@ stream works on ``(..., time)`` batches and one item's features never depend on 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 import torchaudio
 from torch import nn
@@ -33,6 +35,7 @@ __all__ = [
     "ProsodicStream",
     "SSLStream",
     "StreamExtractor",
+    "network_features",
 ]
 
 STREAMS = ("mfcc", "spectral", "prosodic", "ssl")
@@ -187,3 +190,21 @@ class StreamExtractor(nn.Module):
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         parts = [stream(waveform) for stream in self.streams]  # each (..., dim_s, frames)
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-2)
+
+
+def network_features(features: FeatureConfig, network_config, *, name: str = "") -> tuple[FeatureConfig, dict]:
+    """The feature config a network consumes, and the config overrides that size it.
+
+    ``network_config``: a ``MACNNConfig`` (MFCC only: ``features`` unchanged, no overrides) or
+    an ``IFNConfig``: its ``streams`` replace ``features.streams``, standardisation is on (the
+    ifn-spec standardises every stream with training-fold statistics) and the overrides carry
+    ``stream_dims`` as the pipeline produces them (ssl: the encoder's hidden size).
+    """
+    streams = getattr(network_config, "streams", None)
+    if streams is None:
+        return features, {}
+    if "ssl" in streams and not features.ssl_model:
+        raise ModelError(f"model {name or 'IFN'} uses the ssl stream: give a local pre-trained speech "
+                         f"model folder (FeatureConfig.ssl_model, audit train --ssl-model DIR)")
+    needed = replace(features, streams=tuple(streams), standardize=True)
+    return needed, {"stream_dims": stream_dims(needed)}
