@@ -61,3 +61,27 @@ def test_ifn_ssl_takes_the_encoder_width(tiny_ssl):
     assert net(feats[None, None, :, :100]).shape == (1, 3)
     with pytest.raises(ModelError, match="ssl_layer=7"):
         StreamExtractor(FeatureConfig(streams=("ssl",), ssl_model=str(tiny_ssl), ssl_layer=7))(torch.zeros(800))
+
+
+def test_ifn_ssl_trains_and_its_checkpoint_names_the_encoder(tiny_ssl, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    from model import FeatureConfig as FC, TrainConfig, load_checkpoint, train_model
+
+    folder = tmp_path / "encoder"
+    shutil.copytree(tiny_ssl, folder)
+    rng = np.random.default_rng(0)
+    waves = [(0.1 * rng.standard_normal(12000)).astype(np.float32) for _ in range(4)]
+    cfg = TrainConfig(model="ifn_ssl", epochs=1, batch_size=4, progress=False, device="cpu",
+                      features=FC(ssl_model=str(folder)))
+    weights = train_model(waves, ["a", "b", "a", "b"], ["a", "b"], cfg, out_stem=tmp_path / "fold0")
+    doc = json.loads(weights.with_suffix(".json").read_text())
+    assert doc["feature_config"]["streams"][-1] == "ssl" and doc["feature_config"]["ssl_model"] == str(folder)
+    assert doc["model_config"]["stream_dims"] == [39, 69, 6, 16]  # the encoder's width, not the default 768
+    proba = load_checkpoint(weights).predict_proba(waves[:2])
+    assert proba.shape == (2, 2)
+    shutil.rmtree(folder)
+    with pytest.raises(ModelError, match="encoder.*config.json"):
+        load_checkpoint(weights)
