@@ -70,7 +70,6 @@ def yin(
     cmnd = torch.ones_like(diff)
     cmnd[..., 1:] = diff[..., 1:] * taus[1:] / cum.clamp_min(1e-12)
     silent = 10 * torch.log10(energy_0[..., 0] / span + 1e-20) < SILENCE_DB  # (..., n)
-    cmnd = torch.where(silent[..., None], torch.ones_like(cmnd), cmnd)
 
     search = cmnd[..., tau_min:]  # (..., n, K) for tau in [tau_min, tau_max]
     below = search < threshold
