@@ -29,6 +29,7 @@ __all__ = [
 
 
 _NON_POSITIVE_INT = ("standardize", "streams", "ssl_model", "ssl_layer")
+_STREAM_KEYS = ("streams", "spectral_mels", "f0_min_hz", "f0_max_hz", "ssl_model", "ssl_layer")
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,13 @@ class FeatureConfig:
         return 3 * self.n_mfcc
 
     def to_dict(self) -> dict:
+        """The fields as JSON-ready values. The stream fields are left out while all of them
+        are at their MFCC-only defaults, so MACNN configs (sidecars, ``checkpoint_matches``,
+        resume identities) read exactly as they did before streams existed."""
         d = asdict(self)
+        defaults = {f.name: f.default for f in fields(self) if f.name in _STREAM_KEYS}
+        if all(d[k] == v for k, v in defaults.items()):
+            return {k: v for k, v in d.items() if k not in _STREAM_KEYS}
         d["streams"] = list(self.streams)
         return d
 

@@ -95,7 +95,9 @@ class TrainConfig:
         return self.aam
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["features"] = self.features.to_dict()  # its own JSON form (streams, legacy keys)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:

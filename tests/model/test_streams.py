@@ -33,6 +33,19 @@ def test_stream_config_validation_and_round_trip():
         FeatureConfig(f0_min_hz=400, f0_max_hz=300)
 
 
+def test_mfcc_only_config_keeps_its_legacy_json_form():
+    # Sidecars, checkpoint_matches and resume identities of MACNN runs made before streams
+    # existed must compare equal to today's configs.
+    from model import TrainConfig
+
+    legacy = {"sample_rate", "n_mfcc", "n_mels", "win_length", "hop_length", "n_fft", "delta_width",
+              "segment_frames", "train_stride", "test_stride", "standardize"}
+    assert set(FeatureConfig().to_dict()) == legacy
+    assert set(TrainConfig().to_dict()["features"]) == legacy
+    assert FeatureConfig.from_dict(FeatureConfig(standardize=True).to_dict()) == FeatureConfig(standardize=True)
+    assert "f0_min_hz" in FeatureConfig(f0_min_hz=80).to_dict()  # any non-default stream field: all written
+
+
 @pytest.mark.parametrize("n_samples", [1000, 16000, 23456])
 def test_stacked_streams_shape_on_the_mfcc_frame_grid(n_samples):
     ext = StreamExtractor(FeatureConfig(streams=IFN_STREAMS))
@@ -129,3 +142,13 @@ def test_fitted_stats_standardise_every_stream_row():
     torch.testing.assert_close(z.std(dim=1, unbiased=False), torch.ones(114), rtol=0, atol=2e-3)
     segs = [s for _, s in utterance_segments(waves, ext, 40, stats=stats)]
     assert all(s.shape[1:] == (1, 114, 200) for s in segs)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_streams_match_between_cpu_and_cuda():
+    ext = StreamExtractor(FeatureConfig(streams=IFN_STREAMS))
+    x = torch.stack([_tone(180.0, 1.5), 0.1 * torch.randn(24000, generator=torch.Generator().manual_seed(4))])
+    cpu = ext(x)
+    gpu = ext.to("cuda")(x.to("cuda")).cpu()
+    torch.testing.assert_close(gpu, cpu, rtol=1e-4, atol=1e-3)
