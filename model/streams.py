@@ -17,6 +17,7 @@ stream works on ``(..., time)`` batches and one item's features never depend on 
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import torch
@@ -73,7 +74,7 @@ def spectral_descriptors(power: torch.Tensor, sample_rate: int, *, rolloff: floa
     roll = _first_freq(below, freqs)
     log_p = torch.log(power + _EPS)
     flatness = log_p.mean(-2, keepdim=True).exp() / (power.mean(-2, keepdim=True) + _EPS)
-    db = 10 * log_p / torch.log(torch.tensor(10.0, dtype=power.dtype))
+    db = (10 / math.log(10)) * log_p  # dB
     rise = (db[..., 1:] - db[..., :-1]).clamp_min(0).mean(-2, keepdim=True)
     flux = torch.nn.functional.pad(rise, (1, 0))
     return torch.cat([centroid, bandwidth, roll, flatness.clamp(0, 1), flux], dim=-2)
