@@ -1,8 +1,9 @@
-"""SER models: MFCC features, MACNN and its attention family, AAM, the trainer, checkpoints.
+"""SER models: MFCC and IFN feature streams, MACNN and its attention family, IFN, AAM, the
+trainer, checkpoints.
 
 Public surface (docs/architecture.md, ``model`` contract): ``FeatureConfig``,
 ``create_model``, ``list_models``, ``TrainConfig``, ``train_model``, ``load_checkpoint``,
-``Predictor``, ``ModelError``.
+``Predictor``, ``ModelError``; ``StreamExtractor``, ``STREAMS``, ``IFN``, ``IFNConfig``.
 """
 
 from model.aam import AAMConfig, aam_batch
@@ -10,10 +11,12 @@ from model.attention import ATTENTION_KINDS
 from model.complexity import PAPER_TABLE20, count_macs, count_parameters, measure_latency
 from model.errors import ModelError
 from model.features import FeatureConfig, FeatureStats, MFCCExtractor
+from model.ifn import IFN, IFNConfig
 from model.macnn import MACNN, MACNNConfig
 from model.mixup import mixup
 from model.predict import Predictor, load_checkpoint, resolve_device
 from model.registry import create_model, list_models
+from model.streams import STREAMS, StreamExtractor, stream_dims
 from model.train import AUGMENTATIONS, TrainConfig, train_model
 
 __all__ = [
@@ -22,12 +25,16 @@ __all__ = [
     "AUGMENTATIONS",
     "FeatureConfig",
     "FeatureStats",
+    "IFN",
+    "IFNConfig",
     "MACNN",
     "MACNNConfig",
     "MFCCExtractor",
     "ModelError",
     "PAPER_TABLE20",
     "Predictor",
+    "STREAMS",
+    "StreamExtractor",
     "TrainConfig",
     "aam_batch",
     "count_macs",
@@ -38,5 +45,6 @@ __all__ = [
     "measure_latency",
     "mixup",
     "resolve_device",
+    "stream_dims",
     "train_model",
 ]

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-__all__ = ["derive_seed", "torch_generator", "numpy_rng", "seeded_init", "deterministic"]
+__all__ = ["derive_seed", "torch_generator", "numpy_rng", "seeded_init", "seeded_global", "deterministic"]
 
 
 def derive_seed(seed: int, *keys: int | str) -> int:
@@ -41,6 +41,21 @@ def seeded_init(seed: int) -> Iterator[None]:
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "init"))
+        yield
+
+
+@contextlib.contextmanager
+def seeded_global(seed: int, *keys: int | str, device: torch.device | None = None) -> Iterator[None]:
+    """Seed torch's global generators (CPU, and ``device`` when CUDA) from ``(seed, keys)``
+    inside the block, restore them afterwards.
+
+    Layers such as ``nn.Dropout`` draw from the global generator during training; seeding it
+    here makes a training run a function of its seed without leaving global state changed.
+    """
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device is not None and device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(derive_seed(seed, *keys))
         yield
 
 

@@ -20,8 +20,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from torch import nn
+
 from model.errors import ModelError
-from model.macnn import MACNN, MACNNConfig
+from model.registry import build_network, family_of
 
 __all__ = [
     "SIDECAR_FORMAT",
@@ -90,17 +92,18 @@ def _atomic_write_bytes(path: Path, write) -> None:
         raise
 
 
-def save_checkpoint(stem: Path, model: MACNN, sidecar: dict) -> Path:
+def save_checkpoint(stem: Path, model: nn.Module, sidecar: dict) -> Path:
     """Write ``<stem>.safetensors`` and ``<stem>.json`` (atomically); return the weights path.
 
-    ``sidecar`` is completed with the format tag, model config, weights file name and hash.
+    ``sidecar`` is completed with the format tag, the network family (``macnn`` / ``ifn``),
+    model config, weights file name and hash.
     """
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     weights = stem.with_name(stem.name + ".safetensors")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     _atomic_write_bytes(weights, lambda tmp: save_file(state, tmp))
-    doc = {"format": SIDECAR_FORMAT, "model_config": model.config.to_dict(), **sidecar,
+    doc = {"format": SIDECAR_FORMAT, "family": family_of(model), "model_config": model.config.to_dict(), **sidecar,
            "weights_file": weights.name, "weights_sha256": sha256_file(weights)}
     text = json.dumps(doc, indent=2, sort_keys=False)
     _atomic_write_bytes(stem.with_name(stem.name + ".json"), lambda tmp: Path(tmp).write_text(text + "\n"))
@@ -161,18 +164,23 @@ def _load_state(weights: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_model(path: str | Path) -> tuple[MACNN, dict, Path]:
-    """Rebuild the network from a checkpoint: ``(model on CPU in eval mode, sidecar, weights path)``."""
+def load_model(path: str | Path) -> tuple[nn.Module, dict, Path]:
+    """Rebuild the network from a checkpoint: ``(model on CPU in eval mode, sidecar, weights path)``.
+
+    The sidecar's ``family`` picks the network class (absent in older sidecars: ``macnn``).
+    """
     weights, sidecar_path = resolve_paths(path)
     doc = read_sidecar(sidecar_path)
     try:
-        config = MACNNConfig.from_dict(doc["model_config"])
-    except TypeError as exc:
+        model = build_network(doc.get("family", "macnn"), doc["model_config"])
+    except (TypeError, AttributeError) as exc:
         raise ModelError(f"{sidecar_path}: bad model_config ({exc})") from None
+    except ModelError as exc:
+        raise ModelError(f"{sidecar_path}: {exc}") from None
+    config = model.config
     if len(doc["classes"]) != config.num_classes:
         raise ModelError(f"{sidecar_path}: {len(doc['classes'])} classes listed but the model has "
                          f"{config.num_classes} outputs")
-    model = MACNN(config)
     state = _load_state(weights)
     missing, unexpected = set(model.state_dict()) - set(state), set(state) - set(model.state_dict())
     if missing or unexpected:

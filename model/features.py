@@ -28,12 +28,21 @@ __all__ = [
 ]
 
 
+_NON_POSITIVE_INT = ("standardize", "streams", "ssl_model", "ssl_layer")
+_STREAM_KEYS = ("streams", "spectral_mels", "f0_min_hz", "f0_max_hz", "ssl_model", "ssl_layer")
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """MFCC and segmentation settings (model-spec defaults).
 
     ``standardize`` turns on per-coefficient standardisation with statistics fitted on the
     training fold (stored in the checkpoint sidecar, never refitted on test data).
+    ``streams`` names the feature streams stacked on the feature axis (``mfcc`` alone for
+    MACNN; IFN adds ``spectral``, ``prosodic`` and ``ssl``, see ``model.streams``);
+    ``spectral_mels`` the log-mel bands of the spectral stream, ``f0_min_hz``/``f0_max_hz`` the
+    F0 search range of the prosodic stream, ``ssl_model`` a local pre-trained speech model
+    folder and ``ssl_layer`` which of its hidden states (-1 = last) the ssl stream takes.
     """
 
     sample_rate: int = 16000
@@ -47,22 +56,56 @@ class FeatureConfig:
     train_stride: int = 100
     test_stride: int = 40
     standardize: bool = False
+    # Streams beyond MFCC (model/streams.py; IFN). Rows are stacked in ``streams`` order.
+    streams: tuple[str, ...] = ("mfcc",)
+    spectral_mels: int = 64
+    f0_min_hz: int = 60
+    f0_max_hz: int = 500
+    ssl_model: str | None = None
+    ssl_layer: int = -1
 
     def __post_init__(self) -> None:
+        from model.streams import STREAMS  # streams.py imports this module
+
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name != "standardize" and (not isinstance(value, int) or value <= 0):
+            if f.name in _NON_POSITIVE_INT:
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ModelError(f"FeatureConfig.{f.name}={value!r}: must be a positive integer")
         if self.win_length > self.n_fft:
             raise ModelError(f"FeatureConfig.win_length={self.win_length} exceeds n_fft={self.n_fft}")
+        streams = tuple(self.streams) if isinstance(self.streams, (list, tuple)) else (self.streams,)
+        object.__setattr__(self, "streams", streams)  # a JSON list becomes a hashable tuple
+        bad = [s for s in streams if s not in STREAMS]
+        if not streams or bad or len(set(streams)) != len(streams):
+            raise ModelError(f"FeatureConfig.streams={list(streams)!r}: a non-empty list of distinct "
+                             f"names from {', '.join(STREAMS)}")
+        if self.f0_min_hz >= self.f0_max_hz or 2 * self.f0_max_hz > self.sample_rate:
+            raise ModelError(f"FeatureConfig f0_min_hz={self.f0_min_hz}, f0_max_hz={self.f0_max_hz}: "
+                             f"need f0_min_hz < f0_max_hz <= sample_rate / 2")
+        if "ssl" in streams and not self.ssl_model:
+            raise ModelError("FeatureConfig.streams includes 'ssl' but ssl_model (a local pre-trained "
+                             "model folder) is not set")
+        if not isinstance(self.ssl_layer, int) or isinstance(self.ssl_layer, bool):
+            raise ModelError(f"FeatureConfig.ssl_layer={self.ssl_layer!r}: must be an integer")
 
     @property
     def n_features(self) -> int:
-        """Rows of the feature map: static + delta + delta-delta (39 by default)."""
+        """Rows of the MFCC map: static + delta + delta-delta (39 by default); the stacked
+        streams' rows are ``model.streams.stream_dims(config)``."""
         return 3 * self.n_mfcc
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields as JSON-ready values. The stream fields are left out while all of them
+        are at their MFCC-only defaults, so MACNN configs (sidecars, ``checkpoint_matches``,
+        resume identities) read exactly as they did before streams existed."""
+        d = asdict(self)
+        defaults = {f.name: f.default for f in fields(self) if f.name in _STREAM_KEYS}
+        if all(d[k] == v for k, v in defaults.items()):
+            return {k: v for k, v in d.items() if k not in _STREAM_KEYS}
+        d["streams"] = list(self.streams)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> FeatureConfig:
@@ -154,15 +197,17 @@ def segment(features: torch.Tensor, stride: int, length: int = 200) -> torch.Ten
 
 def utterance_segments(
     waveforms: Sequence[np.ndarray],
-    extractor: MFCCExtractor,
+    extractor: torch.nn.Module,
     stride: int,
     *,
     stats: FeatureStats | None = None,
     device: torch.device | str = "cpu",
 ):
-    """Yield ``(utterance_index, segments (n_seg, 1, 39, 200))`` utterance by utterance.
+    """Yield ``(utterance_index, segments (n_seg, 1, n_features, 200))`` utterance by utterance.
 
-    ``waveforms``: each ``(time,)`` float at ``extractor.config.sample_rate``. Features are
+    ``extractor``: an ``MFCCExtractor`` (n_features = 39) or a ``model.streams.StreamExtractor``
+    (the stacked streams). ``waveforms``: each ``(time,)`` float at
+    ``extractor.config.sample_rate``. Features are
     computed one utterance at a time so they do not depend on batch composition.
     """
     length = extractor.config.segment_frames
@@ -181,16 +226,18 @@ def utterance_segments(
 
 
 def fit_stats(
-    waveforms: Sequence[np.ndarray], extractor: MFCCExtractor, *, device: torch.device | str = "cpu"
+    waveforms: Sequence[np.ndarray], extractor: torch.nn.Module, *, device: torch.device | str = "cpu"
 ) -> FeatureStats:
     """Per-coefficient mean/std over all frames of ``waveforms`` (the training fold only)."""
-    total = torch.zeros(extractor.config.n_features, dtype=torch.float64)
-    total_sq = torch.zeros_like(total)
+    total = total_sq = None
     count = 0
     with torch.no_grad():
         for wav in waveforms:
             f = extractor(torch.as_tensor(np.asarray(wav), dtype=torch.float32, device=device))
-            f = f.double().cpu()
+            f = f.double().cpu()  # (n_features, frames); n_features depends on the streams
+            if total is None:
+                total = torch.zeros(f.shape[0], dtype=torch.float64)
+                total_sq = torch.zeros_like(total)
             total += f.sum(dim=1)
             total_sq += (f * f).sum(dim=1)
             count += f.shape[1]

@@ -8,11 +8,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from torch import nn
+
 from model.errors import ModelError
-from model.features import FeatureConfig, FeatureStats, MFCCExtractor, utterance_segments
+from model.features import FeatureConfig, FeatureStats, utterance_segments
 from model.checkpoint import load_model, sha256_file
-from model.macnn import MACNN
 from model.precision import autocast_context, resolve_precision
+from model.registry import input_shape
+from model.streams import StreamExtractor
 
 __all__ = ["Predictor", "load_checkpoint", "resolve_device"]
 
@@ -35,6 +38,8 @@ class Predictor:
 
     Attributes: ``name``, ``classes``, ``fold``, ``meta`` (the sidecar), ``feature_config``,
     ``feature_stats`` (or None), ``sha256`` (weights file), ``device``, ``model``.
+    ``feature_config.streams`` says which feature streams the network reads (MFCC alone for
+    MACNN, the stacked IFN streams otherwise); their rows must match the network's input.
     ``pooling``: ``prob`` (mean of segment probabilities, the default) or ``logit`` (softmax
     of the mean segment logits). ``precision``: ``fp32`` (default: audits reproduce on any
     CPU), ``bf16`` or ``auto`` (see ``model.precision``); ``self.precision`` is what runs.
@@ -42,7 +47,7 @@ class Predictor:
 
     def __init__(
         self,
-        model: MACNN,
+        model: nn.Module,
         classes: Sequence[str],
         feature_config: FeatureConfig,
         *,
@@ -70,7 +75,14 @@ class Predictor:
         self.meta = meta or {}
         self.sha256 = sha256
         self.pooling = pooling
-        self._extractor = MFCCExtractor(feature_config).to(self.device)
+        self._extractor = StreamExtractor(feature_config).to(self.device)
+        rows = input_shape(model.config)[2]
+        if self._extractor.n_features != rows:
+            raise ModelError(f"{name or 'model'}: feature streams {list(feature_config.streams)} give "
+                             f"{self._extractor.n_features} rows but the network reads {rows}")
+        if feature_stats is not None and len(feature_stats.mean) != rows:
+            raise ModelError(f"{name or 'model'}: feature_stats has {len(feature_stats.mean)} "
+                             f"coefficients for {rows} feature rows")
 
     def __repr__(self) -> str:
         return f"Predictor(name={self.name!r}, fold={self.fold}, classes={self.classes}, device={self.device})"
@@ -131,7 +143,12 @@ class Predictor:
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", *,
                     precision: str = "fp32") -> Predictor:
-    """A ``Predictor`` from ``<stem>.safetensors`` / ``.pt`` / ``.json`` (sidecar beside it)."""
+    """A ``Predictor`` from ``<stem>.safetensors`` / ``.pt`` / ``.json`` (sidecar beside it).
+
+    The sidecar's ``feature_config`` names the streams (and, for ssl, the encoder folder) the
+    network needs; a stream that cannot be built (ssl without transformers or its folder) is a
+    one-line ``ModelError``.
+    """
     model, doc, weights = load_model(path)
 
     stats = doc.get("feature_stats")

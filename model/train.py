@@ -17,15 +17,16 @@ from torch import nn
 
 from model._progress import progress_bar
 from model._resume import load_resume, resume_path, rng_state, run_identity, save_resume, set_rng_state
-from model._seed import deterministic, numpy_rng, seeded_init
+from model._seed import deterministic, numpy_rng, seeded_global, seeded_init
 from model.aam import aam_batch
 from model.checkpoint import _atomic_write_bytes, git_commit, package_versions, save_checkpoint
 from model.errors import ModelError
-from model.features import FeatureConfig, FeatureStats, MFCCExtractor, fit_stats, utterance_segments
+from model.features import FeatureConfig, FeatureStats, fit_stats, utterance_segments
 from model.mixup import mixup
 from model.precision import autocast_context, cpu_capability, resolve_precision
 from model.predict import resolve_device
-from model.registry import create_model
+from model.registry import create_model, model_config
+from model.streams import StreamExtractor, network_features
 from model.train_config import AUGMENTATIONS, TrainConfig
 
 __all__ = ["AUGMENTATIONS", "TrainConfig", "train_model", "train_epoch", "build_training_set",
@@ -62,9 +63,10 @@ def build_training_set(
     stats: FeatureStats | None = None,
     device: torch.device | str = "cpu",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Training segments ``(N, 1, 39, 200)`` float32 and their labels ``(N,)`` long
-    (train stride; every segment carries its utterance's label)."""
-    extractor = MFCCExtractor(features).to(device)
+    """Training segments ``(N, 1, n_features, 200)`` float32 and their labels ``(N,)`` long
+    (train stride; every segment carries its utterance's label). ``features.streams`` picks the
+    rows: 39 MFCC for MACNN, the stacked IFN streams otherwise."""
+    extractor = StreamExtractor(features).to(device)
     xs, ys = [], []
     for i, segs in utterance_segments(waveforms, extractor, features.train_stride, stats=stats, device=device):
         xs.append(segs)
@@ -89,6 +91,11 @@ def _check_inputs(waveforms, labels, classes) -> list[int]:
     if unknown:
         raise ModelError(f"labels {unknown} are not in classes {list(classes)}")
     return [index[lab] for lab in labels]
+
+
+def _betas(model: nn.Module) -> dict[str, float]:
+    """ICASA's per-module beta (MACNN family) for the epoch log; other families log none."""
+    return model.betas() if hasattr(model, "betas") else {}
 
 
 def train_epoch(model, opt, scaler, x_all, y_all, config, aam_cfg, epoch, device, precision="fp32",
@@ -199,12 +206,16 @@ def train_model(
     identity = run_identity(config.to_dict(), metadata)
     state = load_resume(state_path, identity) if resume and state_path.is_file() else None
     t0 = time.perf_counter()
-    with training_threads(config.threads), deterministic():
-        stats = fit_stats(waveforms, MFCCExtractor(config.features).to(device), device=device) \
-            if config.features.standardize else None
-        x_all, y_all = build_training_set(waveforms, label_idx, config.features, stats=stats, device=device)
+    # The streams the network reads (IFN: its own, standardised) and the sizes they give it.
+    features, sizing = network_features(config.features, model_config(config.model, len(classes),
+                                        **config.model_overrides), name=config.model)
+    # seeded_global: dropout (IFN) draws from torch's global generator.
+    with training_threads(config.threads), deterministic(), seeded_global(config.seed, "train", device=device):
+        stats = fit_stats(waveforms, StreamExtractor(features).to(device), device=device) \
+            if features.standardize else None
+        x_all, y_all = build_training_set(waveforms, label_idx, features, stats=stats, device=device)
         with seeded_init(config.seed):
-            model = create_model(config.model, len(classes), **config.model_overrides)
+            model = create_model(config.model, len(classes), **{**config.model_overrides, **sizing})
         model.to(device)
         opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         sched = (torch.optim.lr_scheduler.StepLR(opt, config.lr_step_epochs, config.lr_gamma)
@@ -223,7 +234,7 @@ def train_model(
             log.info("%s: resuming after epoch %d of %d", out_stem.name, len(rows), config.epochs)
         aam_cfg = config.effective_aam()
         log_path = out_stem.with_name(out_stem.name + ".log.csv")
-        columns = ["epoch", "lr", "loss", "train_acc", "aam_pass_rate", *model.betas(), "seconds"]
+        columns = ["epoch", "lr", "loss", "train_acc", "aam_pass_rate", *_betas(model), "seconds"]
         steps = -(-x_all.shape[0] // config.batch_size)
         show = config.progress if config.progress is not None else sys.stderr.isatty()
         slowest = max([0.0, *(float(r["seconds"]) for r in rows)])
@@ -250,7 +261,7 @@ def train_model(
                     sched.step()
                 row = {"epoch": epoch + 1, "lr": lr, "loss": round(loss, 6), "train_acc": round(acc, 6),
                        "aam_pass_rate": "" if np.isnan(rate) else round(rate, 6),
-                       **{k: round(v, 6) for k, v in model.betas().items()},
+                       **{k: round(v, 6) for k, v in _betas(model).items()},
                        "seconds": round(time.perf_counter() - t_epoch, 3)}
                 slowest = max(slowest, row["seconds"])
                 rows.append(row)
@@ -270,7 +281,7 @@ def train_model(
     sidecar = {
         "name": config.model,
         "classes": list(classes),
-        "feature_config": config.features.to_dict(),
+        "feature_config": features.to_dict(),
         "feature_stats": stats.to_dict() if stats else None,
         "fold": metadata.get("fold"),
         "training_speakers": metadata.get("training_speakers"),

@@ -9,6 +9,7 @@ from model.errors import ModelError
 from model.features import FeatureConfig
 from model.precision import PRECISIONS
 from model.registry import model_config
+from model.streams import network_features
 
 __all__ = ["AUGMENTATIONS", "TrainConfig"]
 
@@ -79,7 +80,8 @@ class TrainConfig:
             raise ModelError(f"time_budget_s={self.time_budget_s}: must be > 0 or None")
         if self.lr_step_epochs is not None and self.lr_step_epochs < 1:
             raise ModelError(f"lr_step_epochs={self.lr_step_epochs}: must be >= 1 or None")
-        model_config(self.model, 2, **self.model_overrides)  # unknown name or override -> ModelError
+        # Unknown name or override, or streams the features cannot give (ssl without a folder) -> ModelError.
+        network_features(self.features, model_config(self.model, 2, **self.model_overrides), name=self.model)
 
     def effective_aam(self) -> AAMConfig | None:
         """The AAM settings this ``aug`` implies (None when AAM is off)."""
@@ -93,7 +95,9 @@ class TrainConfig:
         return self.aam
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["features"] = self.features.to_dict()  # its own JSON form (streams, legacy keys)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:

@@ -12,17 +12,25 @@ def model():
     """Registered SER networks."""
 
 
+def _describe(config) -> str:
+    """The variant's distinguishing settings: MACNN attention/fusion, IFN streams/fusion."""
+    if hasattr(config, "streams"):
+        refine = "" if config.refine_blocks else ", no refinement"
+        return f"streams={'+'.join(config.streams)}, fusion={config.fusion}{refine}"
+    return f"attention={config.attention}, fusion={str(config.fusion).lower()}"
+
+
 @model.command("list")
 @click.option("--classes", "num_classes", type=int, default=8, show_default=True)
 def list_cmd(num_classes):
-    """Registered model names, their attention kind and parameter count."""
+    """Registered model names, their family, settings and parameter count."""
     from model import count_parameters, create_model, list_models
+    from model.registry import model_family
 
-    click.echo(f"{'name':<22}{'attention':<11}{'fusion':<8}{'params':>10}")
+    click.echo(f"{'name':<22}{'family':<8}{'params':>10}  settings")
     for name in list_models():
         net = create_model(name, num_classes)
-        c = net.config
-        click.echo(f"{name:<22}{c.attention:<11}{str(c.fusion).lower():<8}{count_parameters(net):>10,}")
+        click.echo(f"{name:<22}{model_family(name):<8}{count_parameters(net):>10,}  {_describe(net.config)}")
 
 
 @model.command("info")
@@ -32,21 +40,29 @@ def list_cmd(num_classes):
 @click.option("--runs", type=int, default=50, show_default=True, help="Timed batch-1 passes (after 10 warm-up).")
 @click.pass_context
 def info(ctx, name, num_classes, device, runs):
-    """Measured parameters, MACs for (1, 1, 39, 200) and batch-1 latency of NAME."""
+    """Measured parameters, MACs for one (1, 1, rows, 200) segment and batch-1 latency of NAME."""
     from model import PAPER_TABLE20, count_macs, count_parameters, create_model, measure_latency, resolve_device
+    from model.registry import input_shape
 
     dev = resolve_device(device or (ctx.obj or {}).get("device") or "auto")
     net = create_model(name, num_classes).to(dev)
-    params, macs = count_parameters(net), count_macs(net)
-    latency = measure_latency(net, runs=runs)
+    shape = input_shape(net.config)
+    params, macs = count_parameters(net), count_macs(net, shape)
+    latency = measure_latency(net, shape, runs=runs)
+    click.echo(f"model         {name} ({num_classes} classes, {_describe(net.config)})")
+    mac_note = ("MACs = FLOPs / 2 from torch.utils.flop_counter (conv and matmul only; elementwise gates, "
+                "norms and softmax not counted).")
+    if hasattr(net.config, "streams"):  # IFN: the spec's own budget, no paper figures to compare
+        click.echo(f"parameters    {params:,} ({params / 1e6:.3f} M)      ifn-spec target: <= 0.5 M")
+        click.echo(f"MACs          {macs / 1e9:.4f} G for {shape}")
+        click.echo(f"latency       {latency * 1e3:.2f} ms median, batch 1, {dev} ({runs} runs after 10 warm-up)")
+        click.echo(f"note          {mac_note} Feature extraction (streams) is not included.")
+        return
     p_paper = " / ".join(f"{v:.2f} M" for v in PAPER_TABLE20["params_m"])
     g_paper = "-".join(f"{v:.2f}" for v in PAPER_TABLE20["gmacs"])
-    click.echo(f"model         {name} ({num_classes} classes, attention={net.config.attention}, "
-               f"fusion={str(net.config.fusion).lower()})")
     click.echo(f"parameters    {params:,} ({params / 1e6:.3f} M)      paper Table 20: {p_paper}")
-    click.echo(f"MACs          {macs / 1e9:.4f} G for (1, 1, 39, 200)   paper Table 20: {g_paper} G")
+    click.echo(f"MACs          {macs / 1e9:.4f} G for {shape}   paper Table 20: {g_paper} G")
     click.echo(f"latency       {latency * 1e3:.2f} ms median, batch 1, {dev} ({runs} runs after 10 warm-up)")
-    click.echo("note          MACs = FLOPs / 2 from torch.utils.flop_counter (conv and matmul only; "
-               "elementwise gates, norms and softmax not counted). Shape-preserving attention adds only "
+    click.echo(f"note          {mac_note} Shape-preserving attention adds only "
                "a few thousand parameters to the public MACNN, so the paper's 2.1-2.5 M parameters and "
                "0.7-0.8 GMACs cannot be reached by the architecture it describes; these are measured figures.")

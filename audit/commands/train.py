@@ -23,7 +23,9 @@ __all__ = ["train"]
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--lr-step", type=int, default=None, help="Divide lr by 10 every N epochs (default: constant).")
 @click.option("--standardize/--no-standardize", default=False, show_default=True,
-              help="Per-coefficient MFCC standardisation fitted on the training fold.")
+              help="Per-coefficient MFCC standardisation fitted on the training fold (IFN: always on).")
+@click.option("--ssl-model", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Local pre-trained speech model folder for the ssl stream (ifn_ssl; never downloaded).")
 @click.option("--aam-threshold", type=float, default=0.7, show_default=True)
 @click.option("--aam-alpha", type=float, default=2.0, show_default=True)
 @click.option("--aam-similarity", type=click.Choice(["raw", "standardized"]), default="raw", show_default=True)
@@ -50,8 +52,8 @@ __all__ = ["train"]
 @click.option("--out", default=None, type=click.Path(file_okay=False, path_type=Path))
 @click.pass_context
 def train(ctx, data, corpus, model_name, aug, n_folds, folds, epochs, batch_size, lr_step, standardize,
-          aam_threshold, aam_alpha, aam_similarity, bn_recalibrate, time_budget_min, precision, threads, jobs,
-          executor, address, status_dir, device, seed, skip_bad, force, out):
+          ssl_model, aam_threshold, aam_alpha, aam_similarity, bn_recalibrate, time_budget_min, precision,
+          threads, jobs, executor, address, status_dir, device, seed, skip_bad, force, out):
     """Train MODEL on each fold; write OUT/fold{k}.safetensors, .json and .log.csv.
 
     Resumable: after every epoch OUT/fold{k}.resume.pt is written; rerunning the same command
@@ -75,7 +77,8 @@ def train(ctx, data, corpus, model_name, aug, n_folds, folds, epochs, batch_size
         model=model_name, aug=aug, epochs=epochs, batch_size=batch_size, lr_step_epochs=lr_step,
         seed=seed, device=device, precision=precision, threads=threads, bn_recalibrate=bn_recalibrate,
         time_budget_s=None if time_budget_min is None else 60.0 * time_budget_min,
-        features=FeatureConfig(standardize=standardize),
+        features=FeatureConfig(standardize=standardize,
+                               ssl_model=str(ssl_model.resolve()) if ssl_model else None),
         aam=AAMConfig(threshold=aam_threshold, alpha=aam_alpha, similarity=aam_similarity),
     )
     resolved = resolve_precision(precision, resolve_device(device))  # refuse emulated bf16 up front
