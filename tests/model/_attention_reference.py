@@ -224,3 +224,39 @@ def build_reference_attention(kind: str, channels: int, *, sa_groups: int = 4, c
     if kind == "cbam":
         return CBAM(channels)
     raise ValueError(f"unknown attention kind {kind!r}; choose one of {', '.join(ATTENTION_KINDS)}")
+
+
+# ---- model/macnn.py: MACNN.forward, verbatim, for the trunk-is-unchanged tests
+
+
+def _reference_macnn_forward(self, x: torch.Tensor) -> torch.Tensor:
+    x = torch.cat([self.conv1a(x), self.conv1b(x)], dim=1)  # (B, 16, 38, 199)
+    x = self.pool(self.att2(self.conv2(x)))  # (B, 32, 19, 99)
+    x = self.pool(self.att3(self.conv3(x)))  # (B, 48, 9, 49)
+    x = self.att4(self.conv4(x))  # (B, 64, 9, 49)
+    x = self.att5(self.conv5(x))  # (B, 80, 9, 49)
+    heads = self.heads(x)  # (n_heads, B, hidden, 9, 49)
+    if self.config.fusion:
+        w = torch.softmax(self.head_logits, dim=0)[:, None, None, None, None]
+        z = self.fuse((w * heads).sum(dim=0)) + x  # (B, 80, 9, 49), residual
+        z = self.norm(z.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # LayerNorm over channels
+    else:
+        z = torch.relu(torch.cat(list(heads), dim=2))  # (B, hidden, 9 * n_heads, 49)
+    return self.fc(z.mean(dim=(2, 3)))  # (B, num_classes)
+
+
+def reference_model(net: nn.Module) -> nn.Module:
+    """A copy of the MACNN ``net`` whose attention blocks are the frozen ones above and whose
+    forward is the frozen one; same weights (the state dicts must load strictly)."""
+    import copy
+    import types
+
+    ref = copy.deepcopy(net)
+    c = net.config
+    for name, channels in (("att2", 32), ("att3", 48), ("att4", 64), ("att5", 80)):
+        block = build_reference_attention(c.attention, channels, sa_groups=c.sa_groups, ca_reduction=c.ca_reduction)
+        block.load_state_dict(getattr(net, name).state_dict(), strict=True)
+        block.train(net.training)
+        setattr(ref, name, block)
+    ref.forward = types.MethodType(_reference_macnn_forward, ref)
+    return ref
