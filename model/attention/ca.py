@@ -31,15 +31,18 @@ def coordinate_gate_grads(t: torch.Tensor, g_h: torch.Tensor, g_w: torch.Tensor)
 
 
 def coordinate_input_grad(out: torch.Tensor, grad: torch.Tensor, g_h: torch.Tensor, g_w: torch.Tensor,
-                          d_pool_h: torch.Tensor, d_pool_w: torch.Tensor) -> torch.Tensor:
-    """Write ``grad * g_h * g_w + d_pool_h / W + d_pool_w / H`` into ``out: (B, C, H, W)``.
+                          d_pool_h: torch.Tensor, d_pool_w: torch.Tensor,
+                          per_channel: torch.Tensor | None = None) -> torch.Tensor:
+    """Write ``grad * g_h * g_w + d_pool_h / W + d_pool_w / H (+ per_channel)`` into ``out``.
 
-    ``d_pool_h: (B, C, H, 1)`` and ``d_pool_w: (B, C, 1, W)`` are the gradients of the two mean
-    poolings (``d_pool_h`` may carry extra per-channel terms); three passes, no temporary.
+    ``out, grad: (B, C, H, W)``; ``d_pool_h: (B, C, H, 1)`` and ``d_pool_w: (B, C, 1, W)`` are
+    the gradients of the two mean poolings, ``per_channel: (B, C, 1, 1)`` any further
+    per-channel constant; three passes, no temporary.
     """
     h, w = out.shape[-2:]
+    const_h = d_pool_h / w if per_channel is None else d_pool_h / w + per_channel
     torch.mul(grad, g_w, out=out)
-    torch.addcmul(d_pool_h / w, out, g_h, out=out)
+    torch.addcmul(const_h, out, g_h, out=out)
     return out.add_(d_pool_w / h)
 
 

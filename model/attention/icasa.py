@@ -8,7 +8,7 @@ from torch import nn
 from model.attention._fused import empty_result, gated_forward
 from model.attention.ca import coordinate_gate_grads, coordinate_input_grad
 from model.attention.ica import ImprovedCoordinateAttention
-from model.attention.sa import ShuffleAttention, channel_shuffle, halves, sa_gate_grads, sa_input_grad, shuffled_halves
+from model.attention.sa import ShuffleAttention, channel_shuffle, halves, sa_constant_grads, sa_gate_grads, sa_input_grad, shuffled_halves
 
 __all__ = ["ICASA"]
 
@@ -63,7 +63,7 @@ class ICASA(nn.Module):
         out.mul_(g_w)  # beta * ICA(x)
         y0, y1 = shuffled_halves(out, self.sa.groups)
         y0.addcmul_(x0, sgate_c)
-        y1.addcmul_(x1, s * scale)
+        y1.addcmul_(x1, s, value=float(scale))  # a Python scalar: no half-size temporary
         return out, (s,)
 
     def _gate_grads(self, grad, x, gates, saved):
@@ -76,6 +76,11 @@ class ICASA(nn.Module):
     def _input_grad(self, grad, x, gates, saved, work, stats, dstats):
         bg_h, g_w, sgate_c, a, b, scale = gates
         t, *sa_work = work
-        gx = coordinate_input_grad(t, grad, bg_h, g_w, *dstats[:2])
+        # SA's per-channel terms (mean and variance backward) ride on ICA's (B, C, H, 1) term.
+        per_channel = x.new_zeros((x.shape[0], x.shape[1], 1, 1), dtype=dstats[0].dtype)
+        k0, k1 = halves(per_channel, self.sa.groups)
+        const0, const1 = sa_constant_grads(stats[2:], dstats[2:], x.shape[2] * x.shape[3])
+        k0.copy_(const0), k1.copy_(const1)
+        gx = coordinate_input_grad(t, grad, bg_h, g_w, dstats[0], dstats[1], per_channel)
         return sa_input_grad(gx, x, (sgate_c, a, b), sa_work, stats[2:], dstats[2:], scale, self.sa.groups,
                              fresh=False)

@@ -7,7 +7,8 @@ from torch import nn
 
 from model.attention._fused import empty_result, gated_forward
 
-__all__ = ["ShuffleAttention", "channel_shuffle", "halves", "moments", "shuffled_halves"]
+__all__ = ["ShuffleAttention", "channel_shuffle", "halves", "moments", "shuffled_halves", "sa_gate_grads",
+           "sa_constant_grads", "sa_input_grad"]
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
@@ -151,24 +152,33 @@ def sa_gate_grads(grad, x, gates, s, scale, groups):
     return dgates, (g0, q, v)
 
 
-def sa_input_grad(gx, x, gates, work, stats, dstats, scale, groups, *, fresh):
-    """Add (or, ``fresh``, write) the SA part of d loss / d x into ``gx: (B, C, H, W)``: the gate
-    products plus the backward of the mean (half 0) and of the mean and variance (half 1)."""
-    gate_c, a = gates[0], gates[1]
-    g0, q, v = work
+def sa_constant_grads(stats, dstats, n):
+    """The per-channel parts of the mean / variance backward: ``(d_m0 / n, d_mu1 / n - k1 mu1)``
+    with ``k1 = 2 d_var1 / n`` (the part proportional to ``x1`` is ``k1 * x1``)."""
     _, mu1, _ = stats
     d_m0, d_mu1, d_var1 = dstats
+    return d_m0 / n, d_mu1 / n - (2.0 * d_var1 / n) * mu1
+
+
+def sa_input_grad(gx, x, gates, work, stats, dstats, scale, groups, *, fresh):
+    """The SA part of d loss / d x into ``gx: (B, C, H, W)``: the gate products plus the backward
+    of the mean (half 0) and of the mean and variance (half 1). ``fresh``: write ``gx`` whole;
+    else add the parts proportional to the map and leave the per-channel constants
+    (:func:`sa_constant_grads`) to the caller.
+    """
+    gate_c, a = gates[0], gates[1]
+    g0, q, v = work
     n = x.shape[2] * x.shape[3]
     x0, x1 = halves(x, groups)
     gx0, gx1 = halves(gx, groups)
-    k1 = 2.0 * d_var1 / n
-    c1 = d_mu1 / n - k1 * mu1
+    k1 = 2.0 * dstats[2] / n
     if fresh:
-        torch.addcmul(d_m0 / n, g0, gate_c, out=gx0)
-        torch.addcmul(c1, v, a, out=gx1)
+        const0, const1 = sa_constant_grads(stats, dstats, n)
+        torch.addcmul(const0, g0, gate_c, out=gx0)
+        torch.addcmul(const1, v, a, out=gx1)
         gx1.add_(q)
     else:
-        gx0.addcmul_(g0, gate_c).add_(d_m0 / n)
-        gx1.addcmul_(v, a * scale).addcmul_(q, scale).add_(c1)
+        gx0.addcmul_(g0, gate_c)
+        gx1.addcmul_(v, a * scale).addcmul_(q, scale)
     gx1.addcmul_(x1, k1)
     return gx
