@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from model.attention._fused import dot_hw, empty_result, gated_forward
+from model.attention._fused import dot_hw, empty_result, gated_forward, reuse
 
 __all__ = ["SqueezeExcitation", "ChannelGate"]
 
@@ -31,11 +31,13 @@ class ChannelGate(nn.Module):
         return torch.mul(x, gates[0], out=empty_result(x, gates[0])), ()
 
     def _gate_grads(self, grad, x, gates, saved):
-        return (dot_hw(grad, x),), ()
+        d_gate, t = dot_hw(grad, x)
+        return (d_gate,), (t,)
 
     def _input_grad(self, grad, x, gates, saved, work, stats, dstats):
         n = x.shape[2] * x.shape[3]
-        return torch.addcmul(dstats[0] / n, grad, gates[0])
+        out = reuse(work[0], torch.promote_types(grad.dtype, gates[0].dtype))
+        return torch.addcmul(dstats[0] / n, grad, gates[0], out=out)
 
 
 class SqueezeExcitation(ChannelGate):
