@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from model.attention._fused import empty_result, gated_forward
+from model.attention._fused import add_product, empty_result, gated_forward, mul
 
 __all__ = ["CoordinateAttention", "HSwish", "coordinate_gate_grads", "coordinate_input_grad"]
 
@@ -42,7 +42,7 @@ def coordinate_input_grad(out: torch.Tensor, grad: torch.Tensor, g_h: torch.Tens
     h, w = out.shape[-2:]
     const_h = d_pool_h / w if per_channel is None else d_pool_h / w + per_channel
     torch.mul(grad, g_w, out=out)
-    torch.addcmul(const_h, out, g_h, out=out)
+    add_product(const_h, out, g_h, out=out)
     return out.add_(d_pool_w / h)
 
 
@@ -97,7 +97,7 @@ class CoordinateAttention(nn.Module):
         return out.mul_(g_w), ()
 
     def _gate_grads(self, grad, x, gates, saved):
-        t = grad * x  # the one full-size temporary; its buffer is reused for the input gradient
+        t = mul(grad, x)  # the one full-size temporary; its buffer is reused for the input gradient
         return coordinate_gate_grads(t, *gates), (t,)
 
     def _input_grad(self, grad, x, gates, saved, work, stats, dstats):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from model.attention._fused import dot_hw, empty_result, gated_forward, reuse
+from model.attention._fused import add_product, dot_hw, empty_result, gated_forward, mul, reuse
 
 __all__ = ["CBAM"]
 
@@ -48,7 +48,7 @@ class _ChannelStage:
         dtype = torch.promote_types(grad.dtype, gates[0].dtype)
         hit, share = _amax_grad(x, stats[1], dstats[1], (2, 3), dtype)
         out = reuse(work[0], dtype)
-        gx = torch.addcmul(dstats[0] / (x.shape[2] * x.shape[3]), grad, gates[0], out=out)
+        gx = add_product(dstats[0] / (x.shape[2] * x.shape[3]), grad, gates[0], out=out)
         return gx.addcmul_(hit, share)
 
 
@@ -71,7 +71,7 @@ class _SpatialStage:
     _map = _ChannelStage._map
 
     def _gate_grads(self, grad, x, gates, saved):
-        t = grad * x
+        t = mul(grad, x)
         return (t.sum(dim=1, keepdim=True),), (t,)
 
     def _input_grad(self, grad, x, gates, saved, work, stats, dstats):
@@ -79,7 +79,7 @@ class _SpatialStage:
         dtype = torch.promote_types(grad.dtype, gates[0].dtype)
         hit, share = _amax_grad(x, stats[1], dstats[1], 1, dtype)
         out = reuse(t, dtype)
-        gx = torch.addcmul(dstats[0] / x.shape[1], grad, gates[0], out=out)
+        gx = add_product(dstats[0] / x.shape[1], grad, gates[0], out=out)
         return gx.addcmul_(hit, share)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from model.attention._fused import empty_result, gated_forward
+from model.attention._fused import add_product, empty_result, gated_forward, mul, promoted
 from model.attention.ca import coordinate_gate_grads, coordinate_input_grad
 from model.attention.ica import ImprovedCoordinateAttention
 from model.attention.sa import ShuffleAttention, channel_shuffle, halves, sa_constant_grads, sa_gate_grads, sa_input_grad, shuffled_halves
@@ -57,8 +57,9 @@ class ICASA(nn.Module):
 
     def _map(self, x: torch.Tensor, gates):
         bg_h, g_w, sgate_c, a, b, scale = gates
+        x = promoted(x, *gates)
         x0, x1 = halves(x, self.sa.groups)
-        s = torch.addcmul(b, a, x1).sigmoid_()  # SA's spatial gate, (B, 2, G/2, C/2G, H, W)
+        s = add_product(b, x1, a).sigmoid_()  # SA's spatial gate, (B, 2, G/2, C/2G, H, W)
         out = torch.mul(x, bg_h, out=empty_result(x, bg_h, g_w, sgate_c, s))
         out.mul_(g_w)  # beta * ICA(x)
         y0, y1 = shuffled_halves(out, self.sa.groups)
@@ -68,13 +69,15 @@ class ICASA(nn.Module):
 
     def _gate_grads(self, grad, x, gates, saved):
         bg_h, g_w, _, _, _, scale = gates
-        t = grad * x
+        x = promoted(x, *gates)
+        t = mul(grad, x)
         d_h, d_w = coordinate_gate_grads(t, bg_h, g_w)
         (d_c, d_a, d_b, d_scale), work = sa_gate_grads(grad, x, gates[2:5], saved[0], scale, self.sa.groups)
         return (d_h, d_w, d_c, d_a, d_b, d_scale), (t,) + work
 
     def _input_grad(self, grad, x, gates, saved, work, stats, dstats):
         bg_h, g_w, sgate_c, a, b, scale = gates
+        x = promoted(x, *gates)
         t, *sa_work = work
         # SA's per-channel terms (mean and variance backward) ride on ICA's (B, C, H, 1) term.
         per_channel = x.new_zeros((x.shape[0], x.shape[1], 1, 1), dtype=dstats[0].dtype)

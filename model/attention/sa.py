@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from model.attention._fused import empty_result, gated_forward
+from model.attention._fused import add_product, empty_result, gated_forward, mul, promoted
 
 __all__ = ["ShuffleAttention", "channel_shuffle", "halves", "moments", "shuffled_halves", "sa_gate_grads",
            "sa_constant_grads", "sa_input_grad"]
@@ -116,8 +116,9 @@ class ShuffleAttention(nn.Module):
 
     def _map(self, x: torch.Tensor, gates):
         gate_c, a, b = gates
+        x = promoted(x, *gates)
         x0, x1 = halves(x, self.groups)
-        s = torch.addcmul(b, a, x1).sigmoid_()  # the spatial gate, (B, 2, G/2, C/2G, H, W)
+        s = add_product(b, x1, a).sigmoid_()  # the spatial gate, (B, 2, G/2, C/2G, H, W)
         out = empty_result(x, gate_c, s)
         y0, y1 = shuffled_halves(out, self.groups)
         torch.mul(x0, gate_c, out=y0)
@@ -125,9 +126,10 @@ class ShuffleAttention(nn.Module):
         return out, (s,)
 
     def _gate_grads(self, grad, x, gates, saved):
-        return sa_gate_grads(grad, x, gates, saved[0], None, self.groups)
+        return sa_gate_grads(grad, promoted(x, *gates), gates, saved[0], None, self.groups)
 
     def _input_grad(self, grad, x, gates, saved, work, stats, dstats):
+        x = promoted(x, *gates)
         gx = torch.empty(x.shape, dtype=torch.promote_types(grad.dtype, x.dtype), device=x.device)
         return sa_input_grad(gx, x, gates, work, stats, dstats, None, self.groups, fresh=True)
 
@@ -139,12 +141,12 @@ def sa_gate_grads(grad, x, gates, s, scale, groups):
     gate_c, a, b = gates[:3]
     x0, x1 = halves(x, groups)
     g0, g1 = shuffled_halves(grad, groups)
-    d_gate_c = (g0 * x0).sum(dim=(-2, -1), keepdim=True)
-    q = g1 * s  # d out / d x1 without the gate's own derivative (times scale)
-    v = q * x1
+    d_gate_c = mul(g0, x0).sum(dim=(-2, -1), keepdim=True)
+    q = mul(g1, s)  # d out / d x1 without the gate's own derivative (times scale)
+    v = mul(q, x1)
     d_scale = v.sum() if scale is not None else None
     v.addcmul_(v, s, value=-1.0)  # grad * x1 * s (1 - s): the gradient at the sigmoid's input
-    d_a = (v * x1).sum(dim=(-2, -1), keepdim=True)
+    d_a = mul(v, x1).sum(dim=(-2, -1), keepdim=True)
     d_b = v.sum(dim=(-2, -1), keepdim=True)
     if scale is not None:
         d_a, d_b = d_a * scale, d_b * scale
@@ -174,8 +176,8 @@ def sa_input_grad(gx, x, gates, work, stats, dstats, scale, groups, *, fresh):
     k1 = 2.0 * dstats[2] / n
     if fresh:
         const0, const1 = sa_constant_grads(stats, dstats, n)
-        torch.addcmul(const0, g0, gate_c, out=gx0)
-        torch.addcmul(const1, v, a, out=gx1)
+        add_product(const0, g0, gate_c, out=gx0)
+        add_product(const1, v, a, out=gx1)
         gx1.add_(q)
     else:
         gx0.addcmul_(g0, gate_c)

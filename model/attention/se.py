@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from model.attention._fused import dot_hw, empty_result, gated_forward, reuse
+from model.attention._fused import add_product, dot_hw, empty_result, gated_forward, reuse
 
 __all__ = ["SqueezeExcitation", "ChannelGate"]
 
@@ -37,7 +37,7 @@ class ChannelGate(nn.Module):
     def _input_grad(self, grad, x, gates, saved, work, stats, dstats):
         n = x.shape[2] * x.shape[3]
         out = reuse(work[0], torch.promote_types(grad.dtype, gates[0].dtype))
-        return torch.addcmul(dstats[0] / n, grad, gates[0], out=out)
+        return add_product(dstats[0] / n, grad, gates[0], out=out)
 
 
 class SqueezeExcitation(ChannelGate):
