@@ -72,15 +72,16 @@ class GatedMap(torch.autograd.Function):
         dgates, work = block._gate_grads(grad, x, gates, saved)
         pairs = [(g, dg.to(g.dtype)) for g, dg in zip(ctx.gates, dgates) if g.requires_grad]
         inputs = ctx.leaves + ctx.params
+        # The small graph is kept (it dies with this node) so that an outer retain_graph=True
+        # backward can run twice.
         found = torch.autograd.grad([g for g, _ in pairs], inputs, [dg for _, dg in pairs],
-                                    allow_unused=True)
+                                    allow_unused=True, retain_graph=True)
         n = len(ctx.leaves)
         dstats = tuple(torch.zeros_like(s) if d is None else d for s, d in zip(ctx.leaves, found[:n]))
         gx = None
         if ctx.needs_input_grad[1]:
             stats = tuple(s.detach() for s in ctx.leaves)
             gx = block._input_grad(grad, x, gates, saved, work, stats, dstats).to(x.dtype)
-        ctx.leaves = ctx.gates = None  # release the small graph's references
         return (None, gx, *found[n:])
 
 

@@ -205,3 +205,15 @@ def test_training_forward_saves_no_full_size_product(kind):
     saved_new, saved_ref = _saved_bytes(new, x), _saved_bytes(ref, x)
     assert saved_new <= 0.7 * map_bytes  # at most SA's spatial gate (half a map) and small gates
     assert saved_new <= 0.5 * saved_ref
+
+
+def test_a_retained_graph_can_be_differentiated_twice():
+    ref, new = _pair("icasa", 48, seed=8)
+    x, g = _inputs(48, 9, 49, seed=8, dtype=torch.float32)
+    for block in (ref, new):
+        xi = x.clone().requires_grad_()
+        out = block(xi)
+        (out * g).sum().backward(retain_graph=True)
+        first = xi.grad.clone()
+        (out * g).sum().backward()
+        torch.testing.assert_close(xi.grad, 2 * first)
