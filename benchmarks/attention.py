@@ -150,7 +150,7 @@ def main() -> None:
                       f"{tb / ta:.2f}× |", flush=True)
     if args.no_step:
         return
-    print("\n| macnn_icasa training step | precision | batch | before ms | after ms | speed-up | segments/s after |")
+    print("\n| macnn_icasa training step | precision | batch | before ms | after ms | speed-up | samples/s after |")
     print("|---|---|---|---|---|---|---|")
     for precision in args.precisions:
         for batch in args.batches:

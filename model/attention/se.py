@@ -13,9 +13,9 @@ __all__ = ["SqueezeExcitation", "ChannelGate"]
 class ChannelGate(nn.Module):
     """Base of blocks ``x * gate(mean_hw(x))`` with a per-channel gate ``(B, C, 1, 1)``.
 
-    Subclasses define ``_gates(s: (B, C, 1, 1)) -> (gate,)``. The backward needs no
-    full-size temporary: the gate gradient is a batched dot product, and the input gradient
-    ``grad * gate + d_pool / (H W)`` is written by one ``addcmul``.
+    Subclasses define ``_gates(s: (B, C, 1, 1)) -> (gate,)``. The backward makes one
+    full-size tensor, ``grad * x`` for the gate gradient, whose buffer then receives the input
+    gradient ``grad * gate + d_pool / (H W)`` (``add_product``).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
