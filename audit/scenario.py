@@ -18,6 +18,7 @@ from audit.errors import AuditError
 
 __all__ = [
     "Bootstrap",
+    "Execution",
     "Scenario",
     "PAPER_SEED",
     "SCENARIO_DIR",
@@ -46,6 +47,19 @@ class Bootstrap(_Strict):
     unit: Literal["speaker"] = "speaker"
 
 
+class Execution(_Strict):
+    """Where the predictions are computed (``[execution]``; the CLI's options override it).
+
+    ``executor``: ``local`` (this process and its pool) or ``ray`` (tasks on a Ray cluster at
+    ``address``: ``auto``, ``HOST:PORT``, ``ray://HOST:PORT``, or unset for a new local one);
+    ``gpus_per_task``: GPUs a Ray task asks for when the device is a GPU.
+    """
+
+    executor: Literal["local", "ray"] = "local"
+    address: str | None = None
+    gpus_per_task: float = Field(1.0, gt=0.0)
+
+
 class Scenario(_Strict):
     """A validated audit scenario.
 
@@ -64,6 +78,21 @@ class Scenario(_Strict):
     thresholds: list[str] = Field(default_factory=list)
     tables: list[str] = Field(default_factory=list)
     min_group_speakers: int | None = Field(None, ge=1)
+    execution: Execution = Field(default_factory=Execution)
+    # a built-in label map (`ravdess-emodb`, `synonyms`) or a .toml file (relative to the spec)
+    label_map: str | None = None
+
+    @field_validator("label_map")
+    @classmethod
+    def _label_map(cls, value: str | None) -> str | None:
+        if value is None or value.endswith(".toml"):
+            return value
+        from audit.data.labelmap import list_label_maps
+
+        if value not in list_label_maps():
+            raise ValueError(f"unknown label map {value!r} (built-in: {', '.join(list_label_maps())}; "
+                             "or a .toml file)")
+        return value
 
     @field_validator("conditions", mode="before")
     @classmethod
@@ -145,7 +174,10 @@ def load_scenario(path: str | Path) -> Scenario:
         raise AuditError(f"{path}: scenario file not found") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise AuditError(f"{path}: invalid TOML: {exc}") from None
-    return scenario_from_dict(data, str(path))
+    spec = scenario_from_dict(data, str(path))
+    if spec.label_map and spec.label_map.endswith(".toml") and not Path(spec.label_map).is_absolute():
+        spec = spec.model_copy(update={"label_map": str(path.parent / spec.label_map)})
+    return spec
 
 
 def list_scenarios() -> list[str]:

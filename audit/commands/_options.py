@@ -48,10 +48,11 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options every evaluating command shares (defaults: the paper's settings)."""
     opts = [
         click.option("--data", "data", type=str, default=None,
-                     help="Corpus folder or manifest CSV (with folds)."),
+                     help="Corpus folder, manifest CSV (with folds) or hf:DIR (a Hugging Face dataset on disk)."),
         click.option("--models", "models", multiple=True,
                      help="One or more: checkpoint folder (fold*.json), checkpoint file, "
-                          "TorchScript .pt/.ts, ONNX .onnx, or pkg.module:fn."),
+                          "TorchScript .pt/.ts, ONNX .onnx, pkg.module:fn, hf:DIR (local Hugging "
+                          "Face folder) or speechbrain:DIR."),
         click.option("--out", type=click.Path(file_okay=False), default=None,
                      help="Run folder (default results/<scenario>/, overwritten)."),
         click.option("--seed", type=int, default=None, help="Root seed (default: the scenario's, 987654)."),
@@ -61,16 +62,32 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--batch-size", type=int, default=64, show_default=True,
                      help="Utterances decoded per step (memory only; results do not depend on it)."),
         click.option("--classes", default=None,
-                     help="Comma-separated class order for TorchScript/ONNX/entry-point models."),
+                     help="Comma-separated class order for TorchScript/ONNX/entry-point models "
+                          "(or names for the outputs of hf:/speechbrain: models)."),
         click.option("--condition", "conditions", multiple=True,
                      help="Extra condition(s), e.g. 'reverb:rt60_s=0.5+awgn:snr_db=10'."),
         click.option("--n-boot", type=int, default=None, help="Bootstrap resamples (default: the scenario's)."),
         click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
                      help="Prediction cache (default: <out>/../.cache)."),
         click.option("--no-cache", is_flag=True, help="Do not read or write the prediction cache."),
+        click.option("--executor", type=click.Choice(["local", "ray"]), default=None,
+                     help="Where predictions are computed: local (default) or ray (tasks on a "
+                          "Ray cluster; the scenario's [execution] table when not given)."),
+        click.option("--address", default=None,
+                     help="Ray cluster: auto | HOST:PORT | ray://HOST:PORT (default: a new "
+                          "local cluster with --workers CPUs)."),
+        click.option("--gpus-per-task", type=float, default=None,
+                     help="GPUs each Ray task asks for on a GPU device (default 1; 0.25 lets "
+                          "four tasks share one GPU)."),
+        click.option("--precision", type=click.Choice(["fp32", "bf16", "auto"]), default="fp32",
+                     show_default=True, help="Model arithmetic: fp32 reproduces on any CPU; bf16/auto "
+                     "(native-bf16 CPUs, CUDA) is faster, cached separately, recorded in run.json."),
         click.option("--folds", "folds", type=int, multiple=True,
                      help="Evaluate only these folds' test speakers, e.g. --folds 0 1 "
                           "(when only some fold checkpoints exist)."),
+        click.option("--label-map", "label_map", default=None, metavar="NAME|FILE.toml",
+                     help="Restrict to the classes a model and the data share, e.g. "
+                          "ravdess-emodb, synonyms, or a TOML map (docs/protocols.md)."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -96,6 +113,9 @@ def common_run_options(ctx: click.Context, kw: dict[str, Any], out_default: str)
         classes=[c.strip() for c in kw["classes"].split(",")] if kw["classes"] else None,
         n_boot=kw["n_boot"],
         folds=sorted(set(kw["folds"])) or None,
+        executor=kw["executor"], address=kw["address"], gpus_per_task=kw["gpus_per_task"],
+        label_map=kw["label_map"],
+        precision=kw["precision"],
     )
 
 

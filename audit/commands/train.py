@@ -37,6 +37,10 @@ __all__ = ["train"]
               help="Torch threads per fold (recorded: weights depend on it; use --jobs for more cores).")
 @click.option("--jobs", type=int, default=None,
               help="Folds trained at once in separate processes (default: cores // threads).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: one Ray task per fold (checkpoints where a local run writes them).")
+@click.option("--address", default=None,
+              help="Ray cluster: auto | HOST:PORT (default: a new local one with jobs x threads CPUs).")
 @click.option("--status", "status_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Print per fold of this folder: epochs done, last loss/acc, s/epoch, time left; no training.")
 @click.option("--device", default=None, help="auto | cpu | cuda | cuda:N (default: the root --device).")
@@ -47,7 +51,7 @@ __all__ = ["train"]
 @click.pass_context
 def train(ctx, data, corpus, model_name, aug, n_folds, folds, epochs, batch_size, lr_step, standardize,
           aam_threshold, aam_alpha, aam_similarity, bn_recalibrate, time_budget_min, precision, threads, jobs,
-          status_dir, device, seed, skip_bad, force, out):
+          executor, address, status_dir, device, seed, skip_bad, force, out):
     """Train MODEL on each fold; write OUT/fold{k}.safetensors, .json and .log.csv.
 
     Resumable: after every epoch OUT/fold{k}.resume.pt is written; rerunning the same command
@@ -98,7 +102,14 @@ def train(ctx, data, corpus, model_name, aug, n_folds, folds, epochs, batch_size
         for row in r.get("problems", []):
             problems.add(row["stage"], row["problem"], utt_id=row["utt_id"], path=row["path"])
 
-    run_fold_jobs(plan, jobs, on_result=report)
+    if executor == "ray":
+        from audit.engine.ray_executor import RayExecutor
+        from audit.engine.ray_training import run_fold_jobs_ray
+
+        with RayExecutor(address, num_cpus=jobs * threads, log_to_driver=True) as cluster:
+            run_fold_jobs_ray(plan, cluster, on_result=report)
+    else:
+        run_fold_jobs(plan, jobs, on_result=report)
     if len(problems):
         problems.write(out / "problems.csv")
         click.echo(f"{len(problems)} problem(s) recorded in {out / 'problems.csv'}", err=True)

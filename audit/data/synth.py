@@ -68,7 +68,8 @@ def _voice(traits: dict[str, float], emotion: str, rng: np.random.Generator) -> 
 def write_synthetic_corpus(dest: str | os.PathLike, *, seed: int = 0, n_speakers: int = 8,
                            utterances_per_emotion: int = 12,
                            emotions: tuple[str, ...] | list[str] = SYNTH_EMOTIONS,
-                           n_folds: int | None = None, sample_rate: int = 16000) -> Path:
+                           n_folds: int | None = None, sample_rate: int = 16000,
+                           name: str = "synth") -> Path:
     """Write ``dest/wav/<utt_id>.wav`` (16-bit mono) and ``dest/manifest.csv``; return the latter.
 
     Parameters
@@ -80,6 +81,8 @@ def write_synthetic_corpus(dest: str | os.PathLike, *, seed: int = 0, n_speakers
     emotions : subset of ``neutral, happy, sad, angry``.
     n_folds : folds (default ``n_speakers // 2``: one female + one male speaker per fold).
     sample_rate : output rate in Hz (16000 unless testing resampling).
+    name : corpus name; another name also prefixes the speaker IDs (``synthb-spk01``), so two
+        corpora of different seeds are two sets of speakers (a cross-corpus test).
     """
     unknown = [e for e in emotions if e not in _PROFILES]
     if unknown:
@@ -88,6 +91,8 @@ def write_synthetic_corpus(dest: str | os.PathLike, *, seed: int = 0, n_speakers
     if n_speakers < 2 or utterances_per_emotion < 1 or not emotions:
         raise AuditError(f"synthetic corpus needs >= 2 speakers, >= 1 utterance per emotion and "
                          f">= 1 emotion (got {n_speakers}, {utterances_per_emotion}, {len(emotions)})")
+    if not name or not name.replace("_", "").replace("-", "").isalnum():
+        raise AuditError(f"synthetic corpus: name must be letters, digits, '-' or '_', got {name!r}")
     if int(seed) < 0:
         raise AuditError(f"synthetic corpus: seed must be a non-negative integer, got {seed}")
     dest = Path(dest)
@@ -99,7 +104,7 @@ def write_synthetic_corpus(dest: str | os.PathLike, *, seed: int = 0, n_speakers
     rows = []
     for s in range(n_speakers):
         female = s % 2 == 0
-        speaker = f"spk{s + 1:02d}"
+        speaker = f"spk{s + 1:02d}" if name == "synth" else f"{name}-spk{s + 1:02d}"
         traits = _speaker_traits(seed, s, female)
         for e_idx, emotion in enumerate(emotions):
             e_code = SYNTH_EMOTIONS.index(emotion)  # stable per emotion, whatever subset is asked
@@ -109,7 +114,7 @@ def write_synthetic_corpus(dest: str | os.PathLike, *, seed: int = 0, n_speakers
                 utt = f"{speaker}_{emotion}_{k + 1:02d}"
                 path = wav_dir / f"{utt}.wav"
                 sf.write(str(path), wave, sample_rate, subtype="PCM_16")
-                rows.append(dict(utt_id=utt, path=str(path.resolve()), corpus="synth",
+                rows.append(dict(utt_id=utt, path=str(path.resolve()), corpus=name,
                                  speaker=speaker, gender="female" if female else "male",
                                  emotion=emotion, duration_s=len(wave) / sample_rate,
                                  sample_rate=sample_rate, channels=1, f0_hz=round(f0, 1)))

@@ -3,19 +3,27 @@
 from audit.engine.cache import MemoryCache, PredictionCache, audio_key, entry_key
 from audit.engine.conditions import Renderer, parse_conditions
 from audit.engine.pipeline import RunOptions, RunResult, resolve_device, run_audit
+from audit.engine.ray_executor import RayExecutor
 from audit.engine.runner import evaluate, prediction_columns
+from audit.engine.tasks import ShardTask, TaskContext, TaskResult, plan_shard_tasks, run_shard_task
 
 __all__ = [
     "MemoryCache",
     "PredictionCache",
+    "RayExecutor",
     "Renderer",
     "RunOptions",
     "RunResult",
+    "ShardTask",
+    "TaskContext",
+    "TaskResult",
     "audio_key",
     "entry_key",
     "evaluate",
     "parse_conditions",
+    "plan_shard_tasks",
     "prediction_columns",
     "resolve_device",
     "run_audit",
+    "run_shard_task",
 ]

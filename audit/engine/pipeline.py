@@ -23,7 +23,7 @@ from audit.errors import AuditError, GateFailed
 from audit.scenario import Scenario
 
 __all__ = ["RunOptions", "RunResult", "run_audit", "resolve_device", "check_group_columns",
-           "OUTPUT_FILES"]
+           "make_executor", "OUTPUT_FILES"]
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,14 @@ class RunOptions:
     fail_if: list[str] = field(default_factory=list)
     n_boot: int | None = None
     folds: list[int] | None = None  # evaluate only these folds (None: all)
+    label_map: str | None = None  # built-in map name or TOML path (None: the scenario's)
+    precision: str = "fp32"  # fp32 | bf16 | auto for our checkpoints (model.precision)
     report: bool = True
     progress: bool = True
     argv: list[str] | None = None
+    executor: str | None = None  # local | ray; None: the scenario's [execution]
+    address: str | None = None  # Ray cluster; None: the scenario's (or a new local cluster)
+    gpus_per_task: float | None = None
 
 
 @dataclass
@@ -116,13 +121,41 @@ def _validate_rules(rules: list[str]) -> None:
             parse(rule)
 
 
+def make_executor(scenario: Scenario, opts: RunOptions) -> Any:
+    """``None`` for the local executor, else an unconnected :class:`RayExecutor`.
+
+    The options win over the scenario's ``[execution]`` table; a new local Ray cluster gets
+    ``opts.workers`` CPUs.
+    """
+    from audit.engine.ray_executor import RayExecutor
+
+    spec = scenario.execution
+    kind = opts.executor or spec.executor
+    if kind == "local":
+        return None
+    if kind != "ray":
+        raise AuditError(f"--executor {kind!r}: expected local or ray")
+    return RayExecutor(opts.address or spec.address, num_cpus=opts.workers,
+                       gpus_per_task=opts.gpus_per_task or spec.gpus_per_task)
+
+
 def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunResult:
     """Evaluate ``opts.models`` on ``opts.data`` under ``scenario`` and write the run folder.
 
     Raises :class:`GateFailed` (exit 3) after writing everything when a threshold is violated.
     """
+    executor = make_executor(scenario, opts)
+    if executor is None:
+        return _run_audit(scenario, opts, None, after_batch)
+    # connect first: an unreachable cluster is reported before any work is done
+    with executor:
+        return _run_audit(scenario, opts, executor, after_batch)
+
+
+def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch) -> RunResult:
     from audit.analysis import analyse, write_metrics
-    from audit.data import ProblemLog, load_data, manifest_hash
+    from audit.data import ProblemLog, load_data, load_label_map, manifest_hash
+    from audit.engine.crosscorpus import plan_evaluation
     from audit.gates import check_gates
     from audit.models import load_models
     from audit.tables import write_tables
@@ -131,16 +164,27 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
     seed = scenario.seed if opts.seed is None else int(opts.seed)
     rules = [*scenario.thresholds, *opts.fail_if]
     _validate_rules(rules)
-    device = resolve_device(opts.device)
+    device = resolve_device(opts.device) if executor is None else executor.resolve_device(opts.device)
     out = Path(opts.out)
     problems = ProblemLog()
 
     manifest = load_data(opts.data, skip_bad=True, problems=problems)
+    data_hash = manifest_hash(manifest)  # of the whole data, as the training sidecars record it
     if opts.folds:
         manifest = select_folds(manifest, opts.folds, str(opts.data))
     group_cols = list(dict.fromkeys([*scenario.groups, *(c for i in scenario.intersections for c in i)]))
     check_group_columns(manifest, group_cols, str(opts.data))
-    model_sets = load_models(opts.models, classes=opts.classes, device=device)
+    # with Ray the driver only needs hashes and classes: its copy stays on the CPU
+    model_sets = load_models(opts.models, classes=opts.classes,
+                             device=device if executor is None else "cpu", precision=opts.precision)
+    label_spec = opts.label_map or scenario.label_map
+    plan = plan_evaluation(manifest, model_sets, data_hash=data_hash, source=str(opts.data),
+                           label_map=load_label_map(label_spec) if label_spec else None,
+                           problems=problems)
+    if executor is not None and (plan.mapping is not None or len(plan.model_sets) != len(model_sets)):
+        # Ray workers rebuild models from their sources, without the label map or fold split
+        raise AuditError("--executor ray does not run cross-corpus or label-mapped audits yet; "
+                         "run this one with the local executor")
     t_load = time.perf_counter()
 
     out.mkdir(parents=True, exist_ok=True)
@@ -148,10 +192,10 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
     cache_dir = opts.cache_dir or (out.resolve().parent / ".cache")
     cache = PredictionCache(cache_dir) if opts.use_cache else MemoryCache()
     try:
-        preds = evaluate(manifest, model_sets, scenario.conditions, seed=seed,
+        preds = evaluate(plan.manifest, plan.model_sets, scenario.conditions, seed=seed,
                          batch_size=opts.batch_size, workers=opts.workers, device=device,
                          cache=cache, problems=problems, progress=opts.progress,
-                         after_batch=after_batch)
+                         after_batch=after_batch, executor=executor)
     finally:
         cache.close()
     t_eval = time.perf_counter()
@@ -166,7 +210,7 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
     if scenario.min_group_speakers is not None:
         kwargs["min_group_speakers"] = scenario.min_group_speakers
     n_boot = scenario.bootstrap.n_boot if opts.n_boot is None else int(opts.n_boot)
-    metrics = analyse(table, scenario=scenario.name, classes=model_sets[0].classes,
+    metrics = analyse(table, scenario=scenario.name, classes=plan.model_sets[0].classes,
                       groups=scenario.groups, intersections=scenario.intersections,
                       n_boot=n_boot, seed=seed, ci=scenario.bootstrap.ci, **kwargs)
     write_metrics(metrics, out / "metrics.csv")
@@ -177,7 +221,7 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
         log.warning("table %s was not produced: its conditions or groups are not in this run", name)
         problems.add("tables", f"table {name} requested by the scenario was not produced "
                      "(its conditions or groups are not in this run)")
-    _empty_groups(manifest, table, group_cols, problems)
+    _empty_groups(plan.manifest, table, group_cols, problems)
     outputs.append(problems.write(out / "problems.csv"))
     violations = check_gates(metrics, rules) if rules else []
     t_an = time.perf_counter()
@@ -195,9 +239,11 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
                "hits": cache.hits, "misses": cache.misses},
         outputs=sorted(p.name for p in outputs) + ["report.html"] * opts.report,
         gates={"rules": rules, "violations": violations}, argv=opts.argv,
-        warnings=list(metrics.attrs.get("warnings", [])),
+        warnings=list(metrics.attrs.get("warnings", [])), precision=opts.precision,
+        executor=executor.describe() if executor is not None else {"executor": "local"},
         timings={"load": round(t_load - t0, 3), "evaluate": round(t_eval - t_load, 3),
                  "analyse": round(t_an - t_eval, 3)})
+    info["evaluation"] = plan.record  # routing per model; label map, dropped classes, removals
     atomic_write_json(out / "run.json", info)
     outputs.append(out / "run.json")
     if opts.report:

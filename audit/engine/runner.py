@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit.engine._progress import progress_bar
 from audit.engine.cache import MemoryCache, audio_key, entry_key
 from audit.engine.conditions import RenderItem, Renderer, parse_conditions
 from audit.errors import AuditError
@@ -81,9 +82,12 @@ def _check_leak(ms: ModelSet, fold: int, pred: Any, manifest: pd.DataFrame) -> N
 
 def _feature_key(pred: Any) -> str:
     cfg = getattr(pred, "feature_config", None)
+    # Reduced precision changes the outputs: it keys the cache (fp32 keeps the historic key).
+    precision = getattr(pred, "precision", "fp32")
+    suffix = "" if precision == "fp32" else f"|precision={precision}"
     if cfg is None:
-        return "none"
-    return json.dumps(cfg.to_dict() if hasattr(cfg, "to_dict") else repr(cfg), sort_keys=True)
+        return "none" + suffix
+    return json.dumps(cfg.to_dict() if hasattr(cfg, "to_dict") else repr(cfg), sort_keys=True) + suffix
 
 
 def _predictor(ms: ModelSet, row: Any) -> tuple[Any, int | None]:
@@ -95,7 +99,8 @@ def _predictor(ms: ModelSet, row: Any) -> tuple[Any, int | None]:
 def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions: Sequence[str], *,
              seed: int, batch_size: int = 64, workers: int = 1, device: str = "cpu",
              cache: MemoryCache | None = None, problems: Any = None, progress: bool = False,
-             after_batch: Callable[[int], None] | None = None) -> pd.DataFrame:
+             after_batch: Callable[[int], None] | None = None,
+             executor: Any = None) -> pd.DataFrame:
     """Predict every utterance under every condition with every model.
 
     Parameters
@@ -108,7 +113,10 @@ def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions:
     workers : CPU processes for the non-torch perturbations (MP3, reverb).
     cache : where predictions are looked up and stored; ``None`` keeps them in memory.
     problems : ``audit.data.ProblemLog`` receiving a row for every skipped item.
-    after_batch : called with the batch index after each committed batch (tests, progress).
+    after_batch : called with the batch index after each committed batch (tests, progress);
+        with an ``executor``, with the task index after each committed task.
+    executor : ``None`` computes here; a connected :class:`audit.engine.RayExecutor` runs one
+        task per (model, fold, condition, batch) on its cluster (same results, same cache).
 
     Returns
     -------
@@ -145,24 +153,27 @@ def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions:
                          feats[id(pred)])
 
     rows_all = [r for r in df.itertuples(index=False) if r.utt_id in akeys]
-    n_batches = (len(rows_all) + batch_size - 1) // batch_size
-    bar = _progress(progress, n_batches)
-    with Renderer(seed, workers=workers, device=device) as renderer:
-        for b in range(n_batches):
-            batch = rows_all[b * batch_size:(b + 1) * batch_size]
-            wanted = {(ms.name, c, r.utt_id): key(ms, c, r)
-                      for ms in model_sets for c, _ in conds for r in batch}
-            found = cache.get_many(list(wanted.values()))
-            results.update(found)
-            todo = {k for k, v in wanted.items() if v not in found}
-            if todo:
-                _compute_batch(batch, todo, wanted, conds, model_sets, renderer, cache, results,
-                               problems, load_audio)
-            cache.commit()
-            if after_batch is not None:
-                after_batch(b)
-            bar.advance()
-    bar.close()
+    batches = [rows_all[b:b + batch_size] for b in range(0, len(rows_all), batch_size)]
+    if executor is not None:
+        _run_tasks(executor, batches, model_sets, conds, key, cache, results, problems,
+                   seed=seed, device=device, progress=progress, after_batch=after_batch)
+    else:
+        bar = progress_bar(progress, len(batches))
+        with Renderer(seed, workers=workers, device=device) as renderer:
+            for b, batch in enumerate(batches):
+                wanted = {(ms.name, c, r.utt_id): key(ms, c, r)
+                          for ms in model_sets for c, _ in conds for r in batch}
+                found = cache.get_many(list(wanted.values()))
+                results.update(found)
+                todo = {k for k, v in wanted.items() if v not in found}
+                if todo:
+                    _compute_batch(batch, todo, wanted, conds, model_sets, renderer, cache,
+                                   results, problems, load_audio)
+                cache.commit()
+                if after_batch is not None:
+                    after_batch(b)
+                bar.advance()
+        bar.close()
 
     extra = [c for c in df.columns if c not in GROUP_EXCLUDE]
     out_rows = []
@@ -183,6 +194,60 @@ def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions:
                                  pred_cls == str(r.emotion), *probs.tolist(),
                                  *[_measured(rec, m) for m in _MEASURED], record])
     return pd.DataFrame(out_rows, columns=prediction_columns(df, classes))
+
+
+def _run_tasks(executor, batches, model_sets, conds, key, cache, results, problems, *, seed,
+               device, progress, after_batch) -> None:
+    """Look every batch up in the cache, run the missing predictions as tasks, store them."""
+    from pathlib import Path
+
+    from audit.engine.tasks import TaskContext, plan_shard_tasks
+
+    missing: dict[tuple[int, int, str], str] = {}
+    for batch in batches:
+        wanted = {(m, c, r.utt_id): key(ms, cond, r) for m, ms in enumerate(model_sets)
+                  for c, (cond, _) in enumerate(conds) for r in batch}
+        found = cache.get_many(list(wanted.values()))
+        results.update(found)
+        missing.update((k, v) for k, v in wanted.items() if v not in found)
+    fold_of = [{r.utt_id: _predictor(ms, r)[1] for batch in batches for r in batch}
+               for ms in model_sets]
+    tasks = list(plan_shard_tasks(batches, missing, fold_of, len(conds)))
+    # workers resolve paths themselves: give them absolute ones (the driver's cwd is not theirs)
+    models = tuple((str(Path(ms.source).resolve()) if Path(ms.source).exists() else ms.source,
+                    tuple(ms.classes), _precision(ms),
+                    {f: p.sha256 for f, p in ms.predictors.items()})
+                   for ms in model_sets)
+    ctx = TaskContext(int(seed), device, models, tuple(conds))
+    seen: set[tuple[str, ...]] = set()
+    bar = progress_bar(progress, len(tasks), "running tasks")
+
+    def store(task, result) -> None:
+        cache.put_many(result.items)
+        cache.commit()
+        for k, p, rec in result.items:
+            results[k] = (np.asarray(p, dtype=np.float32).copy(), rec)
+        # a file or input refused by one task is refused by its siblings too: one row each
+        for row in result.problems:
+            if row not in seen:
+                seen.add(row)
+                stage, problem, utt, path, cond = row
+                problems.add(stage, problem, utt_id=utt, path=path, condition=cond)
+        if after_batch is not None:
+            after_batch(n_done[0])
+        n_done[0] += 1
+        bar.advance()
+
+    n_done = [0]
+    try:
+        executor.run(ctx, tasks, store)
+    finally:
+        bar.close()
+
+
+def _precision(ms: ModelSet) -> str:
+    """The arithmetic the driver's copy resolved to (``fp32`` for other model kinds)."""
+    return str(getattr(next(iter(ms.predictors.values())), "precision", "fp32"))
 
 
 def _measured(record: dict[str, Any], name: str) -> float:
@@ -228,37 +293,3 @@ def _compute_batch(batch, todo, wanted, conds, model_sets, renderer, cache, resu
                 cache.put_many(items)
                 for k, p, rec in items:
                     results[k] = (np.asarray(p, dtype=np.float32).copy(), rec)
-
-
-class _NoBar:
-    def advance(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-class _RichBar:
-    def __init__(self, total: int) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        # on stderr, so stdout stays clean for the summary table
-        self._p = Progress("[progress.description]{task.description}", BarColumn(),
-                           MofNCompleteColumn(), TimeRemainingColumn(), transient=True,
-                           console=Console(stderr=True))
-        self._p.start()
-        self._task = self._p.add_task("evaluating batches", total=total)
-
-    def advance(self) -> None:
-        self._p.advance(self._task)
-
-    def close(self) -> None:
-        self._p.stop()
-
-
-def _progress(enabled: bool, total: int) -> _NoBar | _RichBar:
-    import sys
-
-    # Quiet when not a terminal (logs, CI, pipes).
-    return _RichBar(total) if enabled and sys.stderr.isatty() and total > 1 else _NoBar()

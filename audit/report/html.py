@@ -18,6 +18,7 @@ import pandas as pd
 
 from audit.errors import AuditError
 from audit.report.plots import plot_confusions, plot_reliability, plot_snr_curves
+from audit.report.protocols import evaluation_html
 from audit.tables import _TITLES, display_columns, value_and_ci
 
 __all__ = ["write_report", "classes_of"]
@@ -121,7 +122,7 @@ def write_report(run_dir) -> Path:
         classes = classes_of(predictions)
         plots += plot_confusions(predictions, classes, plots_dir)
         plots += plot_reliability(predictions, classes, plots_dir)
-    body = [_summary(info, metrics), _headline(metrics)]
+    body = [_summary(info, metrics), evaluation_html(info), _headline(metrics)]
     for name, title in _TITLES.items():
         df = _read_csv(run_dir / f"{name}.csv")
         if df is not None:

@@ -1,0 +1,142 @@
+"""Distributed evaluation as tasks: one (model, fold, condition, shard) each, no Ray import.
+
+A *shard* is one batch of the local engine (``batch_size`` utterances in ``utt_id`` order), and
+a task's utterances are that batch's members of one fold that still miss a cached prediction
+under one model and condition. That is exactly the group the local engine hands to
+``predict_proba`` in one call, so a task computes the same floats as the local run: the CSVs
+are byte-identical whichever executor ran them.
+
+Tasks run anywhere (a Ray worker, or in process): they read audio from the paths in the
+manifest, render with the engine's :class:`Renderer`, predict, and *return* rows; only the
+driver writes the cache and the outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from audit.engine.conditions import RenderItem, Renderer
+from audit.errors import AuditError
+
+__all__ = ["ShardTask", "TaskContext", "TaskResult", "plan_shard_tasks", "run_shard_task"]
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What every task of a run shares (sent to the cluster once).
+
+    ``models[i]`` is ``(source, classes, precision, {fold: sha256})`` of the driver's
+    ``model_sets[i]``; a worker loads the source itself (classes and precision as resolved by
+    the driver, so the cache keys hold) and refuses a file whose hash differs from the driver's. ``conditions[j]`` is ``(canonical string, bound
+    Perturbation)``.
+    """
+
+    seed: int
+    device: str
+    models: tuple[tuple[str, tuple[str, ...], str, dict[int | None, str]], ...]
+    conditions: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """One unit of work: ``rows`` ``(utt_id, path, speaker)`` in ``utt_id`` order, whose
+    predictions under ``model``/``fold``/``condition`` are stored under ``keys`` (same order)."""
+
+    model: int
+    fold: int | None
+    condition: int
+    shard: int
+    rows: tuple[tuple[str, str, str], ...]
+    keys: tuple[str, ...]
+
+    def describe(self, ctx: TaskContext) -> str:
+        """A short human name, e.g. ``ckpt/macnn fold 1 awgn:snr_db=10 shard 3``."""
+        fold = "" if self.fold is None else f" fold {self.fold}"
+        return (f"{ctx.models[self.model][0]}{fold} {ctx.conditions[self.condition][0]} "
+                f"shard {self.shard}")
+
+
+@dataclass
+class TaskResult:
+    """``items``: ``(key, probs float32 (n_classes,), record_json)``; ``problems``:
+    ``(stage, problem, utt_id, path, condition)`` rows for skipped utterances."""
+
+    items: list[tuple[str, np.ndarray, str]] = field(default_factory=list)
+    problems: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+
+
+def plan_shard_tasks(batches: Sequence[Sequence[Any]], keys: dict[tuple[int, int, str], str],
+                     fold_of: Sequence[dict[str, int | None]],
+                     n_conditions: int) -> Iterator[ShardTask]:
+    """The tasks computing ``keys``: ``{(model index, condition index, utt_id): cache key}``
+    of the predictions still missing.
+
+    ``batches`` are the engine's batches of manifest rows (``utt_id, path, speaker``);
+    ``fold_of[m][utt_id]`` is the fold of model ``m`` that predicts it (``None`` for a
+    one-model set). Yields shard by shard, so a killed run has finished its first shards.
+    """
+    for b, batch in enumerate(batches):
+        for c in range(n_conditions):
+            for m in range(len(fold_of)):
+                groups: dict[int | None, list[Any]] = {}
+                for r in batch:
+                    if (m, c, r.utt_id) in keys:
+                        groups.setdefault(fold_of[m][r.utt_id], []).append(r)
+                for fold in sorted(groups, key=lambda f: -1 if f is None else f):
+                    members = groups[fold]
+                    yield ShardTask(m, fold, c, b,
+                                    tuple((r.utt_id, str(r.path), str(r.speaker)) for r in members),
+                                    tuple(keys[(m, c, r.utt_id)] for r in members))
+
+
+# Models loaded by this process, so a worker loads each checkpoint once for all its tasks.
+_LOADED: dict[tuple[str, tuple[str, ...], str, str], Any] = {}
+
+
+def _predictor(ctx: TaskContext, model: int, fold: int | None) -> Any:
+    from audit.models import load_model
+
+    source, classes, precision, hashes = ctx.models[model]
+    memo = (source, classes, precision, ctx.device)
+    if memo not in _LOADED:
+        _LOADED[memo] = load_model(source, classes=list(classes), device=ctx.device,
+                                   precision=precision)
+    pred = _LOADED[memo].predictors.get(fold)
+    if pred is None or pred.sha256 != hashes[fold]:
+        raise AuditError(f"model {source!r} fold {fold}: the worker's copy differs from the "
+                         "driver's (put checkpoints on a filesystem every node sees)")
+    return pred
+
+
+def run_shard_task(ctx: TaskContext, task: ShardTask) -> TaskResult:
+    """Decode, render, predict one task's utterances; the rows go back to the driver."""
+    from audit.data import load_audio
+
+    pred = _predictor(ctx, task.model, task.fold)
+    cond, pert = ctx.conditions[task.condition]
+    out = TaskResult()
+    items, keys = [], []
+    for (utt, path, speaker), key in zip(task.rows, task.keys, strict=True):
+        try:
+            wav, sr = load_audio(path)
+        except AuditError as exc:
+            out.problems.append(("load", str(exc), utt, path, ""))
+            continue
+        items.append(RenderItem(utt, wav, sr, {"utt_id": utt, "speaker": speaker}))
+        keys.append((key, path))
+    with Renderer(ctx.seed, workers=1, device=ctx.device) as renderer:
+        rendered = renderer.render(pert, cond, items)
+    ok = []
+    for it, (key, path), res in zip(items, keys, rendered, strict=True):
+        if res.error:
+            out.problems.append(("perturb", res.error, it.utt_id, path, cond))
+        else:
+            ok.append((key, res))
+    if ok:
+        probs = np.asarray(pred.predict_proba([r.waveform for _, r in ok]), dtype=np.float32)
+        out.items = [(key, probs[i].copy(), r.record) for i, (key, r) in enumerate(ok)]
+    return out
