@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from model.attention.se import ChannelGate
+
 __all__ = ["EfficientChannelAttention", "eca_kernel_size"]
 
 
@@ -16,7 +18,7 @@ def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
     return k if k % 2 else k + 1
 
 
-class EfficientChannelAttention(nn.Module):
+class EfficientChannelAttention(ChannelGate):
     """ECA block, ``(B, C, H, W) -> (B, C, H, W)``."""
 
     def __init__(self, channels: int) -> None:
@@ -24,7 +26,6 @@ class EfficientChannelAttention(nn.Module):
         k = eca_kernel_size(channels)
         self.conv = nn.Conv1d(1, 1, k, padding=k // 2, bias=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = x.mean(dim=(2, 3))[:, None, :]  # (B, 1, C)
-        g = torch.sigmoid(self.conv(s))[:, 0, :, None, None]  # (B, C, 1, 1)
-        return x * g
+    def _gates(self, s: torch.Tensor):
+        b, c = s.shape[:2]
+        return (torch.sigmoid(self.conv(s.view(b, 1, c))).view(b, c, 1, 1),)  # (B, C, 1, 1)
