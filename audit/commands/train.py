@@ -63,7 +63,7 @@ def train(ctx, data, corpus, model_name, aug, n_folds, folds, epochs, batch_size
     """Train MODEL on each fold; write OUT/fold{k}.safetensors, .json and .log.csv."""
     from audit.data import ProblemLog, load_data, manifest_hash, split_fold
     from audit.errors import AuditError
-    from audit.metrics import unweighted_accuracy, weighted_accuracy
+    from audit.analysis.metrics import unweighted_accuracy, weighted_accuracy
     from model import AAMConfig, FeatureConfig, TrainConfig, load_checkpoint, train_model
     from model.checkpoint import checkpoint_matches, update_sidecar
 

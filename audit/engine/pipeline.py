@@ -108,7 +108,7 @@ def _empty_groups(manifest: pd.DataFrame, preds: pd.DataFrame, columns: list[str
 
 def _validate_rules(rules: list[str]) -> None:
     """Fail on a malformed gate rule before the expensive evaluation, not after it."""
-    from audit import gates
+    from audit.analysis import gates
 
     parse = getattr(gates, "parse_rule", None)
     if parse is not None:
@@ -121,11 +121,10 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
 
     Raises :class:`GateFailed` (exit 3) after writing everything when a threshold is violated.
     """
-    from audit.analysis import analyse, write_metrics
+    from audit.analysis import analyse, check_gates, write_metrics
     from audit.data import ProblemLog, load_data, manifest_hash
-    from audit.gates import check_gates
     from audit.models import load_models
-    from audit.tables import write_tables
+    from audit.report import write_tables
 
     t0, started = time.perf_counter(), utc_now()
     seed = scenario.seed if opts.seed is None else int(opts.seed)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from audit.errors import AuditError
 from audit.report.plots import plot_confusions, plot_reliability, plot_snr_curves
-from audit.tables import _TITLES, display_columns, value_and_ci
+from audit.report.tables import _TITLES, display_columns, value_and_ci
 
 __all__ = ["write_report", "classes_of"]
 

@@ -19,8 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from audit.metrics import confusion_matrix, reliability  # noqa: E402
-from audit.tables import condition_kind  # noqa: E402
+from audit.analysis.metrics import confusion_matrix, reliability  # noqa: E402
+from audit.report.tables import condition_kind  # noqa: E402
 
 __all__ = ["plot_snr_curves", "plot_confusions", "plot_reliability", "safe_name"]
 

@@ -44,10 +44,9 @@ def rebuild_report(run_dir, *, n_boot: int | None = None, seed: int | None = Non
     Returns ``{"metrics": path, "tables": [paths], "report": path, "violations": [str],
     "warnings": [str]}``. Gate rules are those recorded in run.json.
     """
-    from audit.analysis import analyse, write_metrics
-    from audit.gates import check_gates
+    from audit.analysis import analyse, check_gates, write_metrics
     from audit.report.html import classes_of, write_report
-    from audit.tables import write_tables
+    from audit.report import write_tables
 
     run_dir = Path(run_dir)
     pred_path = run_dir / "predictions.csv"

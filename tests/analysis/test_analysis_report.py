@@ -10,7 +10,7 @@ import pytest
 
 from audit.analysis import analyse, write_metrics
 from audit.report import write_report
-from audit.tables import write_tables
+from audit.report import write_tables
 
 
 @pytest.fixture(scope="module")

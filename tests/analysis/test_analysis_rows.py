@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit import metrics as M
+from audit.analysis import metrics as M
 from audit.analysis import COLUMNS, analyse, write_metrics
 from audit.errors import AuditError
 

@@ -6,7 +6,7 @@ the fold values, as the paper reports; Tables 15-18 use it) and ``"pooled"`` (al
 all folds scored together). Units: scores that are proportions (wa, ua, F1, precision, recall,
 ece, mce, flip_rate, drops, differences) are in percent (drops and differences in points);
 ``brier`` and ``*_ratio`` are unitless; ``n_speakers`` and ``small_group`` are counts / flags.
-Intervals resample speakers within folds (``audit.bootstrap``); per-fold intervals therefore rest
+Intervals resample speakers within folds (``audit.analysis.bootstrap``); per-fold intervals therefore rest
 on that fold's few speakers and are descriptive only.
 """
 
@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from audit.bootstrap import cluster_table, cluster_weights, percentile_interval
+from audit.analysis.bootstrap import cluster_table, cluster_weights, percentile_interval
 from audit.errors import AuditError
-from audit.metrics import _counts
-from audit.metrics._frame import clean_lookup, fold_order, prepare
+from audit.analysis.metrics import _counts
+from audit.analysis.metrics._frame import clean_lookup, fold_order, prepare
 
 __all__ = ["COLUMNS", "analyse", "write_metrics", "evaluate_stats", "PERCENT_METRICS"]
 
