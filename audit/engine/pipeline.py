@@ -53,6 +53,8 @@ class RunOptions:
     report: bool = True
     progress: bool = True
     argv: list[str] | None = None
+    reference_model: str | None = None  # robustness score reference (None: the first model)
+    p_adjust: str = "holm"  # multiplicity adjustment of the findings: holm | bh
 
 
 @dataclass
@@ -121,7 +123,7 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
 
     Raises :class:`GateFailed` (exit 3) after writing everything when a threshold is violated.
     """
-    from audit.analysis import analyse, check_gates, write_metrics
+    from audit.analysis import check_gates, run_analysis, write_analysis
     from audit.data import ProblemLog, load_data, manifest_hash
     from audit.models import load_models
     from audit.report import write_tables
@@ -130,6 +132,9 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
     seed = scenario.seed if opts.seed is None else int(opts.seed)
     rules = [*scenario.thresholds, *opts.fail_if]
     _validate_rules(rules)
+    from audit.analysis import adjust_p
+
+    adjust_p([], opts.p_adjust)  # an unknown method is an AuditError before the evaluation
     device = resolve_device(opts.device)
     out = Path(opts.out)
     problems = ProblemLog()
@@ -140,6 +145,10 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
     group_cols = list(dict.fromkeys([*scenario.groups, *(c for i in scenario.intersections for c in i)]))
     check_group_columns(manifest, group_cols, str(opts.data))
     model_sets = load_models(opts.models, classes=opts.classes, device=device)
+    names = [m.name for m in model_sets]
+    if opts.reference_model is not None and opts.reference_model not in names:
+        raise AuditError(f"--reference-model '{opts.reference_model}' is not one of the models "
+                         f"({', '.join(names)})")
     t_load = time.perf_counter()
 
     out.mkdir(parents=True, exist_ok=True)
@@ -165,11 +174,13 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
     if scenario.min_group_speakers is not None:
         kwargs["min_group_speakers"] = scenario.min_group_speakers
     n_boot = scenario.bootstrap.n_boot if opts.n_boot is None else int(opts.n_boot)
-    metrics = analyse(table, scenario=scenario.name, classes=model_sets[0].classes,
-                      groups=scenario.groups, intersections=scenario.intersections,
-                      n_boot=n_boot, seed=seed, ci=scenario.bootstrap.ci, **kwargs)
-    write_metrics(metrics, out / "metrics.csv")
-    outputs.append(out / "metrics.csv")
+    reference = opts.reference_model or model_sets[0].name
+    analysis = run_analysis(table, scenario=scenario.name, classes=model_sets[0].classes,
+                            groups=scenario.groups, intersections=scenario.intersections,
+                            n_boot=n_boot, seed=seed, ci=scenario.bootstrap.ci,
+                            reference_model=reference, p_adjust=opts.p_adjust, **kwargs)
+    metrics = analysis.metrics
+    outputs += write_analysis(out, analysis)
     outputs += [Path(p) for p in write_tables(out, metrics, table)]
     missing = [t for t in scenario.tables if not (out / f"{t}.csv").exists()]
     for name in missing:
@@ -192,13 +203,17 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
         batch_size=opts.batch_size, started=started,
         cache={"enabled": opts.use_cache, "dir": str(cache_dir) if opts.use_cache else None,
                "hits": cache.hits, "misses": cache.misses},
-        outputs=sorted(p.name for p in outputs) + ["report.html"] * opts.report,
+        outputs=sorted([p.name for p in outputs] + ["summary.md"]) + ["report.html"] * opts.report,
         gates={"rules": rules, "violations": violations}, argv=opts.argv,
         warnings=list(metrics.attrs.get("warnings", [])),
         timings={"load": round(t_load - t0, 3), "evaluate": round(t_eval - t_load, 3),
                  "analyse": round(t_an - t_eval, 3)})
+    info["analysis"] = {"reference_model": reference, "p_adjust": opts.p_adjust}
     atomic_write_json(out / "run.json", info)
     outputs.append(out / "run.json")
+    from audit.report import write_summary
+
+    outputs.append(write_summary(out))
     if opts.report:
         from audit.report import write_report
 
