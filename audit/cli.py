@@ -24,6 +24,7 @@ _COMMANDS = {
     "fairness": "audit.commands.fairness:fairness",
     "report": "audit.commands.report:report",
     "compare": "audit.commands.compare:compare",
+    "card": "audit.commands.card:card",
 }
 
 

@@ -1,6 +1,7 @@
 """Run reports: the findings summary, paper-shaped tables, PNG plots and a self-contained
 report.html from a run directory; the model card."""
 
+from audit.report.card import model_card, write_card
 from audit.report.drift_plot import plot_drift
 from audit.report.html import write_report
 from audit.report.interaction_plot import plot_interaction
@@ -11,4 +12,4 @@ from audit.report.tables import condition_kind, write_tables
 
 __all__ = ["write_report", "rebuild_report", "analysis_settings", "plot_snr_curves", "plot_confusions",
            "plot_reliability", "plot_drift", "plot_interaction", "write_tables", "condition_kind",
-           "Summary", "build_summary", "summary_html", "write_summary"]
+           "Summary", "build_summary", "summary_html", "write_summary", "model_card", "write_card"]
