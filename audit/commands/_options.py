@@ -68,6 +68,9 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
                      help="Prediction cache (default: <out>/../.cache)."),
         click.option("--no-cache", is_flag=True, help="Do not read or write the prediction cache."),
+        click.option("--precision", type=click.Choice(["fp32", "bf16", "auto"]), default="fp32",
+                     show_default=True, help="Model arithmetic: fp32 reproduces on any CPU; bf16/auto "
+                     "(native-bf16 CPUs, CUDA) is faster, cached separately, recorded in run.json."),
         click.option("--folds", "folds", type=int, multiple=True,
                      help="Evaluate only these folds' test speakers, e.g. --folds 0 1 "
                           "(when only some fold checkpoints exist)."),
@@ -96,6 +99,7 @@ def common_run_options(ctx: click.Context, kw: dict[str, Any], out_default: str)
         classes=[c.strip() for c in kw["classes"].split(",")] if kw["classes"] else None,
         n_boot=kw["n_boot"],
         folds=sorted(set(kw["folds"])) or None,
+        precision=kw["precision"],
     )
 
 

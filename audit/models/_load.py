@@ -64,9 +64,17 @@ class ModelSet:
             else "one model evaluates all utterances (not fold-specific)",
             "checkpoints": {("all" if k is None else str(k)): {
                 "sha256": p.sha256, "name": getattr(p, "name", ""),
-                "fold": getattr(p, "fold", None)} for k, p in sorted(
+                "fold": getattr(p, "fold", None), "precision": getattr(p, "precision", "fp32"),
+                "trained": _training_record(getattr(p, "meta", None))} for k, p in sorted(
                     self.predictors.items(), key=lambda kv: -1 if kv[0] is None else kv[0])},
         }
+
+
+def _training_record(meta: Any) -> dict[str, Any] | None:
+    """How a checkpoint was trained (precision, threads, CPU kernels), from its sidecar."""
+    if not isinstance(meta, dict) or "train_config" not in meta:
+        return None
+    return {k: meta.get(k) for k in ("precision", "threads", "cpu_capability", "epochs", "device")}
 
 
 def _sha256(path: Path) -> str:
@@ -187,18 +195,21 @@ class _EntryPointPredictor:
         return out
 
 
-def _checkpoint(path: Path, device: str) -> Any:
+def _checkpoint(path: Path, device: str, precision: str = "fp32") -> Any:
     import model
 
     try:
-        return model.load_checkpoint(path, device=device)
+        return model.load_checkpoint(path, device=device, precision=precision)
     except FileNotFoundError:
         raise AuditError(f"{path}: checkpoint not found") from None
 
 
 def load_model(source: str | Path, *, classes: Sequence[str] | None = None,
-               device: str = "cpu") -> ModelSet:
-    """Load one model source (folder, checkpoint, TorchScript, ONNX, or ``pkg.module:fn``)."""
+               device: str = "cpu", precision: str = "fp32") -> ModelSet:
+    """Load one model source (folder, checkpoint, TorchScript, ONNX, or ``pkg.module:fn``).
+
+    ``precision`` applies to our checkpoints (``model.precision``); the other kinds run as
+    they were exported."""
     text = str(source)
     path = Path(text)
     if not path.exists() and _ENTRY.match(text):
@@ -214,12 +225,12 @@ def load_model(source: str | Path, *, classes: Sequence[str] | None = None,
             raise AuditError(f"{path}: no fold*.json checkpoints in this folder")
         preds: dict[int | None, Any] = {}
         for sc in sidecars:
-            pred = _checkpoint(sc, device)
+            pred = _checkpoint(sc, device, precision)
             fold = pred.fold if pred.fold is not None else int(sc.stem[4:])
             preds[int(fold)] = pred
         ms = ModelSet(path.name, str(path), "checkpoints", preds)
     elif path.suffix in (".safetensors", ".json"):
-        ms = ModelSet(path.stem, str(path), "checkpoint", {None: _checkpoint(path, device)})
+        ms = ModelSet(path.stem, str(path), "checkpoint", {None: _checkpoint(path, device, precision)})
     elif path.suffix in _SCRIPT_EXT:
         ms = ModelSet(path.stem, str(path), "torchscript", {None: _torchscript(path, classes, device)})
     elif path.suffix == ".onnx":
@@ -232,13 +243,13 @@ def load_model(source: str | Path, *, classes: Sequence[str] | None = None,
 
 
 def load_models(paths: Sequence[str | Path], *, classes: Sequence[str] | None = None,
-                device: str = "cpu") -> list[ModelSet]:
+                device: str = "cpu", precision: str = "fp32") -> list[ModelSet]:
     """Load several model sources; names are made unique (``name``, ``name-2`` ...)."""
     if not paths:
         raise AuditError("no models given (--models DIR|FILE|pkg.module:fn ...)")
     out: list[ModelSet] = []
     for src in paths:
-        ms = load_model(src, classes=classes, device=device)
+        ms = load_model(src, classes=classes, device=device, precision=precision)
         base, n = ms.name, 2
         while ms.name in {m.name for m in out}:
             ms.name, n = f"{base}-{n}", n + 1
