@@ -129,8 +129,10 @@ def manifest(source, output, corpus, skip_bad, problems_path, n_folds, options):
 @click.option("--speakers", type=int, default=8, show_default=True, help="Speakers, half female.")
 @click.option("--per-emotion", type=int, default=12, show_default=True,
               help="Utterances per speaker and emotion.")
+@click.option("--separation", type=float, default=1.0, show_default=True,
+              help="Emotion distance from neutral, x the written profiles (the demo uses 2).")
 @click.pass_context
-def synth(ctx, dest, seed, speakers, per_emotion):
+def synth(ctx, dest, seed, speakers, per_emotion, separation):
     """Write the synthetic corpus (16 kHz WAV + manifest.csv with folds) to DEST."""
     from audit.data import load_data, write_synthetic_corpus
     from audit.data.info import format_summary, summarize
@@ -138,7 +140,8 @@ def synth(ctx, dest, seed, speakers, per_emotion):
     if seed is None:
         seed = (ctx.obj or {}).get("seed")
     seed = 0 if seed is None else seed
-    path = write_synthetic_corpus(dest, seed=seed, n_speakers=speakers, utterances_per_emotion=per_emotion)
+    path = write_synthetic_corpus(dest, seed=seed, n_speakers=speakers, utterances_per_emotion=per_emotion,
+                                  separation=separation)
     click.echo(f"wrote {path} (seed {seed})")
     click.echo(format_summary(summarize(load_data(path))))
 

@@ -117,3 +117,18 @@ def test_report_renders_in_chromium(run_dir, tmp_path):
     # the report's heading blue (#2f6db5) is on screen: our page, not an error page
     blue = (np.abs(px - np.array([0x2F, 0x6D, 0xB5])).sum(axis=2) < 30).sum()
     assert blue > 500
+
+
+@pytest.mark.chromium
+@pytest.mark.skipif(_chromium() is None, reason="chromium not installed")
+def test_summary_renders_first_in_chromium(run_dir, tmp_path):
+    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", (run_dir / "report.html").as_uri()]
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False).stdout
+    assert "<section id=\"summary\">" in dom, "chromium rendered no summary section"
+    section = dom[dom.index("<section id=\"summary\">"): dom.index("</section>")]
+    body = dom[dom.index("<body>"):]
+    assert body.index("<section id=\"summary\">") < body.index("Figures by model") < body.index("Table 15")
+    assert re.search(r"UA falls \d+\.\d points \[\d+\.\d, \d+\.\d\] at 0 dB SNR \(adjusted p", section)
+    assert "only gaps above" in section and "Holm-adjusted" in section
