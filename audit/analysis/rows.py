@@ -138,7 +138,7 @@ def analyse_with_replicates(predictions: pd.DataFrame, *, scenario: str, classes
     """``analyse`` plus the bootstrap replicates behind its rows (``Replicates``), with the rows
     derived across conditions and models (``audit.analysis.derived``: gap change, minimum
     detectable gap, robustness score against ``reference_model`` (default: the first model in
-    ``predictions``), area under the UA-SNR curve)."""
+    sorted order; ``audit run`` passes the first of ``--models``), area under the UA-SNR curve)."""
     if not 0.0 < float(ci) < 1.0:
         raise AuditError(f"analysis: ci must be between 0 and 1, got {ci}")
     if int(n_boot) < 0:
@@ -211,7 +211,7 @@ def _analyse(predictions, *, scenario, classes, groups, intersections, n_boot, s
                 gaps = _add_gaps(emit, spec, gap_values, n_total=len(sub), folds=folds, sub=sub)
                 store.keep(model, condition, (), "all", *gaps)
         rows.extend(emit.rows)
-    models = list(pd.unique(data.frame["model"]))
+    models = sorted(map(str, pd.unique(data.frame["model"])))  # sorted: rows independent of row order
     reference = models[0] if reference_model is None else str(reference_model)
     if reference not in models:
         raise AuditError(f"analysis: reference model '{reference}' is not in the predictions "

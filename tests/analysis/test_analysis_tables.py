@@ -21,7 +21,8 @@ def test_all_four_tables(tmp_path, full):
     paths = write_tables(tmp_path, m, p)
     names = sorted(x.name for x in paths)
     assert names == sorted(f"{t}.{e}" for t in ("table15_noise", "table16_codec_reverb", "table17_gender",
-                                                  "table18_classwise_gender") for e in ("csv", "md"))
+                                                  "table18_classwise_gender", "gap_change", "robustness_score")
+                           for e in ("csv", "md"))
     t15 = pd.read_csv(tmp_path / "table15_noise.csv")
     assert t15.condition.tolist() == ["clean", "20 dB SNR", "10 dB SNR", "0 dB SNR"]
     ua = m[(m.fold == "mean") & (m.group == "all") & (m.metric == "ua") & (m.model == "prop")
