@@ -84,8 +84,10 @@ def extreme_pair_difference(stack: np.ndarray) -> np.ndarray:
     est = stack[:, 0, :]
     finite = np.isfinite(est)
     enough = finite.sum(axis=0) >= 2
-    hi = np.argmax(np.where(finite, est, -np.inf), axis=0)
     lo = np.argmin(np.where(finite, est, np.inf), axis=0)
+    # the highest of the other groups: with tied estimates, still two different groups
+    others = finite & (np.arange(stack.shape[0])[:, None] != lo[None, :])
+    hi = np.argmax(np.where(others, est, -np.inf), axis=0)
     cols = np.arange(stack.shape[2])
     diff = stack[hi, :, cols] - stack[lo, :, cols]  # (C, R)
     return np.where(enough[None, :], diff.T, np.nan)

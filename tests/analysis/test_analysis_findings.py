@@ -166,3 +166,13 @@ def test_confusion_drift_and_class_flip_rates_hand_computed():
     fl = class_flip_rates(df, ["a", "b"]).set_index("emotion")
     assert fl.loc["a", "flip_rate"] == 0.0  # u0 stays a
     assert fl.loc["b", "flip_rate"] == 100.0 and fl.loc["b", "flipped"] == 3
+
+
+def test_extreme_pair_is_two_groups_even_when_estimates_tie():
+    from audit.analysis.derived import extreme_pair_difference
+
+    rng = np.random.default_rng(0)
+    stack = rng.normal(50, 5, size=(2, 30, 3))
+    stack[:, 0, :] = 50.0  # both groups score the same: the gap is 0, its spread is not
+    diff = extreme_pair_difference(stack)
+    assert (diff[0] == 0).all() and (np.std(diff[1:], axis=0) > 1).all()
