@@ -3,7 +3,8 @@ sentences with their interval, adjusted p-value and, where nothing is shown, the
 detectable gap. Written as ``summary.md`` and shown first in ``report.html``.
 
 Built only from files of the run directory (``findings.csv``, ``metrics.csv``, ``run.json``).
-UA findings are summarised (WA ones are in findings.csv); ``top`` of each kind.
+UA findings are summarised (WA ones are in findings.csv); ``top`` of each kind, for gaps and
+gap changes the larger part from single group columns (gender), the rest from intersections.
 """
 
 from __future__ import annotations
@@ -175,9 +176,13 @@ def build_summary(run_dir, *, gates: dict | None = None, analysis: dict | None =
                 "Wald tests with speaker-bootstrap standard errors, fold mean). A finding is shown when "
                 "its 95 % interval excludes 0 and its adjusted p < 0.05.")
     ua = f[f["metric"] == "ua"]
-    for kind, attr, fn in (("drop", "drops", _drop), ("gap", "gaps", _gap), ("gap_change", "changes", _change)):
-        rows = ua[ua["kind"] == kind].head(top)
-        setattr(s, attr, [fn(r) for r in rows.itertuples(index=False)])
+    s.drops = [_drop(r) for r in ua[ua["kind"] == "drop"].head(top).itertuples(index=False)]
+    for kind, attr, fn in (("gap", "gaps", _gap), ("gap_change", "changes", _change)):
+        rows = ua[ua["kind"] == kind]
+        # single group columns (gender) first, then intersections, each ranked by size
+        inter = rows["comparison"].str.contains("&", regex=False)
+        picked = pd.concat([rows[~inter].head(top - top // 2), rows[inter].head(top // 2)])
+        setattr(s, attr, [fn(r) for r in picked.itertuples(index=False)])
     return s
 
 
