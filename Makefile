@@ -25,13 +25,18 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 DEMO := results/demo
+# The demo corpus sits its emotions 3x as far from neutral as the default synthetic corpus
+# (speakers unchanged), so 8 epochs (lr / 10 after 6) learn it (macnn: 81 % clean UA, fold mean;
+# macnn_icasa with AAM not yet measured with this recipe).
+DEMO_TRAIN := --standardize --bn-recalibrate --epochs $(or $(DEMO_EPOCHS),8) --lr-step 6 --batch-size 16 --device cpu
 demo: $(STAMP)
-	$(BIN)/audit data synth $(DEMO)/corpus --seed 0 --per-emotion $(or $(DEMO_PER_EMOTION),6)
+	$(BIN)/audit data synth $(DEMO)/corpus --seed 0 --per-emotion $(or $(DEMO_PER_EMOTION),6) --separation 3
 	$(BIN)/audit data info $(DEMO)/corpus/manifest.csv
-	$(BIN)/audit train --data $(DEMO)/corpus/manifest.csv --model macnn --aug none --standardize --bn-recalibrate --epochs $(or $(DEMO_EPOCHS),3) --batch-size 16 --device cpu --out $(DEMO)/models/macnn
-	$(BIN)/audit train --data $(DEMO)/corpus/manifest.csv --model macnn_icasa --aug aam --standardize --bn-recalibrate --epochs $(or $(DEMO_EPOCHS),3) --batch-size 16 --device cpu --out $(DEMO)/models/macnn_icasa
+	$(BIN)/audit train --data $(DEMO)/corpus/manifest.csv --model macnn --aug none $(DEMO_TRAIN) --out $(DEMO)/models/macnn
+	$(BIN)/audit train --data $(DEMO)/corpus/manifest.csv --model macnn_icasa --aug aam $(DEMO_TRAIN) --out $(DEMO)/models/macnn_icasa
 	$(BIN)/audit run paper --data $(DEMO)/corpus/manifest.csv --models $(DEMO)/models/macnn $(DEMO)/models/macnn_icasa --out $(DEMO) --device cpu --n-boot 200
-	@echo "Demo done. Look at $(DEMO)/report.html (tables: $(DEMO)/table1*.md, plots: $(DEMO)/plots/, all numbers: $(DEMO)/metrics.csv)"
+	$(BIN)/audit card $(DEMO)
+	@echo "Demo done. Look at $(DEMO)/summary.md and $(DEMO)/report.html (model card: $(DEMO)/MODEL_CARD.md, tables: $(DEMO)/table1*.md, plots: $(DEMO)/plots/, all numbers: $(DEMO)/metrics.csv)"
 
 clean-demo:
 	rm -rf $(DEMO)

@@ -25,6 +25,7 @@ _COMMANDS = {
     "report": "audit.commands.report:report",
     "compare": "audit.commands.compare:compare",
     "reproducibility": "audit.commands.reproducibility:reproducibility",
+    "card": "audit.commands.card:card",
 }
 
 

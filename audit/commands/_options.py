@@ -135,7 +135,8 @@ def print_summary(metrics: Any, out: Any) -> None:
             table.add_row(str(r.model), str(r.condition), str(r.metric).upper(), f"{_pct(r.value)}",
                           f"[{_pct(r.ci_low)}, {_pct(r.ci_high)}]")
         console.print(table)
-    console.print(f"Results in {out}/ (predictions.csv, metrics.csv, table*.csv, report.html)")
+    console.print(f"Results in {out}/ (summary.md, predictions.csv, metrics.csv, findings.csv, table*.csv, "
+                  "report.html)")
 
 
 def _pct(v: Any) -> str:

@@ -23,7 +23,7 @@ def compare(run_a: str, run_b: str, model_a, model_b, unit: str, out_dir) -> Non
 
     RUN_A and RUN_B may be the same run with two models (--model-a, --model-b).
     """
-    from audit.stats import compare_runs, write_comparison
+    from audit.analysis import compare_runs, write_comparison
 
     frame = compare_runs(run_a, run_b, model_a=model_a, model_b=model_b, unit=unit)
     out = Path(out_dir) if out_dir else (Path(run_b) if Path(run_b).is_dir() else Path(run_b).parent)

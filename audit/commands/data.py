@@ -131,8 +131,10 @@ def manifest(source, output, corpus, skip_bad, problems_path, n_folds, options):
               help="Utterances per speaker and emotion.")
 @click.option("--name", default="synth", show_default=True,
               help="Corpus name; another name also prefixes the speaker IDs (NAME-spk01).")
+@click.option("--separation", type=float, default=1.0, show_default=True,
+              help="Emotion distance from neutral, x the written profiles (the demo uses 2).")
 @click.pass_context
-def synth(ctx, dest, seed, speakers, per_emotion, name):
+def synth(ctx, dest, seed, speakers, per_emotion, name, separation):
     """Write the synthetic corpus (16 kHz WAV + manifest.csv with folds) to DEST."""
     from audit.data import load_data, write_synthetic_corpus
     from audit.data.info import format_summary, summarize
@@ -140,8 +142,8 @@ def synth(ctx, dest, seed, speakers, per_emotion, name):
     if seed is None:
         seed = (ctx.obj or {}).get("seed")
     seed = 0 if seed is None else seed
-    path = write_synthetic_corpus(dest, seed=seed, n_speakers=speakers,
-                                  utterances_per_emotion=per_emotion, name=name)
+    path = write_synthetic_corpus(dest, seed=seed, n_speakers=speakers, utterances_per_emotion=per_emotion,
+                                  name=name, separation=separation)
     click.echo(f"wrote {path} (seed {seed})")
     click.echo(format_summary(summarize(load_data(path))))
 

@@ -37,7 +37,7 @@ def fairness(ctx: click.Context, by, run_dir, metrics, **kw) -> None:
     from audit.engine import RunOptions, run_audit
     from audit._atomic import atomic_write_csv
     from audit.errors import AuditError
-    from audit.fairness import fairness_frame
+    from audit.analysis import fairness_frame
     from audit.scenario import resolve_scenario, scenario_from_dict
 
     spec = resolve_scenario("fairness")

@@ -13,7 +13,8 @@ __all__ = ["report"]
               help="Bootstrap replicates (default: the run's scenario setting).")
 @click.pass_context
 def report(ctx: click.Context, run_dir: str, n_boot: int | None) -> None:
-    """Regenerate RUN_DIR's metrics.csv, tables, plots and report.html from predictions.csv.
+    """Regenerate RUN_DIR's metrics.csv, findings, summary.md, tables, plots and report.html
+    from predictions.csv.
 
     Settings (scenario, groups, bootstrap, seed) come from RUN_DIR/run.json; the root --seed
     overrides the seed. Identical inputs give byte-identical CSVs.
@@ -28,4 +29,5 @@ def report(ctx: click.Context, run_dir: str, n_boot: int | None) -> None:
     click.echo(f"Wrote {out['metrics']}")
     for p in out["tables"]:
         click.echo(f"Wrote {p}")
+    click.echo(f"Summary: {out['summary']}")
     click.echo(f"Report: {out['report']}")

@@ -62,9 +62,13 @@ def build_scenario(target: str | None, snr: tuple[float, ...], bitrate: tuple[in
 @click.option("--fail-if", "fail_if", multiple=True,
               help="Gate rule(s), e.g. 'ua_drop>10' 'gender_ua_gap>5': exit 3 when violated.")
 @click.option("--no-report", is_flag=True, help="Skip plots and report.html.")
+@click.option("--reference-model", default=None,
+              help="Model the robustness score is relative to (default: the first of --models).")
+@click.option("--p-adjust", type=click.Choice(["holm", "bh"]), default="holm", show_default=True,
+              help="Multiplicity adjustment of the findings: Holm or Benjamini-Hochberg.")
 @click.pass_context
 def run(ctx: click.Context, target: str | None, snr, bitrate, rt60, fail_if, no_report,
-        **kw) -> None:
+        reference_model, p_adjust, **kw) -> None:
     """Audit models under TARGET: noise | mp3 | reverb | a scenario name (paper, fairness, ...)
     | a SPEC.toml file. Without TARGET: the conditions given, or the paper scenario.
 
@@ -73,12 +77,14 @@ def run(ctx: click.Context, target: str | None, snr, bitrate, rt60, fail_if, no_
       audit run noise --snr 0 10 20 --data DATA --models ckpt/macnn
       audit run paper --data ../shared/data/ravdess --models ckpt/macnn ckpt/icasa
       audit run --condition 'reverb:rt60_s=0.5+awgn:snr_db=10' --data DATA --models ckpt/m
+      audit run noise --data DATA --models ckpt/a ckpt/b --fail-if 'gender_ua_gap_change>3'
     """
     from audit.engine import RunOptions, run_audit
 
     scenario = build_scenario(target, snr, bitrate, rt60, kw["conditions"])
     opts = RunOptions(**common_run_options(ctx, kw, f"results/{scenario.name}"),
-                      fail_if=list(fail_if), report=not no_report, argv=list(sys.argv))
+                      fail_if=list(fail_if), report=not no_report, argv=list(sys.argv),
+                      reference_model=reference_model, p_adjust=p_adjust)
     try:
         result = run_audit(scenario, opts)
     except Exception as exc:

@@ -58,6 +58,8 @@ class RunOptions:
     executor: str | None = None  # local | ray; None: the scenario's [execution]
     address: str | None = None  # Ray cluster; None: the scenario's (or a new local cluster)
     gpus_per_task: float | None = None
+    reference_model: str | None = None  # robustness score reference (None: the first model)
+    p_adjust: str = "holm"  # multiplicity adjustment of the findings: holm | bh
 
 
 @dataclass
@@ -113,7 +115,7 @@ def _empty_groups(manifest: pd.DataFrame, preds: pd.DataFrame, columns: list[str
 
 def _validate_rules(rules: list[str]) -> None:
     """Fail on a malformed gate rule before the expensive evaluation, not after it."""
-    from audit import gates
+    from audit.analysis import gates
 
     parse = getattr(gates, "parse_rule", None)
     if parse is not None:
@@ -153,17 +155,17 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
 
 
 def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch) -> RunResult:
-    from audit.analysis import analyse, write_metrics
+    from audit.analysis import adjust_p, check_gates, run_analysis, write_analysis
     from audit.data import ProblemLog, load_data, load_label_map, manifest_hash
     from audit.engine.crosscorpus import plan_evaluation
-    from audit.gates import check_gates
     from audit.models import load_models
-    from audit.tables import write_tables
+    from audit.report import write_tables
 
     t0, started = time.perf_counter(), utc_now()
     seed = scenario.seed if opts.seed is None else int(opts.seed)
     rules = [*scenario.thresholds, *opts.fail_if]
     _validate_rules(rules)
+    adjust_p([], opts.p_adjust)  # an unknown method is an AuditError before the evaluation
     device = resolve_device(opts.device) if executor is None else executor.resolve_device(opts.device)
     out = Path(opts.out)
     problems = ProblemLog()
@@ -185,6 +187,10 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
         # Ray workers rebuild models from their sources, without the label map or fold split
         raise AuditError("--executor ray does not run cross-corpus or label-mapped audits yet; "
                          "run this one with the local executor")
+    names = [m.name for m in plan.model_sets]
+    if opts.reference_model is not None and opts.reference_model not in names:
+        raise AuditError(f"--reference-model '{opts.reference_model}' is not one of the models "
+                         f"({', '.join(names)})")
     t_load = time.perf_counter()
 
     out.mkdir(parents=True, exist_ok=True)
@@ -210,11 +216,13 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
     if scenario.min_group_speakers is not None:
         kwargs["min_group_speakers"] = scenario.min_group_speakers
     n_boot = scenario.bootstrap.n_boot if opts.n_boot is None else int(opts.n_boot)
-    metrics = analyse(table, scenario=scenario.name, classes=plan.model_sets[0].classes,
-                      groups=scenario.groups, intersections=scenario.intersections,
-                      n_boot=n_boot, seed=seed, ci=scenario.bootstrap.ci, **kwargs)
-    write_metrics(metrics, out / "metrics.csv")
-    outputs.append(out / "metrics.csv")
+    reference = opts.reference_model or plan.model_sets[0].name
+    analysis = run_analysis(table, scenario=scenario.name, classes=plan.model_sets[0].classes,
+                            groups=scenario.groups, intersections=scenario.intersections,
+                            n_boot=n_boot, seed=seed, ci=scenario.bootstrap.ci,
+                            reference_model=reference, p_adjust=opts.p_adjust, **kwargs)
+    metrics = analysis.metrics
+    outputs += write_analysis(out, analysis)
     outputs += [Path(p) for p in write_tables(out, metrics, table)]
     missing = [t for t in scenario.tables if not (out / f"{t}.csv").exists()]
     for name in missing:
@@ -237,15 +245,19 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
         batch_size=opts.batch_size, started=started,
         cache={"enabled": opts.use_cache, "dir": str(cache_dir) if opts.use_cache else None,
                "hits": cache.hits, "misses": cache.misses},
-        outputs=sorted(p.name for p in outputs) + ["report.html"] * opts.report,
+        outputs=sorted([p.name for p in outputs] + ["summary.md"]) + ["report.html"] * opts.report,
         gates={"rules": rules, "violations": violations}, argv=opts.argv,
         warnings=list(metrics.attrs.get("warnings", [])), precision=opts.precision,
         executor=executor.describe() if executor is not None else {"executor": "local"},
         timings={"load": round(t_load - t0, 3), "evaluate": round(t_eval - t_load, 3),
                  "analyse": round(t_an - t_eval, 3)})
     info["evaluation"] = plan.record  # routing per model; label map, dropped classes, removals
+    info["analysis"] = {"reference_model": reference, "p_adjust": opts.p_adjust}
     atomic_write_json(out / "run.json", info)
     outputs.append(out / "run.json")
+    from audit.report import write_summary
+
+    outputs.append(write_summary(out))
     if opts.report:
         from audit.report import write_report
 

@@ -127,7 +127,7 @@ def run_fold_job(job: FoldJob) -> dict:
     "problems": [rows]}``; a skipped job returns its action only.
     """
     from audit.data import ProblemLog, load_data, split_fold
-    from audit.metrics import unweighted_accuracy, weighted_accuracy
+    from audit.analysis.metrics import unweighted_accuracy, weighted_accuracy
     from model import TrainConfig, load_checkpoint, train_model
     from model.checkpoint import update_sidecar
 

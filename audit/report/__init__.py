@@ -1,8 +1,15 @@
-"""Run reports: PNG plots and a self-contained report.html from a run directory."""
+"""Run reports: the findings summary, paper-shaped tables, PNG plots and a self-contained
+report.html from a run directory; the model card."""
 
+from audit.report.card import model_card, write_card
+from audit.report.drift_plot import plot_drift
 from audit.report.html import write_report
+from audit.report.interaction_plot import plot_interaction
 from audit.report.plots import plot_confusions, plot_reliability, plot_snr_curves
 from audit.report.rebuild import analysis_settings, rebuild_report
+from audit.report.summary import Summary, build_summary, summary_html, write_summary
+from audit.report.tables import condition_kind, write_tables
 
 __all__ = ["write_report", "rebuild_report", "analysis_settings", "plot_snr_curves", "plot_confusions",
-           "plot_reliability"]
+           "plot_reliability", "plot_drift", "plot_interaction", "write_tables", "condition_kind",
+           "Summary", "build_summary", "summary_html", "write_summary", "model_card", "write_card"]

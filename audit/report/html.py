@@ -17,9 +17,12 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import AuditError
-from audit.report.plots import plot_confusions, plot_reliability, plot_snr_curves
+from audit.report.drift_plot import plot_drift
+from audit.report.interaction_plot import plot_interaction
 from audit.report.protocols import evaluation_html
-from audit.tables import _TITLES, display_columns, value_and_ci
+from audit.report.plots import plot_confusions, plot_reliability, plot_snr_curves, safe_name
+from audit.report.summary import summary_html
+from audit.report.tables import _TITLES, display_columns, value_and_ci
 
 __all__ = ["write_report", "classes_of"]
 
@@ -67,14 +70,14 @@ def _read_csv(path: Path) -> pd.DataFrame | None:
     return pd.read_csv(path, keep_default_na=False, na_values=[""])
 
 
-def _summary(info: dict, metrics: pd.DataFrame) -> str:
+def _summary(info: dict, metrics: pd.DataFrame, gates: dict | None = None) -> str:
     scen = info.get("scenario") or {}
-    gates = info.get("gates") or {}
+    gates = gates if gates is not None else (info.get("gates") or {})
     violations = gates.get("violations") or []
     rules = gates.get("rules") or []
     cards = [("scenario", scen.get("name", "?") if isinstance(scen, dict) else scen),
              ("models", ", ".join(sorted(metrics["model"].astype(str).unique()))),
-             ("conditions", str(metrics["condition"].nunique())),
+             ("conditions", str(metrics.loc[metrics["metric"] == "wa", "condition"].nunique())),
              ("seed", info.get("seed", "?")),
              ("utterances", (info.get("data") or {}).get("n_utterances", "?"))]
     out = "<div class='summary'>" + "".join(f"<div class='card'>{_e(k)}<b>{_e(v)}</b></div>" for k, v in cards)
@@ -107,8 +110,26 @@ def _headline(metrics: pd.DataFrame) -> str:
             "[95% speaker-bootstrap interval].</p>" + _table_html(df))
 
 
-def write_report(run_dir) -> Path:
-    """Make ``plots/*.png`` and ``report.html`` in ``run_dir``; return the HTML path."""
+def _figure_rows(plots: dict[str, list[Path]], models: list[str]) -> str:
+    """Per model one row: WA/UA vs SNR by gender, the interaction plot, confusion drift."""
+    out = []
+    for model in models:
+        name = safe_name(model)
+        figs = [p for kind in ("snr", "interaction", "drift") for p in plots.get(kind, [])
+                if p.stem == f"{kind}_{name}"]
+        if figs:
+            out.append(f"<h3>{_e(model)}</h3><div class='figrow'>" + "".join(_img(p) for p in figs) + "</div>")
+    return "<h2>Figures by model</h2>" + "".join(out) if out else ""
+
+
+def write_report(run_dir, *, gates: dict | None = None, analysis: dict | None = None) -> Path:
+    """Make ``plots/*.png`` and ``report.html`` in ``run_dir``; return the HTML path.
+
+    Layout: the findings summary, run cards, one figure row per model (WA/UA vs SNR by gender,
+    gap by condition, confusion drift), then the tables, the other plots, warnings, problems.
+    gates, analysis : ``{"rules", "violations"}``, ``{"reference_model", "p_adjust"}`` overriding
+        run.json's (a rebuilt report).
+    """
     run_dir = Path(run_dir)
     metrics = _read_csv(run_dir / "metrics.csv")
     if metrics is None:
@@ -117,18 +138,24 @@ def write_report(run_dir) -> Path:
     predictions = _read_csv(run_dir / "predictions.csv")
     plots_dir = run_dir / "plots"
     plots_dir.mkdir(exist_ok=True)
-    plots = plot_snr_curves(metrics, plots_dir)
+    plots = {"snr": plot_snr_curves(metrics, plots_dir), "interaction": plot_interaction(metrics, plots_dir)}
     if predictions is not None and not predictions.empty:
         classes = classes_of(predictions)
-        plots += plot_confusions(predictions, classes, plots_dir)
-        plots += plot_reliability(predictions, classes, plots_dir)
-    body = [_summary(info, metrics), evaluation_html(info), _headline(metrics)]
+        drift, flips = _read_csv(run_dir / "confusion_drift.csv"), _read_csv(run_dir / "class_flip_rates.csv")
+        if drift is not None and flips is not None and not drift.empty:
+            plots["drift"] = plot_drift(drift, flips, classes, plots_dir)
+        plots["confusion"] = plot_confusions(predictions, classes, plots_dir)
+        plots["reliability"] = plot_reliability(predictions, classes, plots_dir)
+    models = sorted(metrics["model"].astype(str).unique())
+    body = [summary_html(run_dir, gates=gates, analysis=analysis), _summary(info, metrics, gates),
+            evaluation_html(info), _figure_rows(plots, models), _headline(metrics)]
     for name, title in _TITLES.items():
         df = _read_csv(run_dir / f"{name}.csv")
         if df is not None:
             body.append(f"<h2>{_e(title)}</h2>" + _table_html(df))
-    if plots:
-        body.append("<h2>Plots</h2>" + "".join(f"<h3>{_e(p.stem)}</h3>{_img(p)}" for p in plots))
+    other = [p for kind in ("confusion", "reliability") for p in plots.get(kind, [])]
+    if other:
+        body.append("<h2>More plots</h2>" + "".join(f"<h3>{_e(p.stem)}</h3>{_img(p)}" for p in other))
     warnings = list(info.get("warnings") or [])
     small = metrics[(metrics["metric"] == "small_group") & (metrics["fold"].astype(str) == "pooled")]
     warnings += [f"small group: {g}" for g in sorted(set(small["group"]) - {w.split()[1] for w in warnings if w.startswith("group ")})]

@@ -19,10 +19,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from audit.metrics import confusion_matrix, reliability  # noqa: E402
-from audit.tables import condition_kind  # noqa: E402
+from audit.analysis.metrics import confusion_matrix, reliability  # noqa: E402
+from audit.report.tables import condition_kind  # noqa: E402
 
-__all__ = ["plot_snr_curves", "plot_confusions", "plot_reliability", "safe_name"]
+__all__ = ["plot_snr_curves", "plot_confusions", "plot_reliability", "safe_name", "save_png"]
 
 _PNG_META = {"Software": None}  # no version string: identical inputs give identical files
 
@@ -32,7 +32,8 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("_") or "x"
 
 
-def _save(fig, path: Path) -> Path:
+def save_png(fig, path: Path) -> Path:
+    """Save ``fig`` as a PNG without a version string (stable bytes) and close it."""
     fig.savefig(path, dpi=100, metadata=_PNG_META)
     plt.close(fig)
     return path
@@ -72,7 +73,7 @@ def plot_snr_curves(metrics: pd.DataFrame, out_dir: Path) -> list[Path]:
         axes[0].set_ylabel("%")
         axes[1].legend(loc="lower right")
         fig.tight_layout()
-        paths.append(_save(fig, out_dir / f"snr_{safe_name(model)}.png"))
+        paths.append(save_png(fig, out_dir / f"snr_{safe_name(model)}.png"))
     return paths
 
 
@@ -108,7 +109,7 @@ def plot_confusions(predictions: pd.DataFrame, classes: Sequence[str], out_dir: 
             ax.axis("off")
         fig.suptitle(f"{model}: confusion (% of true class, all folds)")
         fig.tight_layout()
-        paths.append(_save(fig, out_dir / f"confusion_{safe_name(model)}.png"))
+        paths.append(save_png(fig, out_dir / f"confusion_{safe_name(model)}.png"))
     return paths
 
 
@@ -135,5 +136,5 @@ def plot_reliability(predictions: pd.DataFrame, classes: Sequence[str], out_dir:
         ax.legend(fontsize=7, loc="upper left")
         ax.grid(alpha=0.3)
         fig.tight_layout()
-        paths.append(_save(fig, out_dir / f"reliability_{safe_name(model)}.png"))
+        paths.append(save_png(fig, out_dir / f"reliability_{safe_name(model)}.png"))
     return paths

@@ -19,8 +19,8 @@ def analysis_settings(info: dict) -> dict:
     """``analyse`` keyword arguments from a run.json document (defaults where absent).
 
     Reads ``scenario.name``, ``seed`` (else ``scenario.seed``), ``scenario.groups``,
-    ``scenario.intersections``, ``n_boot`` (else ``scenario.bootstrap.n_boot``), ``.ci`` and
-    ``scenario.min_group_speakers``.
+    ``scenario.intersections``, ``n_boot`` (else ``scenario.bootstrap.n_boot``), ``.ci``,
+    ``scenario.min_group_speakers`` and ``analysis.reference_model`` / ``analysis.p_adjust``.
     """
     scen = info.get("scenario") if isinstance(info.get("scenario"), dict) else {}
     boot = scen.get("bootstrap") if isinstance(scen.get("bootstrap"), dict) else {}
@@ -35,19 +35,24 @@ def analysis_settings(info: dict) -> dict:
     }
     if scen.get("min_group_speakers"):
         out["min_group_speakers"] = int(scen["min_group_speakers"])
+    analysis = info.get("analysis") if isinstance(info.get("analysis"), dict) else {}
+    if analysis.get("reference_model"):
+        out["reference_model"] = str(analysis["reference_model"])
+    out["p_adjust"] = str(analysis.get("p_adjust", "holm"))
     return out
 
 
 def rebuild_report(run_dir, *, n_boot: int | None = None, seed: int | None = None) -> dict:
     """Rewrite metrics.csv, the tables, plots and report.html of ``run_dir``.
 
-    Returns ``{"metrics": path, "tables": [paths], "report": path, "violations": [str],
-    "warnings": [str]}``. Gate rules are those recorded in run.json.
+    Returns ``{"metrics": path, "tables": [paths], "report": path, "summary": path,
+    "violations": [str], "warnings": [str]}``. Gate rules are those recorded in run.json.
+    Also rewrites findings.csv, confusion_drift.csv, class_flip_rates.csv and summary.md.
     """
-    from audit.analysis import analyse, write_metrics
-    from audit.gates import check_gates
+    from audit.analysis import check_gates, run_analysis, write_analysis
     from audit.report.html import classes_of, write_report
-    from audit.tables import write_tables
+    from audit.report.summary import write_summary
+    from audit.report.tables import write_tables
 
     run_dir = Path(run_dir)
     pred_path = run_dir / "predictions.csv"
@@ -68,11 +73,15 @@ def rebuild_report(run_dir, *, n_boot: int | None = None, seed: int | None = Non
         settings["n_boot"] = int(n_boot)
     if seed is not None:
         settings["seed"] = int(seed)
-    metrics = analyse(predictions, classes=classes_of(predictions), **settings)
-    write_metrics(metrics, run_dir / "metrics.csv")
+    analysis = run_analysis(predictions, classes=classes_of(predictions), **settings)
+    metrics = analysis.metrics
+    write_analysis(run_dir, analysis)
     tables = write_tables(run_dir, metrics, predictions)
     rules = list((info.get("gates") or {}).get("rules") or [])
     violations = check_gates(metrics, rules) if rules else []
-    report = write_report(run_dir)
-    return {"metrics": run_dir / "metrics.csv", "tables": tables, "report": report,
+    gates = {"rules": rules, "violations": violations}
+    used = {"reference_model": analysis.reference, "p_adjust": analysis.p_adjust}
+    summary = write_summary(run_dir, gates=gates, analysis=used)
+    report = write_report(run_dir, gates=gates, analysis=used)
+    return {"metrics": run_dir / "metrics.csv", "tables": tables, "report": report, "summary": summary,
             "violations": violations, "warnings": list(metrics.attrs.get("warnings", []))}

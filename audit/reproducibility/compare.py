@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import AuditError
-from audit.metrics import unweighted_accuracy, weighted_accuracy
+from audit.analysis.metrics import unweighted_accuracy, weighted_accuracy
 from audit.reproducibility.agreement import (agreement_rate, correct_agreement, fleiss_kappa,
                                              pairwise_agreement)
 

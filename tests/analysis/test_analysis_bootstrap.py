@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from audit.bootstrap import cluster_weights, percentile_interval
+from audit.analysis import cluster_weights, percentile_interval
 
 
 def test_weights_resample_within_strata():

@@ -69,6 +69,7 @@ def test_analysis_settings_from_run_json():
                          "min_group_speakers": 3}, "seed": 42}
     s = analysis_settings(info)
     assert s == {"scenario": "paper", "seed": 42, "groups": ["gender", "emotion"],
-                 "intersections": [["gender", "emotion"]], "n_boot": 500, "ci": 0.9, "min_group_speakers": 3}
+                 "intersections": [["gender", "emotion"]], "n_boot": 500, "ci": 0.9, "min_group_speakers": 3,
+                 "p_adjust": "holm"}
     assert analysis_settings({**info, "n_boot": 50})["n_boot"] == 50
     assert analysis_settings({})["n_boot"] == 1000

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from audit import metrics as M
+from audit.analysis import metrics as M
 from audit.errors import AuditError
-from audit.fairness import fairness_frame
+from audit.analysis import fairness_frame
 
 
 @pytest.fixture(scope="module")

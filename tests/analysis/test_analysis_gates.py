@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from audit.errors import AuditError
-from audit.gates import check_gates, parse_rule
+from audit.analysis import check_gates, parse_rule
 
 
 def _rows():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score, precision_recall_fscore_support
 
-from audit import metrics as M
+from audit.analysis import metrics as M
 
 YT = ["a", "a", "a", "b", "b", "c"]
 YP = ["a", "a", "b", "b", "c", "c"]

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from audit import metrics as M
+from audit.analysis import metrics as M
 from audit.errors import AuditError
-from audit.stats import COLUMNS, compare_conditions, compare_runs, holm, mcnemar, paired_summary, write_comparison
+from audit.analysis.stats import COLUMNS, compare_conditions, compare_runs, holm, mcnemar, paired_summary, write_comparison
 
 
 def test_mcnemar_exact_hand():

@@ -15,13 +15,14 @@ def full(classes):
 
 
 def test_all_four_tables(tmp_path, full):
-    from audit.tables import write_tables
+    from audit.report import write_tables
 
     p, m = full
     paths = write_tables(tmp_path, m, p)
     names = sorted(x.name for x in paths)
     assert names == sorted(f"{t}.{e}" for t in ("table15_noise", "table16_codec_reverb", "table17_gender",
-                                                  "table18_classwise_gender") for e in ("csv", "md"))
+                                                  "table18_classwise_gender", "gap_change", "robustness_score")
+                           for e in ("csv", "md"))
     t15 = pd.read_csv(tmp_path / "table15_noise.csv")
     assert t15.condition.tolist() == ["clean", "20 dB SNR", "10 dB SNR", "0 dB SNR"]
     ua = m[(m.fold == "mean") & (m.group == "all") & (m.metric == "ua") & (m.model == "prop")
@@ -47,7 +48,7 @@ def test_all_four_tables(tmp_path, full):
 def test_noise_only_run_skips_table16(tmp_path, preds, classes, caplog):
     import logging
 
-    from audit.tables import write_tables
+    from audit.report import write_tables
 
     caplog.set_level(logging.INFO)
     m = analyse(preds, classes=classes, scenario="noise", groups=["gender"], n_boot=10, seed=0)
@@ -58,7 +59,7 @@ def test_noise_only_run_skips_table16(tmp_path, preds, classes, caplog):
 
 
 def test_tables_byte_identical(tmp_path, full):
-    from audit.tables import write_tables
+    from audit.report import write_tables
 
     p, m = full
     a, b = tmp_path / "a", tmp_path / "b"
@@ -70,7 +71,7 @@ def test_tables_byte_identical(tmp_path, full):
 
 
 def test_condition_kind():
-    from audit.tables import condition_kind
+    from audit.report.tables import condition_kind
 
     assert condition_kind("clean") == ("clean", None)
     assert condition_kind("awgn:snr_db=-5") == ("awgn", -5.0)

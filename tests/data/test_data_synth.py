@@ -111,3 +111,27 @@ def test_bad_arguments(tmp_path):
         write_synthetic_corpus(tmp_path, n_speakers=1)
     assert isinstance(read_manifest(write_synthetic_corpus(tmp_path, n_speakers=2, utterances_per_emotion=1,
                                                             emotions=("sad",))), pd.DataFrame)
+
+
+def test_separation_moves_emotions_apart_and_keeps_the_default(tmp_path, synth_small):
+    """separation=1 is the corpus as before (same bytes); 3 spreads loudness and F0 by emotion."""
+    import hashlib
+
+    def digest(manifest):
+        df = read_manifest(manifest)
+        return hashlib.sha256(b"".join(open(p, "rb").read() for p in sorted(df["path"]))).hexdigest()
+
+    def cues(sep):
+        df = read_manifest(write_synthetic_corpus(tmp_path / f"s{sep}", seed=0, n_speakers=2,
+                                                  utterances_per_emotion=2, separation=sep))
+        df["rms_db"] = [10 * np.log10(np.mean(load_audio(p)[0] ** 2)) for p in df["path"]]
+        m = df.groupby("emotion")[["rms_db", "f0_hz"]].mean()
+        return m.loc["angry", "rms_db"] - m.loc["sad", "rms_db"], m.loc["happy", "f0_hz"] / m.loc["sad", "f0_hz"]
+
+    same = write_synthetic_corpus(tmp_path / "one", seed=0, n_speakers=2, utterances_per_emotion=2, separation=1.0)
+    plain = write_synthetic_corpus(tmp_path / "plain", seed=0, n_speakers=2, utterances_per_emotion=2)
+    assert digest(same) == digest(plain)
+    (loud1, f01), (loud3, f03) = cues(1.0), cues(3.0)
+    assert loud3 > 2 * loud1 > 0 and f03 > f01 > 1
+    with pytest.raises(AuditError, match="separation must be in"):
+        write_synthetic_corpus(tmp_path / "bad", separation=0)

@@ -3,7 +3,7 @@
 import numpy as np
 
 from audit.data import load_audio, load_data, split_fold, write_synthetic_corpus
-from audit.metrics import unweighted_accuracy
+from audit.analysis.metrics import unweighted_accuracy
 from model import FeatureConfig, TrainConfig, load_checkpoint, train_model
 
 

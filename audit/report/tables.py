@@ -11,6 +11,10 @@ logged note.
   genders, points, with its own interval).
 - ``table18_classwise_gender``: per condition and emotion, per model F1 of each gender and the
   gap (female - male, points; first minus second gender in sorted order if others).
+- ``gap_change``: per model, group column, perturbed condition and WA / UA: the clean gap, the
+  gap under the condition, its change and the minimum detectable gap (robustness x fairness).
+- ``robustness_score``: per model the mean UA drop, the score against the reference model and
+  the area under the UA-SNR curve.
 """
 
 from __future__ import annotations
@@ -21,35 +25,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from audit.analysis.conditions import condition_kind
+
 __all__ = ["write_tables", "table15_noise", "table16_codec_reverb", "table17_gender",
-           "table18_classwise_gender", "condition_kind"]
+           "table18_classwise_gender", "table_gap_change", "table_robustness_score", "condition_kind"]
 
 log = logging.getLogger(__name__)
 LEVEL = "mean"
-
-
-_KINDS = {"awgn": "snr_db", "mp3": "bitrate_kbps", "reverb": "rt60_s"}
-
-
-def condition_kind(condition: str) -> tuple[str, float | None]:
-    """``("clean", None)``, ``("awgn", snr_db)``, ``("mp3", kbps)``, ``("reverb", rt60_s)`` or
-    ``("other", None)`` for chains and other perturbations.
-
-    Reads the canonical condition string (``name:key=value,key=value``, see
-    ``perturbations``) rather than importing the perturbation classes: a table needs only
-    the name and one parameter.
-    """
-    if condition == "clean":
-        return "clean", None
-    name, _, rest = condition.partition(":")
-    key = _KINDS.get(name)
-    if key is None or "+" in condition:
-        return "other", None
-    params = dict(part.split("=", 1) for part in rest.split(",") if "=" in part)
-    try:
-        return name, float(params[key])
-    except (KeyError, ValueError):
-        return "other", None
 
 
 def _cell(rows: pd.DataFrame, model, condition, group, metric):
@@ -115,7 +97,9 @@ def table16_codec_reverb(metrics: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def _ordered_conditions(rows: pd.DataFrame) -> list[str]:
-    return sorted(rows["condition"].unique(), key=lambda c: (c != "clean", c))
+    """Evaluated conditions (those with WA rows: not the ``perturbed`` / ``awgn`` aggregates)."""
+    evaluated = rows.loc[rows["metric"] == "wa", "condition"].unique()
+    return sorted(evaluated, key=lambda c: (c != "clean", c))
 
 
 def _genders(rows: pd.DataFrame) -> list[str]:
@@ -165,6 +149,48 @@ def table18_classwise_gender(metrics: pd.DataFrame, classes: list[str] | None = 
     return pd.DataFrame(out)
 
 
+def table_gap_change(metrics: pd.DataFrame) -> pd.DataFrame | None:
+    """Robustness x fairness: per model, group column (label column excluded), perturbed
+    condition and metric (WA, UA) the gap, its change from clean and the minimum detectable gap."""
+    rows = _level(metrics)
+    rows = rows[rows["group"] == "all"]
+    specs = sorted({m[: -len("_ua_gap_change")] for m in rows["metric"] if m.endswith("_ua_gap_change")
+                    and "&" not in m and m != "emotion_ua_gap_change"})
+    if not specs:
+        return None
+    out = []
+    for model in sorted(rows["model"].unique()):
+        for spec in specs:
+            for cond in [c for c in _ordered_conditions(rows) if c != "clean"]:
+                for m in ("ua", "wa"):
+                    rec = {"model": model, "groups": spec, "condition": cond, "metric": m.upper()}
+                    for name, metric in (("clean gap", (f"{spec}_{m}_difference", "clean")),
+                                         ("gap", (f"{spec}_{m}_difference", cond)),
+                                         ("gap change", (f"{spec}_{m}_gap_change", cond))):
+                        v, lo, hi = _cell(rows, model, metric[1], "all", metric[0])
+                        rec.update({name: v, f"{name} ci_low": lo, f"{name} ci_high": hi})
+                    rec["min. detectable gap"] = _cell(rows, model, cond, "all", f"{spec}_{m}_mdg")[0]
+                    out.append(rec)
+    return pd.DataFrame(out)
+
+
+def table_robustness_score(metrics: pd.DataFrame) -> pd.DataFrame | None:
+    """Per model: mean UA drop, robustness score against the reference, UA-SNR AUC."""
+    rows = _level(metrics)
+    if not rows["metric"].isin(["ua_mean_drop", "ua_snr_auc"]).any():
+        return None
+    out = []
+    for model in sorted(rows["model"].unique()):
+        rec = {"model": model}
+        for name, (cond, metric) in (("mean UA drop", ("perturbed", "ua_mean_drop")),
+                                     ("robustness score", ("perturbed", "ua_robustness_score")),
+                                     ("UA-SNR AUC", ("awgn", "ua_snr_auc"))):
+            v, lo, hi = _cell(rows, model, cond, "all", metric)
+            rec.update({name: v, f"{name} ci_low": lo, f"{name} ci_high": hi})
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
 def display_columns(df: pd.DataFrame) -> list[str]:
     """The columns a reader sees: ``X ci_low``/``X ci_high`` fold into ``X``."""
     return [c for c in df.columns if not str(c).endswith((" ci_low", " ci_high")) and c != "condition_key"]
@@ -202,6 +228,11 @@ _TITLES = {
     "table16_codec_reverb": "Table 16: WA / UA (%) under MP3 compression and reverberation, fold mean [95% CI]",
     "table17_gender": "Table 17: WA / UA (%) by gender, fold mean [95% CI]; gap = max - min (points)",
     "table18_classwise_gender": "Table 18: per-class F1 (%) by gender, fold mean [95% CI]; gap = first - second gender (points)",
+    "gap_change": "Robustness x fairness: between-group gap (max - min, points) on clean speech and under each "
+                  "condition, its change (difference in differences) [95% CI] and the minimum detectable gap "
+                  "(80% power)",
+    "robustness_score": "Robustness score: mean UA drop (points), summed UA drops / the reference model's "
+                        "(1 = as robust, < 1 more robust), area under the UA-SNR curve / SNR span (%) [95% CI]",
 }
 
 
@@ -229,6 +260,8 @@ def write_tables(run_dir, metrics: pd.DataFrame, predictions: pd.DataFrame | Non
         "table16_codec_reverb": table16_codec_reverb(metrics),
         "table17_gender": table17_gender(metrics),
         "table18_classwise_gender": table18_classwise_gender(metrics, classes),
+        "gap_change": table_gap_change(metrics),
+        "robustness_score": table_robustness_score(metrics),
     }
     written: list[Path] = []
     for name, df in built.items():

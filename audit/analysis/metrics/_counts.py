@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audit.metrics.calibration import N_BINS, bin_index
+from audit.analysis.metrics.calibration import N_BINS, bin_index
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ Classification (WA, UA, F1, confusion), calibration (ECE, MCE, Brier on probabil
 robustness against the clean condition (drop, relative drop, flip rate).
 """
 
-from audit.metrics.calibration import N_BINS, bin_index, brier, ece, mce, reliability
-from audit.metrics.classification import (
+from audit.analysis.metrics.calibration import N_BINS, bin_index, brier, ece, mce, reliability
+from audit.analysis.metrics.classification import (
     class_f1,
     confusion_matrix,
     macro_f1,
@@ -16,7 +16,7 @@ from audit.metrics.classification import (
     unweighted_accuracy,
     weighted_accuracy,
 )
-from audit.metrics.robustness import drop, flip_rate, relative_drop
+from audit.analysis.metrics.robustness import drop, flip_rate, relative_drop
 
 __all__ = [
     "N_BINS",

@@ -6,7 +6,7 @@ the fold values, as the paper reports; Tables 15-18 use it) and ``"pooled"`` (al
 all folds scored together). Units: scores that are proportions (wa, ua, F1, precision, recall,
 ece, mce, flip_rate, drops, differences) are in percent (drops and differences in points);
 ``brier`` and ``*_ratio`` are unitless; ``n_speakers`` and ``small_group`` are counts / flags.
-Intervals resample speakers within folds (``audit.bootstrap``); per-fold intervals therefore rest
+Intervals resample speakers within folds (``audit.analysis.bootstrap``); per-fold intervals therefore rest
 on that fold's few speakers and are descriptive only.
 """
 
@@ -21,12 +21,14 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from audit.bootstrap import cluster_table, cluster_weights, percentile_interval
+from audit.analysis.bootstrap import cluster_table, cluster_weights, percentile_interval
+from audit.analysis.replicates import Replicates
 from audit.errors import AuditError
-from audit.metrics import _counts
-from audit.metrics._frame import clean_lookup, fold_order, prepare
+from audit.analysis.metrics import _counts
+from audit.analysis.metrics._frame import clean_lookup, fold_order, prepare
 
-__all__ = ["COLUMNS", "analyse", "write_metrics", "evaluate_stats", "PERCENT_METRICS"]
+__all__ = ["COLUMNS", "analyse", "analyse_with_replicates", "write_metrics", "evaluate_stats",
+           "PERCENT_METRICS"]
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +123,22 @@ def analyse(predictions: pd.DataFrame, *, scenario: str, classes: Sequence[str],
     parity) and ``<cols>_<m>_ratio`` (min / max, 1 at parity) rows with ``group="all"``.
     Drops and flip rates (perturbed conditions only) compare with ``clean`` on the same utterances.
     """
+    return analyse_with_replicates(
+        predictions, scenario=scenario, classes=classes, groups=groups, intersections=intersections,
+        n_boot=n_boot, seed=seed, ci=ci, min_group_speakers=min_group_speakers, label_col=label_col,
+        clean=clean)[0]
+
+
+def analyse_with_replicates(predictions: pd.DataFrame, *, scenario: str, classes: Sequence[str],
+                            groups: Sequence[str] = ("gender",),
+                            intersections: Sequence[Sequence[str]] = (), n_boot: int = 1000,
+                            seed: int = 0, ci: float = 0.95, min_group_speakers: int = 5,
+                            label_col: str = "emotion", clean: str = "clean",
+                            reference_model: str | None = None) -> tuple[pd.DataFrame, Replicates]:
+    """``analyse`` plus the bootstrap replicates behind its rows (``Replicates``), with the rows
+    derived across conditions and models (``audit.analysis.derived``: gap change, minimum
+    detectable gap, robustness score against ``reference_model`` (default: the first model in
+    sorted order; ``audit run`` passes the first of ``--models``), area under the UA-SNR curve)."""
     if not 0.0 < float(ci) < 1.0:
         raise AuditError(f"analysis: ci must be between 0 and 1, got {ci}")
     if int(n_boot) < 0:
@@ -130,11 +148,12 @@ def analyse(predictions: pd.DataFrame, *, scenario: str, classes: Sequence[str],
     with threadpool_limits(1):
         return _analyse(predictions, scenario=scenario, classes=classes, groups=groups,
                         intersections=intersections, n_boot=n_boot, seed=seed, ci=ci,
-                        min_group_speakers=min_group_speakers, label_col=label_col, clean=clean)
+                        min_group_speakers=min_group_speakers, label_col=label_col, clean=clean,
+                        reference_model=reference_model)
 
 
 def _analyse(predictions, *, scenario, classes, groups, intersections, n_boot, seed, ci,
-             min_group_speakers, label_col, clean) -> pd.DataFrame:
+             min_group_speakers, label_col, clean, reference_model):
     specs = [()] + [(g,) for g in groups] + [tuple(i) for i in intersections]
     group_cols = sorted({c for spec in specs for c in spec})
     data = prepare(predictions, classes=classes, label_col=label_col, group_cols=group_cols)
@@ -152,6 +171,8 @@ def _analyse(predictions, *, scenario, classes, groups, intersections, n_boot, s
     fold_w = [np.ascontiguousarray(weights[:, i], dtype=np.float32) for i in fold_idx]
     small_seen: set[str] = set()
     rows: list[tuple] = []
+    store = Replicates(scenario=scenario, folds=[*folds, "mean", "pooled"], ci=ci, clean=clean,
+                       label_col=label_col, specs=[s for s in specs if s])
     for (model, condition), sub in data.frame.groupby(["model", "condition"], sort=True):
         idx = sub.index.to_numpy()
         paired = clean_pred is not None and condition != clean
@@ -182,15 +203,26 @@ def _analyse(predictions, *, scenario, classes, groups, intersections, n_boot, s
                         warnings_out.append(f"group {label} has {n_spk} speakers "
                                             f"(< {min_group_speakers}): its intervals are unreliable")
                 emit.add(label, block, n)
+                store.keep(model, condition, spec, label, block, n)
                 for m in _GAP_OF:
                     if m in block:
                         gap_values.setdefault(m, []).append(block[m])
             if spec:
-                _add_gaps(emit, spec, gap_values, n_total=len(sub), folds=folds, sub=sub)
+                gaps = _add_gaps(emit, spec, gap_values, n_total=len(sub), folds=folds, sub=sub)
+                store.keep(model, condition, (), "all", *gaps)
         rows.extend(emit.rows)
+    models = sorted(map(str, pd.unique(data.frame["model"])))  # sorted: rows independent of row order
+    reference = models[0] if reference_model is None else str(reference_model)
+    if reference not in models:
+        raise AuditError(f"analysis: reference model '{reference}' is not in the predictions "
+                         f"(models: {', '.join(map(str, models))})")
+    from audit.analysis.derived import derived_rows
+
+    rows.extend(derived_rows(store, reference=reference))
     for w in warnings_out:
         log.warning(w)
-    return _finish(rows, clean, warnings_out)
+    store.reference = reference
+    return _finish(rows, clean, warnings_out), store
 
 
 def _group_block(per_cluster, fold_w, fold_idx, n_boot, *, layout, classes, per_class, paired, all_paired):
@@ -241,8 +273,10 @@ def _add_gaps(emit: _Emitter, spec, gap_values, *, n_total, folds, sub):
             hi, lo = np.nanmax(stack, axis=0), np.nanmin(stack, axis=0)
         block[f"{name}_{metric}_difference"] = np.where(enough, hi - lo, np.nan)
         block[f"{name}_{metric}_ratio"] = np.where(enough & (hi > 0), lo / np.where(hi > 0, hi, 1), np.nan)
+    n_of = {m: n for m in block}
     if block:
-        emit.add("all", block, {m: n for m in block})
+        emit.add("all", block, n_of)
+    return block, n_of
 
 
 def _metric_rank(metric: str) -> tuple:

@@ -27,7 +27,7 @@ from scipy import stats as st
 
 from audit.errors import AuditError
 
-__all__ = ["mcnemar", "holm", "paired_summary", "paired_scores", "compare_predictions",
+__all__ = ["mcnemar", "holm", "benjamini_hochberg", "adjust_p", "P_ADJUST", "paired_summary", "paired_scores", "compare_predictions",
            "compare_runs", "compare_conditions", "read_predictions", "write_comparison"]
 
 COLUMNS = ["condition", "metric", "unit", "n_units", "mean_a", "mean_b", "diff", "ci_low", "ci_high",
@@ -65,6 +65,31 @@ def holm(p_values) -> np.ndarray:
     adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
     out[order] = np.minimum(adjusted, 1.0)
     return out
+
+
+def benjamini_hochberg(p_values) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (n,) (false discovery rate), NaN entries left out."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = len(ok)
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    scaled = p[order] * m / np.arange(1, m + 1)
+    out[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    return out
+
+
+P_ADJUST = {"holm": holm, "bh": benjamini_hochberg}
+
+
+def adjust_p(p_values, method: str = "holm") -> np.ndarray:
+    """Adjusted p-values over the family ``p_values`` (n,): ``holm`` (family-wise error) or
+    ``bh`` (Benjamini-Hochberg false discovery rate)."""
+    if method not in P_ADJUST:
+        raise AuditError(f"p-value adjustment '{method}' is unknown; choose from {', '.join(P_ADJUST)}")
+    return P_ADJUST[method](p_values)
 
 
 def paired_summary(diff, ci: float = 0.95) -> dict:

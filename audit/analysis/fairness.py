@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
 
-from audit.analysis import analyse
+from audit.analysis.rows import analyse
 from audit.errors import AuditError
-from audit.metrics import macro_f1, unweighted_accuracy, weighted_accuracy
+from audit.analysis.metrics import macro_f1, unweighted_accuracy, weighted_accuracy
 
 log = logging.getLogger(__name__)
 
