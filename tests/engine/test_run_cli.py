@@ -149,7 +149,7 @@ def test_gate_failure_exits_3_after_writing_everything(tmp_path, capsys, corpus,
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["run", "nosie"], "unknown scenario 'nosie': not a file and not one of codec, fairness"),
+    (["run", "nosie"], "unknown scenario 'nosie': not a file and not one of codec, cross_corpus, fairness, noise"),
     (["run", "--condition", "awgm:snr_db=3"], "unknown perturbation 'awgm' in 'awgm:snr_db=3'"),
     (["run", "noise", "--models", "/no/such/dir"], "/no/such/dir: model not found"),
 ])
