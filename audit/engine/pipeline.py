@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from audit._atomic import atomic_write_csv, atomic_write_json
+from audit._text import plural
 from audit.engine.cache import MemoryCache, PredictionCache
 from audit.engine.runinfo import build_run_info, utc_now
 from audit.engine.runner import evaluate
@@ -106,14 +107,12 @@ def _empty_groups(manifest: pd.DataFrame, preds: pd.DataFrame, columns: list[str
                          "(every one was skipped: see the rows above)")
 
 
-def _validate_rules(rules: list[str]) -> None:
-    """Fail on a malformed gate rule before the expensive evaluation, not after it."""
+def _validate_rules(rules: list[str], scenario: Scenario, classes=None) -> None:
+    """Fail on a malformed or misspelt gate rule before the expensive evaluation, not after it."""
     from audit import gates
 
-    parse = getattr(gates, "parse_rule", None)
-    if parse is not None:
-        for rule in rules:
-            parse(rule)
+    gates.validate_rules(rules, groups=scenario.groups, intersections=scenario.intersections,
+                         classes=classes)
 
 
 def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunResult:
@@ -130,7 +129,7 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
     t0, started = time.perf_counter(), utc_now()
     seed = scenario.seed if opts.seed is None else int(opts.seed)
     rules = [*scenario.thresholds, *opts.fail_if]
-    _validate_rules(rules)
+    _validate_rules(rules, scenario, opts.classes)
     device = resolve_device(opts.device)
     out = Path(opts.out)
     problems = ProblemLog()
@@ -141,6 +140,7 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
     group_cols = list(dict.fromkeys([*scenario.groups, *(c for i in scenario.intersections for c in i)]))
     check_group_columns(manifest, group_cols, str(opts.data))
     model_sets = load_models(opts.models, classes=opts.classes, device=device)
+    _validate_rules(rules, scenario, model_sets[0].classes)  # class-wise rules, still before audio
     t_load = time.perf_counter()
 
     out.mkdir(parents=True, exist_ok=True)
@@ -205,7 +205,7 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
 
         outputs.append(Path(write_report(out)))
     if violations:
-        raise GateFailed(f"{len(violations)} gate(s) failed: " + "; ".join(violations))
+        raise GateFailed(f"{plural(len(violations), 'gate')} failed: " + "; ".join(violations))
     return RunResult(out, table, metrics, violations, outputs)
 
 
