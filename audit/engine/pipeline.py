@@ -144,9 +144,10 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
     t_load = time.perf_counter()
 
     out.mkdir(parents=True, exist_ok=True)
-    _clear_outputs(out)
     cache_dir = opts.cache_dir or (out.resolve().parent / ".cache")
+    # opened before the old outputs go: a damaged or locked cache stops the run with them intact
     cache = PredictionCache(cache_dir) if opts.use_cache else MemoryCache()
+    _clear_outputs(out)
     try:
         preds = evaluate(manifest, model_sets, scenario.conditions, seed=seed,
                          batch_size=opts.batch_size, workers=opts.workers, device=device,

@@ -25,7 +25,8 @@ def save_untrained(stem: Path, *, fold: int | None, seed: int, train_speakers=()
     from model.checkpoint import save_checkpoint
 
     torch.manual_seed(seed)
-    net = create_model("macnn", len(CLASSES)).eval()
+    # a narrow head (the conv trunk is fixed): prediction stays cheap on a busy CPU
+    net = create_model("macnn", len(CLASSES), n_heads=1, hidden=4).eval()
     save_checkpoint(stem, net, {"name": "macnn", "classes": list(CLASSES),
                                 "feature_config": FeatureConfig().to_dict(), "fold": fold,
                                 "train_speakers": sorted(train_speakers)})

@@ -15,11 +15,19 @@ from _reliability_helpers import save_untrained  # noqa: E402  (after the thread
 
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory) -> Path:
-    """4 speakers x 4 emotions x 1 utterance (16 WAVs at 16 kHz), 2 folds; the manifest path."""
-    from audit.data import write_synthetic_corpus
+    """4 speakers x 4 emotions x 1 utterance (16 WAVs, 16 kHz, cut to 1 s so that prediction is
+    cheap), 2 folds; the manifest path."""
+    from audit.data import read_manifest, write_audio, write_manifest, write_synthetic_corpus
+    from audit.data.audio import load_audio
 
-    return write_synthetic_corpus(tmp_path_factory.mktemp("corpus"), seed=0, n_speakers=4,
+    path = write_synthetic_corpus(tmp_path_factory.mktemp("corpus"), seed=0, n_speakers=4,
                                   utterances_per_emotion=1, n_folds=2)
+    df = read_manifest(path)
+    for wav in df["path"]:
+        wave, sr = load_audio(wav)
+        write_audio(wav, wave[int(0.2 * sr):int(1.2 * sr)], sr, subtype="PCM_16")
+    df["duration_s"] = 1.0
+    return write_manifest(df, path)
 
 
 @pytest.fixture(scope="session")
