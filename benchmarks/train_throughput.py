@@ -40,11 +40,11 @@ def measure(name: str, aug: str, steps: int, batch: int, device: torch.device, s
     opt = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler(device.type, enabled=False)
     aam = config.effective_aam()
-    train_epoch(net, opt, scaler, x[:batch], y[:batch], config, aam, 0, device, False)  # warm-up
+    train_epoch(net, opt, scaler, x[:batch], y[:batch], config, aam, 0, device, "fp32")  # warm-up
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()
     t = time.perf_counter()
-    _, _, rate = train_epoch(net, opt, scaler, x[batch:], y[batch:], config, aam, 1, device, False)
+    _, _, rate = train_epoch(net, opt, scaler, x[batch:], y[batch:], config, aam, 1, device, "fp32")
     sync()
     return n / (time.perf_counter() - t), rate
 

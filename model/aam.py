@@ -72,8 +72,9 @@ def candidate_mask(x: torch.Tensor, threshold: float, *, similarity: str = "raw"
         # Per-coefficient standardisation over batch and time: C0 no longer dominates.
         dims = [d for d in range(x.dim()) if d != x.dim() - 2]
         x = (x - x.mean(dim=dims, keepdim=True)) / x.std(dim=dims, keepdim=True).clamp_min(1e-8)
-    flat = nn.functional.normalize(x.reshape(x.shape[0], -1).float(), dim=1)  # (B, D)
-    sim = flat @ flat.T  # (B, B)
+    with torch.autocast(device_type=x.device.type, enabled=False):  # similarity in float32
+        flat = nn.functional.normalize(x.reshape(x.shape[0], -1).float(), dim=1)  # (B, D)
+        sim = flat @ flat.T  # (B, B)
     mask = sim > threshold
     mask.fill_diagonal_(False)
     return mask

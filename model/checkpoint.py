@@ -202,7 +202,7 @@ def update_sidecar(path: Path, **updates) -> None:
 
 def checkpoint_matches(stem: Path, train_config: dict, manifest_hash: str | None) -> bool | None:
     """None when ``<stem>`` has no complete checkpoint; else whether it was trained with the
-    same ``train_config`` (ignoring the device and progress display) and manifest hash."""
+    same ``train_config`` (ignoring device, progress display and time budget) and manifest hash."""
     stem = Path(stem)
     weights, sidecar = stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
     if not (weights.is_file() and sidecar.is_file()):
@@ -211,7 +211,7 @@ def checkpoint_matches(stem: Path, train_config: dict, manifest_hash: str | None
         doc = read_sidecar(sidecar)
     except ModelError:
         return False
-    ignore = {"device", "progress"}
+    ignore = {"device", "progress", "time_budget_s"}  # none of these changes the weights
     old = {k: v for k, v in (doc.get("train_config") or {}).items() if k not in ignore}
     new = {k: v for k, v in train_config.items() if k not in ignore}
     return old == json.loads(json.dumps(new)) and doc.get("manifest_hash") == manifest_hash

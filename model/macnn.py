@@ -74,7 +74,7 @@ class HeadFusionAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         heads = []
         for q, k, v in zip(self.q, self.k, self.v):
-            a = torch.softmax(q(x) * k(x), dim=1)  # (B, hidden, H, W), softmax over channels
+            a = torch.softmax((q(x) * k(x)).float(), dim=1)  # (B, hidden, H, W) over channels, float32
             heads.append(a * v(x))
         return torch.stack(heads)  # (n_heads, B, hidden, H, W)
 

@@ -1,13 +1,14 @@
-"""The trainer: one fold, final-epoch model, deterministic, logged per epoch."""
+"""The trainer: one fold, final-epoch model, deterministic, resumable, logged per epoch."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import logging
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,104 +16,42 @@ import torch
 from torch import nn
 
 from model._progress import progress_bar
+from model._resume import load_resume, resume_path, rng_state, run_identity, save_resume, set_rng_state
 from model._seed import deterministic, numpy_rng, seeded_init
-from model.aam import AAMConfig, aam_batch
-from model.checkpoint import git_commit, package_versions, save_checkpoint
+from model.aam import aam_batch
+from model.checkpoint import _atomic_write_bytes, git_commit, package_versions, save_checkpoint
 from model.errors import ModelError
 from model.features import FeatureConfig, FeatureStats, MFCCExtractor, fit_stats, utterance_segments
 from model.mixup import mixup
+from model.precision import autocast_context, cpu_capability, resolve_precision
 from model.predict import resolve_device
-from model.registry import create_model, model_config
+from model.registry import create_model
+from model.train_config import AUGMENTATIONS, TrainConfig
 
 __all__ = ["AUGMENTATIONS", "TrainConfig", "train_model", "train_epoch", "build_training_set",
-           "recalibrate_batchnorm"]
+           "recalibrate_batchnorm", "training_threads"]
 
 log = logging.getLogger(__name__)
 
-# aam_nodiff / aam_random are the paper's Table 8 ablations; aam+mixup its Table 9 combination.
-AUGMENTATIONS = ("none", "aam", "aam_nodiff", "aam_random", "mixup", "aam+mixup")
 
+@contextlib.contextmanager
+def training_threads(threads: int) -> Iterator[None]:
+    """Run the block with ``threads`` intra-op threads and denormals flushed to zero.
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Training settings (paper section 3.2 defaults).
-
-    lr_step_epochs : None = constant lr (paper); N = divide by ``1 / lr_gamma`` every N epochs
-        (the reference code uses 10).
-    aug : one of ``AUGMENTATIONS``. ``aam_nodiff`` = AAM with lambda from
-        Beta(aam.beta_alpha) (or 0.5 with ``aam.weighting="half"``); ``aam_random`` = random
-        partners without the similarity test; ``mixup`` replaces each batch by its MixUp;
-        ``aam+mixup`` applies MixUp to the originals plus their AAM samples.
-    bn_recalibrate : after the last epoch, replace BatchNorm running statistics by exact
-        averages over the training segments under the final weights ("precise BN"); off by
-        default (the paper keeps the running averages). Helps short runs, where the running
-        averages lag behind fast-moving weights and eval mode then disagrees with training.
-    time_budget_s : None = run all ``epochs``; else stop before an epoch that would end past
-        the budget (counted from the start of ``train_model``, predicted from the slowest epoch
-        so far; the first epoch always runs). The saved model is the last completed epoch; the
-        sidecar's ``epochs`` says how many ran, next to ``epochs_requested`` and ``stopped_early``.
-    progress : None = a progress bar only when stderr is a terminal.
+    Weights depend on the thread count (reduction order), so training fixes it. Denormal
+    floats appear as weights train and slow fp32 kernels several-fold; flushing them changes
+    values only below 1e-38. ``set_flush_denormal`` acts on the calling thread and threads
+    created after it: with ``threads > 1`` call this first in a fresh process (``audit train``
+    runs every fold in one) so the worker pool inherits it. Both are restored afterwards.
     """
-
-    model: str = "macnn_icasa"
-    model_overrides: dict = field(default_factory=dict)
-    aug: str = "aam"
-    epochs: int = 60
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 1e-6
-    lr_step_epochs: int | None = None
-    lr_gamma: float = 0.1
-    seed: int = 987654
-    device: str = "auto"
-    amp: bool = False
-    aam: AAMConfig = field(default_factory=AAMConfig)
-    mixup_alpha: float = 0.4
-    features: FeatureConfig = field(default_factory=FeatureConfig)
-    bn_recalibrate: bool = False
-    time_budget_s: float | None = None
-    progress: bool | None = None
-
-    def __post_init__(self) -> None:
-        if self.aug not in AUGMENTATIONS:
-            raise ModelError(f"aug={self.aug!r}: choose one of {', '.join(AUGMENTATIONS)}")
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ModelError(f"{name}={getattr(self, name)}: must be >= 1")
-        if self.lr <= 0 or self.weight_decay < 0 or self.mixup_alpha <= 0:
-            raise ModelError(f"lr={self.lr}, weight_decay={self.weight_decay}, mixup_alpha="
-                             f"{self.mixup_alpha}: lr and mixup_alpha must be > 0, weight_decay >= 0")
-        if self.time_budget_s is not None and self.time_budget_s <= 0:
-            raise ModelError(f"time_budget_s={self.time_budget_s}: must be > 0 or None")
-        if self.lr_step_epochs is not None and self.lr_step_epochs < 1:
-            raise ModelError(f"lr_step_epochs={self.lr_step_epochs}: must be >= 1 or None")
-        model_config(self.model, 2, **self.model_overrides)  # unknown name or override -> ModelError
-
-    def effective_aam(self) -> AAMConfig | None:
-        """The AAM settings this ``aug`` implies (None when AAM is off)."""
-        if self.aug in ("none", "mixup"):
-            return None
-        if self.aug == "aam_nodiff":
-            weighting = "beta" if self.aam.weighting == "difficulty" else self.aam.weighting
-            return replace(self.aam, weighting=weighting)
-        if self.aug == "aam_random":
-            return replace(self.aam, pairing="random")
-        return self.aam
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        d = dict(d)
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ModelError(f"train config: unknown key(s) {unknown}")
-        if isinstance(d.get("aam"), dict):
-            d["aam"] = AAMConfig(**d["aam"])
-        if isinstance(d.get("features"), dict):
-            d["features"] = FeatureConfig.from_dict(d["features"])
-        return cls(**d)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+        torch.set_num_threads(previous)
 
 
 def build_training_set(
@@ -152,12 +91,15 @@ def _check_inputs(waveforms, labels, classes) -> list[int]:
     return [index[lab] for lab in labels]
 
 
-def train_epoch(model, opt, scaler, x_all, y_all, config, aam_cfg, epoch, device, amp, on_step=None):
+def train_epoch(model, opt, scaler, x_all, y_all, config, aam_cfg, epoch, device, precision="fp32",
+                on_step=None):
     """One pass over ``x_all: (N, 1, 39, 200)``, ``y_all: (N,)`` in a seeded shuffled order.
 
     Each batch: AAM samples (``aam_cfg``, None = off) appended, MixUp if ``config.aug`` asks,
-    one soft-target cross-entropy step. ``on_step(loss, acc)`` is called after each batch.
-    Returns ``(mean loss, train accuracy, mean AAM pass rate or nan)``.
+    one soft-target cross-entropy step. ``precision`` is a resolved one (``fp32``, ``bf16``,
+    ``fp16``): the forwards (AAM's difficulty pass included) run under its autocast; loss,
+    softmax and the AAM similarity in float32. ``on_step(loss, acc)`` is called after each
+    batch. Returns ``(mean loss, train accuracy, mean AAM pass rate or nan)``.
     """
     on_step = on_step or (lambda loss, acc: None)
     k = model.config.num_classes
@@ -171,12 +113,13 @@ def train_epoch(model, opt, scaler, x_all, y_all, config, aam_cfg, epoch, device
         rng = numpy_rng(config.seed, "aug", epoch, step)
         target = nn.functional.one_hot(y, k).float()
         if aam_cfg is not None:
-            x_mix, y_mix, rate = aam_batch(model, x, y, k, aam_cfg, rng)
+            with autocast_context(precision, device):
+                x_mix, y_mix, rate = aam_batch(model, x, y, k, aam_cfg, rng)
             pass_rates.append(rate)
             x, target = torch.cat([x, x_mix]), torch.cat([target, y_mix])
         if config.aug in ("mixup", "aam+mixup"):
             x, target = mixup(x, target, config.mixup_alpha, rng)
-        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
+        with autocast_context(precision, device):
             logits = model(x)
         loss = _soft_cross_entropy(logits, target)
         opt.zero_grad(set_to_none=True)
@@ -211,6 +154,15 @@ def recalibrate_batchnorm(model: nn.Module, x_all: torch.Tensor, batch_size: int
     model.eval()
 
 
+def _write_log(path: Path, columns: list[str], rows: list[dict]) -> None:
+    """The per-epoch log as CSV, rewritten whole (atomically) after every epoch."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    _atomic_write_bytes(path, lambda tmp: Path(tmp).write_text(buf.getvalue()))
+
+
 def train_model(
     waveforms: Sequence[np.ndarray],
     labels: Sequence[str],
@@ -219,6 +171,9 @@ def train_model(
     *,
     out_stem: Path,
     metadata: dict | None = None,
+    resume: bool = True,
+    on_epoch: Callable[[dict], None] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Train one model and write ``<out_stem>.safetensors``, ``.json`` and ``.log.csv``.
 
@@ -226,18 +181,25 @@ def train_model(
     ``classes``: the output order. ``metadata`` (fold, training_speakers, manifest_hash,
     data_source, ...) goes into the sidecar. The final-epoch model is saved. Returns the
     weights path.
+
+    After every epoch ``<out_stem>.resume.pt`` is written atomically; with ``resume`` (default)
+    a call that finds one made by the same config and data continues after its last finished
+    epoch, and the final weights are byte-identical to an uninterrupted run. The resume state
+    is deleted when all epochs have run. ``on_epoch(row)`` gets each epoch's log row;
+    ``on_step(epoch, step)`` is called after each optimiser step (both for progress display).
     """
     config = config or TrainConfig()
     metadata = dict(metadata or {})
     label_idx = _check_inputs(waveforms, labels, classes)
     device = resolve_device(config.device)
-    amp = config.amp and device.type == "cuda"
-    if config.amp and not amp:
-        log.warning("--amp needs CUDA; training in float32 on %s", device)
+    precision = resolve_precision(config.precision, device)
     out_stem = Path(out_stem)
     out_stem.parent.mkdir(parents=True, exist_ok=True)
+    state_path = resume_path(out_stem)
+    identity = run_identity(config.to_dict(), metadata)
+    state = load_resume(state_path, identity) if resume and state_path.is_file() else None
     t0 = time.perf_counter()
-    with deterministic():
+    with training_threads(config.threads), deterministic():
         stats = fit_stats(waveforms, MFCCExtractor(config.features).to(device), device=device) \
             if config.features.standardize else None
         x_all, y_all = build_training_set(waveforms, label_idx, config.features, stats=stats, device=device)
@@ -247,27 +209,43 @@ def train_model(
         opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         sched = (torch.optim.lr_scheduler.StepLR(opt, config.lr_step_epochs, config.lr_gamma)
                  if config.lr_step_epochs else None)
-        scaler = torch.amp.GradScaler(device.type, enabled=amp)
+        scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+        rows: list[dict] = []
+        previous_s = 0.0
+        if state is not None:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            if sched is not None:
+                sched.load_state_dict(state["scheduler"])
+            scaler.load_state_dict(state["scaler"])
+            set_rng_state(state["rng"])
+            rows, previous_s = list(state["rows"]), float(state["elapsed_s"])
+            log.info("%s: resuming after epoch %d of %d", out_stem.name, len(rows), config.epochs)
         aam_cfg = config.effective_aam()
         log_path = out_stem.with_name(out_stem.name + ".log.csv")
         columns = ["epoch", "lr", "loss", "train_acc", "aam_pass_rate", *model.betas(), "seconds"]
         steps = -(-x_all.shape[0] // config.batch_size)
         show = config.progress if config.progress is not None else sys.stderr.isatty()
-        with open(log_path, "w", newline="") as f, progress_bar(show, config.epochs * steps, out_stem.name) as bar:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            row: dict = {}
-            slowest = 0.0
-            for epoch in range(config.epochs):
+        slowest = max([0.0, *(float(r["seconds"]) for r in rows)])
+        with progress_bar(show, (config.epochs - len(rows)) * steps, out_stem.name) as bar:
+            first = len(rows)
+            for epoch in range(first, config.epochs):
                 over = time.perf_counter() - t0 + slowest > (config.time_budget_s or float("inf"))
-                if epoch > 0 and over:
-                    log.warning("time budget %.0f s reached: stopping after %d of %d epochs",
+                if epoch > first and over:  # each call runs at least one epoch
+                    log.warning("time budget %.0f s reached: stopping after %d of %d epochs (resumable)",
                                 config.time_budget_s, epoch, config.epochs)
                     break
                 t_epoch = time.perf_counter()
                 lr = opt.param_groups[0]["lr"]
+                counter = iter(range(steps))
+
+                def step_done(loss, acc, _epoch=epoch):
+                    bar.step(loss, acc)
+                    if on_step is not None:
+                        on_step(_epoch, next(counter))
+
                 loss, acc, rate = train_epoch(model, opt, scaler, x_all, y_all, config, aam_cfg,
-                                               epoch, device, amp, bar.step)
+                                              epoch, device, precision, step_done)
                 if sched is not None:
                     sched.step()
                 row = {"epoch": epoch + 1, "lr": lr, "loss": round(loss, 6), "train_acc": round(acc, 6),
@@ -275,11 +253,20 @@ def train_model(
                        **{k: round(v, 6) for k, v in model.betas().items()},
                        "seconds": round(time.perf_counter() - t_epoch, 3)}
                 slowest = max(slowest, row["seconds"])
-                writer.writerow(row)
-                f.flush()  # a long run can be followed with tail -f
+                rows.append(row)
+                save_resume(state_path, {
+                    "identity": identity, "epoch": epoch + 1, "model": model.state_dict(),
+                    "optimizer": opt.state_dict(), "scheduler": sched.state_dict() if sched else None,
+                    "scaler": scaler.state_dict(), "rng": rng_state(), "rows": rows,
+                    "elapsed_s": previous_s + time.perf_counter() - t0})
+                _write_log(log_path, columns, rows)
                 log.info("epoch %d/%d loss %.4f acc %.3f", epoch + 1, config.epochs, loss, acc)
+                if on_epoch is not None:
+                    on_epoch(row)
         if config.bn_recalibrate:
             recalibrate_batchnorm(model, x_all, max(config.batch_size, 64))
+    row = rows[-1]
+    done = row["epoch"] >= config.epochs
     sidecar = {
         "name": config.model,
         "classes": list(classes),
@@ -292,15 +279,22 @@ def train_model(
         "seed": config.seed,
         "epochs": row["epoch"],
         "epochs_requested": config.epochs,
-        "stopped_early": row["epoch"] < config.epochs,
+        "stopped_early": not done,
         "train_config": config.to_dict(),
         "final_metrics": {k: row[k] for k in row if k not in ("epoch", "lr", "seconds")},
         "n_train_utterances": len(waveforms),
         "n_train_segments": int(x_all.shape[0]),
         "device": str(device),
-        "wall_time_s": round(time.perf_counter() - t0, 2),
+        "precision": precision,
+        "threads": config.threads,
+        "cpu_capability": cpu_capability(),
+        "wall_time_s": round(previous_s + time.perf_counter() - t0, 2),
+        "train_seconds": round(sum(float(r["seconds"]) for r in rows), 2),
         "versions": package_versions(),
         "git_commit": git_commit(),
         "metadata": metadata,
     }
-    return save_checkpoint(out_stem, model, sidecar)
+    weights = save_checkpoint(out_stem, model, sidecar)
+    if done:
+        state_path.unlink(missing_ok=True)
+    return weights

@@ -9,28 +9,9 @@ import click
 __all__ = ["train"]
 
 
-def _load_waveforms(df, problems, skip_bad: bool):
-    """16 kHz waveforms of the manifest rows that load; failures raise or go to problems."""
-    from audit.data import TARGET_SR, load_audio, resample
-    from audit.errors import AuditError
-
-    waves, keep = [], []
-    for i, row in enumerate(df.itertuples(index=False)):
-        try:
-            wav, sr = load_audio(row.path)
-        except AuditError as exc:
-            if not skip_bad:
-                raise
-            problems.add("train", str(exc), utt_id=row.utt_id, path=str(row.path))
-            continue
-        waves.append(resample(wav, sr, TARGET_SR))
-        keep.append(i)
-    return waves, df.iloc[keep].reset_index(drop=True)
-
-
 @click.command("train")
-@click.option("--data", "data", required=True, type=click.Path(exists=True, path_type=Path),
-              help="Corpus folder or manifest CSV.")
+@click.option("--data", "data", default=None, type=click.Path(exists=True, path_type=Path),
+              help="Corpus folder or manifest CSV (required unless --status).")
 @click.option("--corpus", default=None, help="Corpus layout (default: auto-detect).")
 @click.option("--model", "model_name", default="macnn_icasa", show_default=True,
               help="Registered model name (see `audit model list`).")
@@ -49,70 +30,88 @@ def _load_waveforms(df, problems, skip_bad: bool):
 @click.option("--bn-recalibrate", is_flag=True,
               help="Exact BatchNorm statistics over the training set after the last epoch.")
 @click.option("--time-budget", "time_budget_min", type=float, default=None,
-              help="Minutes per fold: stop before an epoch that would overrun (last epoch kept).")
-@click.option("--amp", is_flag=True, help="Mixed precision (CUDA only).")
+              help="Minutes per fold and call: stop before an epoch that would overrun (saved; rerun to resume).")
+@click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16"]),
+              help="auto = bf16 autocast where the CPU has native bf16 (fp16 AMP on CUDA), else fp32.")
+@click.option("--threads", type=int, default=1, show_default=True,
+              help="Torch threads per fold (recorded: weights depend on it; use --jobs for more cores).")
+@click.option("--jobs", type=int, default=None,
+              help="Folds trained at once in separate processes (default: cores // threads).")
+@click.option("--status", "status_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Print per fold of this folder: epochs done, last loss/acc, s/epoch, time left; no training.")
 @click.option("--device", default=None, help="auto | cpu | cuda | cuda:N (default: the root --device).")
 @click.option("--seed", type=int, default=None, help="Seed (default: root --seed, else 987654).")
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable files (recorded in OUT/problems.csv).")
 @click.option("--force", is_flag=True, help="Retrain folds whose checkpoint already exists.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", default=None, type=click.Path(file_okay=False, path_type=Path))
 @click.pass_context
 def train(ctx, data, corpus, model_name, aug, n_folds, folds, epochs, batch_size, lr_step, standardize,
-          aam_threshold, aam_alpha, aam_similarity, bn_recalibrate, time_budget_min, amp, device, seed,
-          skip_bad, force, out):
-    """Train MODEL on each fold; write OUT/fold{k}.safetensors, .json and .log.csv."""
-    from audit.data import ProblemLog, load_data, manifest_hash, split_fold
-    from audit.errors import AuditError
-    from audit.metrics import unweighted_accuracy, weighted_accuracy
-    from model import AAMConfig, FeatureConfig, TrainConfig, load_checkpoint, train_model
-    from model.checkpoint import checkpoint_matches, update_sidecar
+          aam_threshold, aam_alpha, aam_similarity, bn_recalibrate, time_budget_min, precision, threads, jobs,
+          status_dir, device, seed, skip_bad, force, out):
+    """Train MODEL on each fold; write OUT/fold{k}.safetensors, .json and .log.csv.
 
+    Resumable: after every epoch OUT/fold{k}.resume.pt is written; rerunning the same command
+    continues unfinished folds from their last finished epoch and skips finished ones.
+    """
+    from audit.data import ProblemLog, load_data
+    from audit.engine.training import default_jobs, plan_folds, run_fold_jobs, training_status
+    from model import AAMConfig, FeatureConfig, TrainConfig
+    from model.precision import resolve_precision
+    from model.predict import resolve_device
+
+    if status_dir is not None:
+        _print_status(training_status(status_dir))
+        return
+    if data is None or out is None:
+        raise click.UsageError("--data and --out are required (or --status OUT)")
     obj = ctx.obj or {}
     seed = seed if seed is not None else (obj.get("seed") if obj.get("seed") is not None else 987654)
     device = device or obj.get("device") or "auto"
     config = TrainConfig(
         model=model_name, aug=aug, epochs=epochs, batch_size=batch_size, lr_step_epochs=lr_step,
-        seed=seed, device=device, amp=amp, bn_recalibrate=bn_recalibrate,
+        seed=seed, device=device, precision=precision, threads=threads, bn_recalibrate=bn_recalibrate,
         time_budget_s=None if time_budget_min is None else 60.0 * time_budget_min,
         features=FeatureConfig(standardize=standardize),
         aam=AAMConfig(threshold=aam_threshold, alpha=aam_alpha, similarity=aam_similarity),
     )
+    resolved = resolve_precision(precision, resolve_device(device))  # refuse emulated bf16 up front
     problems = ProblemLog()
     df = load_data(data, corpus=corpus, skip_bad=skip_bad, problems=problems, n_folds=n_folds)
-    mhash = manifest_hash(df)
-    classes = sorted(df["emotion"].unique())
     todo = list(folds) or sorted(int(f) for f in df["fold"].unique())
     out.mkdir(parents=True, exist_ok=True)
-    for k in todo:
-        stem = out / f"fold{k}"
-        same = checkpoint_matches(stem, config.to_dict(), mhash)
-        if same and not force:
-            click.echo(f"fold {k}: {stem}.safetensors exists with the same config; skipped (--force retrains)")
-            continue
-        if same is False and not force:
-            raise AuditError(f"{stem}.safetensors exists with another config or manifest; "
-                             f"use --force to overwrite or choose another --out")
-        train_df, test_df = split_fold(df, k)
-        train_wavs, train_df = _load_waveforms(train_df, problems, skip_bad)
-        click.echo(f"fold {k}: training {model_name} ({aug}) on {len(train_df)} utterances, "
-                   f"{train_df['speaker'].nunique()} speakers, {epochs} epochs", err=True)
-        weights = train_model(
-            train_wavs, list(train_df["emotion"]), classes, config, out_stem=stem,
-            metadata={"fold": int(k), "training_speakers": sorted(map(str, train_df["speaker"].unique())),
-                      "test_speakers": sorted(map(str, test_df["speaker"].unique())),
-                      "manifest_hash": mhash, "data_source": str(Path(data).resolve())},
-        )
-        del train_wavs
-        # Held-out score of the final-epoch model (reported, never used to pick a model).
-        test_wavs, test_df = _load_waveforms(test_df, problems, skip_bad)
-        proba = load_checkpoint(weights, device=device).predict_proba(test_wavs)
-        pred = [classes[i] for i in proba.argmax(axis=1)]
-        y = list(test_df["emotion"])
-        wa, ua = weighted_accuracy(y, pred), unweighted_accuracy(y, pred)
-        update_sidecar(stem.with_name(stem.name + ".json"),
-                       final_metrics={"test_wa": round(wa, 6), "test_ua": round(ua, 6), "n_test": len(y)})
-        click.echo(f"fold {k}: held-out WA {100 * wa:.2f} %  UA {100 * ua:.2f} %  "
-                   f"({len(y)} utterances) -> {weights}")
-    if problems.rows:
+    plan = plan_folds(df, data=str(data), folds=todo, train_config=config.to_dict(), out=out, corpus=corpus,
+                      n_folds=n_folds, skip_bad=skip_bad, force=force)
+    n_run = sum(j.action != "skip" for j in plan)
+    jobs = jobs if jobs is not None else default_jobs(n_run, threads)
+    if jobs < 1:
+        raise click.BadParameter(f"--jobs {jobs}: must be >= 1")
+    if n_run:
+        click.echo(f"{model_name} ({aug}): {n_run} fold(s) to train, {jobs} at a time, {threads} thread(s) "
+                   f"each, precision {resolved}", err=True)
+
+    def report(r: dict) -> None:
+        if r["action"] == "skip":
+            click.echo(f"fold {r['fold']}: {r['weights']} exists with the same config; skipped (--force retrains)")
+        elif "test_wa" in r:
+            click.echo(f"fold {r['fold']}: held-out WA {100 * r['test_wa']:.2f} %  UA {100 * r['test_ua']:.2f} %  "
+                       f"({r['n_test']} utterances, {r['epochs']}/{r['epochs_requested']} epochs) -> {r['weights']}")
+        for row in r.get("problems", []):
+            problems.add(row["stage"], row["problem"], utt_id=row["utt_id"], path=row["path"])
+
+    run_fold_jobs(plan, jobs, on_result=report)
+    if len(problems):
         problems.write(out / "problems.csv")
-        click.echo(f"{len(problems.rows)} problem(s) recorded in {out / 'problems.csv'}", err=True)
+        click.echo(f"{len(problems)} problem(s) recorded in {out / 'problems.csv'}", err=True)
+
+
+def _print_status(rows: list[dict]) -> None:
+    if not rows:
+        click.echo("no training logs found")
+        return
+    click.echo(f"{'folder':<24} {'fold':<8} {'epochs':>9} {'loss':>8} {'acc':>6} {'s/epoch':>8} {'left':>9}  state")
+    for r in rows:
+        req = "?" if r["epochs_requested"] is None else r["epochs_requested"]
+        eta = r["eta_s"]
+        left = "-" if eta != eta else (f"{eta / 3600:.1f} h" if eta >= 3600 else f"{eta / 60:.0f} min")
+        click.echo(f"{r['folder']:<24} {r['fold']:<8} {str(r['epochs_done']) + '/' + str(req):>9} "
+                   f"{r['loss']:>8.4f} {r['train_acc']:>6.3f} {r['s_per_epoch']:>8.1f} {left:>9}  {r['state']}")

@@ -1,0 +1,77 @@
+"""Numeric precision of training and prediction: fp32, bf16 autocast (native CPUs), AMP on CUDA.
+
+``precision`` names what the user asks for; ``resolve_precision`` turns it into what runs:
+
+- ``fp32``: plain float32 everywhere.
+- ``bf16``: ``torch.autocast(dtype=bfloat16)``. On a CPU only where bf16 is native (AVX512-BF16
+  or AMX): elsewhere it is emulated and several times slower, so it is refused with an error.
+  On CUDA it is bf16 autocast too.
+- ``auto``: bf16 where it is native on the CPU, fp16 AMP (with loss scaling) on CUDA, else fp32.
+
+Autocast lowers convolutions and matrix products only; losses, softmax, the AAM similarity and
+BatchNorm statistics stay in float32 (the callers cast where autocast would not).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import torch
+
+from model.errors import ModelError
+
+__all__ = ["PRECISIONS", "cpu_has_native_bf16", "resolve_precision", "autocast_context", "cpu_capability"]
+
+PRECISIONS = ("fp32", "bf16", "auto")
+
+
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX tiles)."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    try:
+        return any(bool(getattr(torch.cpu, name)()) for name in probes if hasattr(torch.cpu, name))
+    except RuntimeError:
+        return False
+
+
+def cpu_capability() -> str:
+    """ATen's CPU kernel level (``DEFAULT``, ``AVX2``, ``AVX512``...): the kernels that ran."""
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except (AttributeError, RuntimeError):
+        return "unknown"
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> str:
+    """The precision that runs: ``fp32``, ``bf16`` or ``fp16`` (CUDA AMP) for ``precision`` on
+    ``device``; ModelError for an unknown name or for bf16 on a CPU without native bf16."""
+    if precision not in PRECISIONS:
+        raise ModelError(f"precision={precision!r}: choose one of {', '.join(PRECISIONS)}")
+    kind = torch.device(device).type
+    if precision == "fp32":
+        return "fp32"
+    if kind == "cuda":
+        return "bf16" if precision == "bf16" else "fp16"
+    if kind != "cpu":
+        if precision == "bf16":
+            raise ModelError(f"precision=bf16: not supported on device {device}; use fp32")
+        return "fp32"
+    if cpu_has_native_bf16():
+        return "bf16"
+    if precision == "bf16":
+        raise ModelError("precision=bf16: this CPU has no native bfloat16 (AVX512-BF16/AMX), where it "
+                         "would be emulated and slow; use --precision fp32 or auto")
+    return "fp32"
+
+
+def autocast_context(precision: str, device: torch.device | str):
+    """The autocast block for a *resolved* precision (``fp32`` -> a no-op context)."""
+    kind = torch.device(device).type
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    if dtype is None:
+        raise ModelError(f"precision={precision!r}: expected a resolved precision fp32, bf16 or fp16")
+    return torch.autocast(device_type=kind, dtype=dtype)
