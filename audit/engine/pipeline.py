@@ -88,11 +88,11 @@ def check_group_columns(manifest: pd.DataFrame, columns: list[str], source: str)
 
 
 def _clear_outputs(out: Path) -> None:
-    for name in OUTPUT_FILES:
-        (out / name).unlink(missing_ok=True)
-    for pattern in ("table*.csv", "table*.md"):
-        for p in out.glob(pattern):
-            p.unlink()
+    # table*: this scenario writes its own; *.tmp: the temporaries of a run that was killed
+    for base in (*OUTPUT_FILES, "table*.csv", "table*.md"):
+        for pattern in (base, f"{base}.tmp", f".{base}.*.tmp"):
+            for p in out.glob(pattern):
+                p.unlink()
     if (out / "plots").is_dir():
         shutil.rmtree(out / "plots")
 

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from audit._atomic import atomic_write_bytes  # noqa: E402
 from audit.metrics import confusion_matrix, reliability  # noqa: E402
 from audit.tables import condition_kind  # noqa: E402
 
@@ -33,9 +35,10 @@ def safe_name(text: str) -> str:
 
 
 def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=100, metadata=_PNG_META)
+    buf = io.BytesIO()  # rendered in memory, then renamed into place: a kill leaves no half PNG
+    fig.savefig(buf, format="png", dpi=100, metadata=_PNG_META)
     plt.close(fig)
-    return path
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def _conditions(values) -> list[str]:

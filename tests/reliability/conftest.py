@@ -10,7 +10,7 @@ import torch
 
 torch.set_num_threads(1)
 
-from _reliability_helpers import save_untrained  # noqa: E402  (after the thread setting)
+from _reliability_helpers import FAST, record_writes, save_untrained  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +45,22 @@ def fold_models(tmp_path_factory, manifest) -> Path:
         train = manifest.loc[manifest["fold"] != k, "speaker"].unique()
         save_untrained(root / f"fold{k}", fold=int(k), seed=100 + int(k), train_speakers=train)
     return root
+
+
+@pytest.fixture(scope="session")
+def run_args(corpus, fold_models):
+    """``audit run`` arguments of the reference audit (noise at 0 dB, with the report)."""
+    return lambda out, *extra: ["run", "noise", "--snr", "0", "--data", str(corpus), "--models",
+                                str(fold_models), "--out", str(out), *FAST, *extra]
+
+
+@pytest.fixture(scope="session")
+def reference_run(tmp_path_factory, run_args):
+    """The reference audit, without the cache; its folder and the paths it opened for writing."""
+    from audit.cli import main
+
+    out = tmp_path_factory.mktemp("reference") / "run"
+    with record_writes() as writes, pytest.raises(SystemExit) as done:
+        main(run_args(out, "--no-cache"))
+    assert done.value.code == 0
+    return out, list(writes)

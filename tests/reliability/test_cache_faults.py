@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _reliability_helpers import cli
+from _reliability_helpers import FAST, cli
 
 from audit.engine.cache import PredictionCache, encode_record
 from audit.errors import AuditError
 
-FAST = ["--workers", "1", "--n-boot", "20", "--batch-size", "4", "--no-report"]
+FAST = [*FAST, "--no-report"]
 
 
 def _outputs(run_dir: Path) -> dict[str, bytes]:
@@ -32,16 +32,9 @@ def _run(capsys, corpus, models, out, *extra):
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, corpus, fold_models):
-    """A run without the cache: the outputs every cache fault must reproduce."""
-    from audit.cli import main
-
-    out = tmp_path_factory.mktemp("ref") / "run"
-    with pytest.raises(SystemExit) as done:
-        main(["run", "noise", "--snr", "0", "--data", str(corpus), "--models", str(fold_models),
-              "--out", str(out), *FAST, "--no-cache"])
-    assert done.value.code == 0
-    return _outputs(out)
+def reference(reference_run):
+    """The outputs every cache fault must reproduce (a run without the cache)."""
+    return _outputs(reference_run[0])
 
 
 def _filled_cache(directory: Path, n: int = 400) -> tuple[Path, dict]:
