@@ -51,7 +51,9 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Corpus folder or manifest CSV (with folds)."),
         click.option("--models", "models", multiple=True,
                      help="One or more: checkpoint folder (fold*.json), checkpoint file, "
-                          "TorchScript .pt/.ts, ONNX .onnx, or pkg.module:fn."),
+                          "TorchScript .pt/.ts, ONNX .onnx, or pkg.module:fn. Checkpoints are "
+                          "safetensors (data only, the default format); a pkg.module:fn entry "
+                          "point and a TorchScript file RUN THEIR CODE: use only ones you trust."),
         click.option("--out", type=click.Path(file_okay=False), default=None,
                      help="Run folder (default results/<scenario>/, overwritten)."),
         click.option("--seed", type=int, default=None, help="Root seed (default: the scenario's, 987654)."),

@@ -290,3 +290,13 @@ def test_formula_prefixes_are_kept_verbatim_in_csvs(tmp_path, capsys, manifest, 
     assert code == 0, err
     preds = pd.read_csv(tmp_path / "r" / "predictions.csv", keep_default_na=False, dtype=str)
     assert set(preds["speaker"]) == set(df["speaker"])
+
+
+# --- code-running model sources are named as such ------------------------------------------
+
+@pytest.mark.parametrize("command", ["run", "fairness"])
+def test_help_says_which_model_sources_run_code(capsys, command):
+    code, out, _ = cli(capsys, command, "--help")
+    text = " ".join(out.split())
+    assert code == 0 and "pkg.module:fn entry point and a TorchScript file RUN THEIR CODE" in text
+    assert "safetensors (data only, the default format)" in text
