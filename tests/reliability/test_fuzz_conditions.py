@@ -63,7 +63,7 @@ def _class_of(name: str):
     raise LookupError(name)
 
 
-@fuzz(200)
+@fuzz(150)
 @given(st.lists(perturbation_kwargs(), min_size=1, max_size=3))
 def test_condition_string_round_trip(stages):
     tally = TALLY.setdefault("condition round trip", Counter())
@@ -96,7 +96,7 @@ def test_any_condition_string_parses_or_is_one_clear_error(text):
     tally["parsed"] += 1
 
 
-@fuzz(120)
+@fuzz(60)
 @given(name=st.sampled_from(RENDERED), snr=st.floats(-20, 60), seed=st.integers(0, 2**32 - 1),
        x=hnp.arrays(np.float32, st.integers(16, 3000),
                     elements=st.floats(-1, 1, width=32, allow_subnormal=False)),

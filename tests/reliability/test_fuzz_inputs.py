@@ -70,7 +70,7 @@ SPEC_PIECES = ["=", "[", "]", '"', "{", "}", ",", "\n", "snr_db = -1e999", "name
                "conditions = [{ name = \"awgn\" }]\n", "\x00", "é", "'''"]
 
 
-@fuzz(150)
+@fuzz(100)
 @given(text=mutated(SPEC, SPEC_PIECES))
 def test_mutated_scenario_specs(tmp_path_factory, text):
     path = tmp_path_factory.mktemp("spec", numbered=True) / "spec.toml"
@@ -85,7 +85,7 @@ def manifest_text(corpus) -> str:
     return Path(corpus).read_text()
 
 
-@fuzz(60)
+@fuzz(40)
 @given(data=st.data())
 def test_mutated_manifest_csvs(tmp_path_factory, corpus, manifest_text, data):
     pieces = [",", "\n", '"', ",,", "male", "female", "alien", "-1", "1.5", "nan", "x.wav",
@@ -168,7 +168,7 @@ def _mutate_file(path: Path, op: str, draw) -> None:
         (path.parent / "notes.wav.txt").write_text("not audio")
 
 
-@fuzz(60)
+@fuzz(36)
 @given(data=st.data())
 def test_mutated_corpus_trees(tmp_path_factory, data):
     kind = data.draw(st.sampled_from(sorted(TREES)))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import re
 import shutil
 import stat
@@ -18,9 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
 
-from _reliability_helpers import CLASSES, FAST, cli, save_untrained
+from _reliability_helpers import FAST, cli, save_untrained
 
 from audit.data._extract import MAX_RATIO, safe_extract
 from audit.errors import AuditError
