@@ -10,6 +10,12 @@ says so): inference cost does not depend on the weights, so the timing is the sa
 trained ones (the accuracy figures are then meaningless). ``--train-epochs N`` trains real
 ones with ``audit train`` instead. Each phase runs in its own process so that peak memory
 (``ru_maxrss`` of the process and, separately, of its worker processes) is per phase.
+
+The cold phase also reports the audit's overhead: its evaluation time divided by the time the
+bare network forward (batch 32, eval mode, the run's precision and threads) takes for the same
+number of segments (counted from each utterance's duration and the test stride, times the
+conditions and models evaluated). 1.0 would mean decoding, perturbation, features, caching
+and bookkeeping cost nothing.
 """
 
 from __future__ import annotations
@@ -48,6 +54,40 @@ def _seeded_checkpoints(data: str, dest: Path) -> Path:
     return dest
 
 
+def _bare_forward_s(data: str, model_dirs: list[str], predictions: Path, precision: str, batch: int = 32,
+                    sample_batches: int = 30) -> tuple[float, int]:
+    """Seconds the bare forward would take for the segments behind ``predictions``, and their
+    number (the per-segment time is measured on ``sample_batches`` random batches per model)."""
+    import pandas as pd
+    import torch
+
+    from audit.models import load_models
+    from model.features import segment_starts
+    from model.precision import autocast_context
+
+    from audit.data import load_data
+
+    durations = load_data(data).set_index("utt_id")["duration_s"]
+    preds = pd.read_csv(predictions, usecols=["model", "utt_id"])
+    preds["duration_s"] = preds["utt_id"].map(durations)
+    frames = 1 + (preds["duration_s"] * 16000).round().astype(int) // 160
+    preds["segments"] = [len(segment_starts(int(n), 40)) for n in frames]
+    total_s, total_n = 0.0, 0
+    for ms in load_models(model_dirs, precision=precision):
+        n = int(preds.loc[preds["model"] == ms.name, "segments"].sum())
+        net = next(iter(ms.predictors.values())).model.eval()
+        x = torch.randn(batch, 1, 39, 200)
+        with torch.no_grad(), autocast_context(next(iter(ms.predictors.values())).precision, "cpu"):
+            net(x)
+            t = time.perf_counter()
+            for _ in range(sample_batches):
+                torch.softmax(net(x).float(), dim=1)
+            per_segment = (time.perf_counter() - t) / (sample_batches * batch)
+        total_s += n * per_segment
+        total_n += n
+    return total_s, total_n
+
+
 def _phase(args: argparse.Namespace) -> None:
     import torch
 
@@ -58,12 +98,17 @@ def _phase(args: argparse.Namespace) -> None:
     opts = RunOptions(data=args.data, models=args.models, out=Path(args.out),
                       cache_dir=Path(args.cache), workers=args.workers,
                       batch_size=args.batch_size, device=args.device, report=args.report,
-                      progress=False, n_boot=args.n_boot)
+                      progress=False, n_boot=args.n_boot, precision=args.precision)
     t0 = time.perf_counter()
     run_audit(resolve_scenario("paper"), opts)
     wall = time.perf_counter() - t0
     info = json.loads((Path(args.out) / "run.json").read_text())
-    print(json.dumps({
+    extra = {}
+    if args.phase == "cold":
+        bare_s, n_seg = _bare_forward_s(args.data, args.models, Path(args.out) / "predictions.csv", args.precision)
+        extra = {"segments": n_seg, "bare_forward_s": round(bare_s, 1),
+                 "overhead": round(info["timings_s"]["evaluate"] / bare_s, 2)}
+    print(json.dumps({**extra,
         "wall_s": round(wall, 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "peak_rss_workers_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
@@ -82,6 +127,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"])
     ap.add_argument("--report", action="store_true", help="also time plots + report.html")
     ap.add_argument("--folds", type=int, nargs="*", default=None,
                     help="evaluate only these folds (a quick partial benchmark; say so)")
@@ -124,7 +170,8 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--phase", phase, "--data", args.data, "--models", *models,
                "--out", str(work / "run"), "--cache", str(cache), "--workers", str(args.workers),
                "--threads", str(args.threads), "--batch-size", str(args.batch_size),
-               "--device", args.device, "--n-boot", str(args.n_boot)] + (["--report"] * args.report)
+               "--device", args.device, "--n-boot", str(args.n_boot),
+               "--precision", args.precision] + (["--report"] * args.report)
         done = subprocess.run(cmd, check=True, capture_output=True, text=True)
         results[phase] = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"{phase:>6}: {json.dumps(results[phase])}")

@@ -12,6 +12,7 @@ from model.errors import ModelError
 from model.features import FeatureConfig, FeatureStats, MFCCExtractor, utterance_segments
 from model.checkpoint import load_model, sha256_file
 from model.macnn import MACNN
+from model.precision import autocast_context, resolve_precision
 
 __all__ = ["Predictor", "load_checkpoint", "resolve_device"]
 
@@ -35,7 +36,8 @@ class Predictor:
     Attributes: ``name``, ``classes``, ``fold``, ``meta`` (the sidecar), ``feature_config``,
     ``feature_stats`` (or None), ``sha256`` (weights file), ``device``, ``model``.
     ``pooling``: ``prob`` (mean of segment probabilities, the default) or ``logit`` (softmax
-    of the mean segment logits).
+    of the mean segment logits). ``precision``: ``fp32`` (default: audits reproduce on any
+    CPU), ``bf16`` or ``auto`` (see ``model.precision``); ``self.precision`` is what runs.
     """
 
     def __init__(
@@ -51,12 +53,14 @@ class Predictor:
         sha256: str = "",
         device: str | torch.device = "cpu",
         pooling: str = "prob",
+        precision: str = "fp32",
     ) -> None:
         if pooling not in ("prob", "logit"):
             raise ModelError(f"pooling={pooling!r}: choose prob or logit")
         if len(classes) != model.config.num_classes:
             raise ModelError(f"{len(classes)} classes given for a model with {model.config.num_classes} outputs")
         self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
         self.model = model.to(self.device).eval()
         self.classes = list(classes)
         self.feature_config = feature_config
@@ -102,7 +106,8 @@ class Predictor:
             who = np.concatenate(owners)
             for start in range(0, limit, batch_size):
                 stop = min(start + batch_size, limit)
-                out = self.model(x[start:stop]).float()  # (b, K)
+                with autocast_context(self.precision, self.device):
+                    out = self.model(x[start:stop]).float()  # (b, K)
                 out = torch.softmax(out, dim=1) if self.pooling == "prob" else out
                 np.add.at(sums, who[start:stop], out.double().cpu().numpy())
                 np.add.at(counts, who[start:stop], 1)
@@ -124,7 +129,8 @@ class Predictor:
         return mean
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Predictor:
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", *,
+                    precision: str = "fp32") -> Predictor:
     """A ``Predictor`` from ``<stem>.safetensors`` / ``.pt`` / ``.json`` (sidecar beside it)."""
     model, doc, weights = load_model(path)
 
@@ -139,4 +145,5 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Pre
         meta=doc,
         sha256=sha256_file(weights),
         device=device,
+        precision=precision,
     )

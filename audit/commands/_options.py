@@ -48,12 +48,14 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options every evaluating command shares (defaults: the paper's settings)."""
     opts = [
         click.option("--data", "data", type=str, default=None,
-                     help="Corpus folder or manifest CSV (with folds)."),
+                     help="Corpus folder, manifest CSV (with folds) or hf:DIR (a Hugging Face dataset on disk)."),
         click.option("--models", "models", multiple=True,
                      help="One or more: checkpoint folder (fold*.json), checkpoint file, "
-                          "TorchScript .pt/.ts, ONNX .onnx, or pkg.module:fn. Checkpoints are "
-                          "safetensors (data only, the default format); a pkg.module:fn entry "
-                          "point and a TorchScript file RUN THEIR CODE: use only ones you trust."),
+                          "TorchScript .pt/.ts, ONNX .onnx, pkg.module:fn, hf:DIR (local Hugging "
+                          "Face folder) or speechbrain:DIR. Checkpoints are safetensors (data "
+                          "only, the default format); a pkg.module:fn entry point, a TorchScript "
+                          "file and a speechbrain:DIR hyperparams.yaml RUN THEIR CODE: use only "
+                          "ones you trust."),
         click.option("--out", type=click.Path(file_okay=False), default=None,
                      help="Run folder (default results/<scenario>/, overwritten)."),
         click.option("--seed", type=int, default=None, help="Root seed (default: the scenario's, 987654)."),
@@ -63,13 +65,17 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--batch-size", type=int, default=64, show_default=True,
                      help="Utterances decoded per step (memory only; results do not depend on it)."),
         click.option("--classes", default=None,
-                     help="Comma-separated class order for TorchScript/ONNX/entry-point models."),
+                     help="Comma-separated class order for TorchScript/ONNX/entry-point models "
+                          "(or names for the outputs of hf:/speechbrain: models)."),
         click.option("--condition", "conditions", multiple=True,
                      help="Extra condition(s), e.g. 'reverb:rt60_s=0.5+awgn:snr_db=10'."),
         click.option("--n-boot", type=int, default=None, help="Bootstrap resamples (default: the scenario's)."),
         click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
                      help="Prediction cache (default: <out>/../.cache)."),
         click.option("--no-cache", is_flag=True, help="Do not read or write the prediction cache."),
+        click.option("--precision", type=click.Choice(["fp32", "bf16", "auto"]), default="fp32",
+                     show_default=True, help="Model arithmetic: fp32 reproduces on any CPU; bf16/auto "
+                     "(native-bf16 CPUs, CUDA) is faster, cached separately, recorded in run.json."),
         click.option("--folds", "folds", type=int, multiple=True,
                      help="Evaluate only these folds' test speakers, e.g. --folds 0 1 "
                           "(when only some fold checkpoints exist)."),
@@ -98,6 +104,7 @@ def common_run_options(ctx: click.Context, kw: dict[str, Any], out_default: str)
         classes=[c.strip() for c in kw["classes"].split(",")] if kw["classes"] else None,
         n_boot=kw["n_boot"],
         folds=sorted(set(kw["folds"])) or None,
+        precision=kw["precision"],
     )
 
 

@@ -31,7 +31,7 @@ def perturb(ctx: click.Context, input_path: Path, condition: str, seed: int | No
 
     from audit.data.audio import write_audio
     from audit.errors import AuditError
-    from perturbations import derive_rng, parse_condition, render
+    from perturbations import PerturbationError, derive_rng, parse_condition, render
 
     p = parse_condition(condition)
     suffix = out_path.suffix.lower()
@@ -60,8 +60,11 @@ def perturb(ctx: click.Context, input_path: Path, condition: str, seed: int | No
         raise AuditError(f"condition {p} needs --data (a corpus folder or manifest) for the "
                          "babble talkers")
     context = {"utt_id": utt, **({"speaker": speaker} if speaker else {})}
-    out, record = render(p, waveform, int(sample_rate), derive_rng(seed, utt, str(p)),
-                         context=context)
+    try:
+        out, record = render(p, waveform, int(sample_rate), derive_rng(seed, utt, str(p)),
+                             context=context)
+    except PerturbationError as exc:  # e.g. a silent input: name the file it came from
+        raise AuditError(f"{input_path}: {exc}") from None
     # WAV as 32-bit float keeps exactly what the model sees; FLAC is 24-bit PCM, clipped to +-1.
     # Either way the bytes are the same on every run (no timestamped PEAK chunk), written atomically.
     if suffix == ".flac":

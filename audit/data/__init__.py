@@ -10,6 +10,8 @@ from audit.data.folds import assign_folds, default_n_folds, split_fold
 from audit.data.load import MANIFEST_NAME, detect_corpus, load_data
 from audit.data.manifest import manifest_hash, read_manifest, validate_manifest, write_manifest
 from audit.data.info import check_audio, format_summary, summarize
+from audit.data.labelmap import (CORPUS_EMOTIONS, LabelMap, LabelMapping, list_label_maps,
+                                  load_label_map, synonym)
 from audit.data.problems import ProblemLog
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "write_synthetic_corpus",
     "load_data", "detect_corpus", "list_corpora", "MANIFEST_NAME",
     "summarize", "format_summary", "check_audio", "export_corpus", "fetch_ravdess", "RAVDESS_URL",
+    "LabelMap", "LabelMapping", "load_label_map", "list_label_maps", "CORPUS_EMOTIONS", "synonym",
 ]
 
 

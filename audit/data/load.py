@@ -58,7 +58,9 @@ def load_data(source: str | os.PathLike, *, corpus: str | None = None, skip_bad:
 
     Parameters
     ----------
-    source : corpus folder (layout auto-detected) or manifest / generic CSV file.
+    source : corpus folder (layout auto-detected), manifest / generic CSV file, or
+        ``hf:PATH`` for a Hugging Face dataset on disk (``save_to_disk`` or audiofolder, see
+        :mod:`audit.data._hf`; ``options`` then maps columns and picks the split).
     corpus : force the folder's layout (``ravdess``, ``cremad``, ``emodb``, ``iemocap``, ``tess``,
         ``manifest``).
     skip_bad : drop bad items and record them in ``problems`` instead of raising ``AuditError``.
@@ -70,8 +72,16 @@ def load_data(source: str | os.PathLike, *, corpus: str | None = None, skip_bad:
     Only file headers are read here; decoding checks (NaN, all-zero ...) happen in
     ``load_audio`` and ``audit data info --check``.
     """
-    source = Path(source).expanduser()
     log = problems if problems is not None else ProblemLog()
+    if str(source).startswith("hf:"):
+        from audit.data._hf import scan_hf
+
+        if corpus not in (None, "hf"):
+            raise AuditError(f"{source}: --corpus {corpus} does not apply to an hf: dataset")
+        rows, where = scan_hf(str(source)[3:], options=options)
+        df = validate_manifest(rows, where, skip_bad=skip_bad, problems=log)
+        return _with_folds(df, n_folds, where, log, problems)
+    source = Path(source).expanduser()
     if not source.exists():
         raise AuditError(f"{source}: no such file or folder")
     name = _canonical_name(corpus) if corpus else None
@@ -90,6 +100,11 @@ def load_data(source: str | os.PathLike, *, corpus: str | None = None, skip_bad:
             except TypeError as exc:
                 raise AuditError(f"{source}: bad option for corpus {name} ({exc})") from None
             df = validate_manifest(rows, source, skip_bad=skip_bad, problems=log, check_files=False)
+    return _with_folds(df, n_folds, source, log, problems)
+
+
+def _with_folds(df: pd.DataFrame, n_folds: int | None, source: object, log: ProblemLog,
+                problems: ProblemLog | None) -> pd.DataFrame:
     if "fold" not in df.columns or n_folds is not None:
         df = assign_folds(df, n_folds)
     if problems is None and len(log):

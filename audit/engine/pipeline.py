@@ -51,6 +51,7 @@ class RunOptions:
     fail_if: list[str] = field(default_factory=list)
     n_boot: int | None = None
     folds: list[int] | None = None  # evaluate only these folds (None: all)
+    precision: str = "fp32"  # fp32 | bf16 | auto for our checkpoints (model.precision)
     report: bool = True
     progress: bool = True
     argv: list[str] | None = None
@@ -139,7 +140,7 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
         manifest = select_folds(manifest, opts.folds, str(opts.data))
     group_cols = list(dict.fromkeys([*scenario.groups, *(c for i in scenario.intersections for c in i)]))
     check_group_columns(manifest, group_cols, str(opts.data))
-    model_sets = load_models(opts.models, classes=opts.classes, device=device)
+    model_sets = load_models(opts.models, classes=opts.classes, device=device, precision=opts.precision)
     _validate_rules(rules, scenario, model_sets[0].classes)  # class-wise rules, still before audio
     t_load = time.perf_counter()
 
@@ -196,7 +197,7 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
                "hits": cache.hits, "misses": cache.misses},
         outputs=sorted(p.name for p in outputs) + ["report.html"] * opts.report,
         gates={"rules": rules, "violations": violations}, argv=opts.argv,
-        warnings=list(metrics.attrs.get("warnings", [])),
+        warnings=list(metrics.attrs.get("warnings", [])), precision=opts.precision,
         timings={"load": round(t_load - t0, 3), "evaluate": round(t_eval - t_load, 3),
                  "analyse": round(t_an - t_eval, 3)})
     atomic_write_json(out / "run.json", info)

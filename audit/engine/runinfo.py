@@ -34,8 +34,11 @@ def device_info(device: str) -> dict[str, Any]:
     """The device that ran the models, with its name when it is a GPU."""
     import torch
 
+    from model.precision import cpu_capability, cpu_has_native_bf16
+
     info: dict[str, Any] = {"device": device, "cpu_count": __import__("os").cpu_count(),
-                            "platform": platform.platform()}
+                            "platform": platform.platform(), "torch_threads": torch.get_num_threads(),
+                            "cpu_capability": cpu_capability(), "cpu_native_bf16": cpu_has_native_bf16()}
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return info
@@ -46,7 +49,7 @@ def build_run_info(*, scenario: Any, data_source: str, manifest_hash: str, n_utt
                    batch_size: int, started: str, cache: dict[str, Any],
                    outputs: list[str], gates: dict[str, Any], argv: list[str] | None = None,
                    timings: dict[str, float] | None = None,
-                   warnings: list[str] | None = None) -> dict[str, Any]:
+                   warnings: list[str] | None = None, precision: str = "fp32") -> dict[str, Any]:
     """Assemble the run.json document."""
     return {
         "format": "ser-audit-run/1",
@@ -57,6 +60,7 @@ def build_run_info(*, scenario: Any, data_source: str, manifest_hash: str, n_utt
                  "n_utterances": n_utterances},
         "models": [ms.describe() for ms in model_sets],
         "device": device_info(device),
+        "precision": precision,
         "workers": workers,
         "batch_size": batch_size,
         "cache": cache,

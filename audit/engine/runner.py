@@ -81,9 +81,12 @@ def _check_leak(ms: ModelSet, fold: int, pred: Any, manifest: pd.DataFrame) -> N
 
 def _feature_key(pred: Any) -> str:
     cfg = getattr(pred, "feature_config", None)
+    # Reduced precision changes the outputs: it keys the cache (fp32 keeps the historic key).
+    precision = getattr(pred, "precision", "fp32")
+    suffix = "" if precision == "fp32" else f"|precision={precision}"
     if cfg is None:
-        return "none"
-    return json.dumps(cfg.to_dict() if hasattr(cfg, "to_dict") else repr(cfg), sort_keys=True)
+        return "none" + suffix
+    return json.dumps(cfg.to_dict() if hasattr(cfg, "to_dict") else repr(cfg), sort_keys=True) + suffix
 
 
 def _predictor(ms: ModelSet, row: Any) -> tuple[Any, int | None]:

@@ -9,7 +9,10 @@ Supported sources (see ``docs/_readme_engine.md``, "Any model"):
   ``<file>.json`` ``{"classes": [...], "feature_config": {...}}`` or ``classes=``;
 * a Python entry point ``pkg.module:fn`` with ``fn(waveforms) -> (n, n_classes)``
   probabilities, waveforms a list of float32 ``(time,)`` arrays at 16 kHz; classes from
-  ``fn.classes`` or ``classes=``.
+  ``fn.classes`` or ``classes=``;
+* ``hf:FOLDER``, a local Hugging Face audio-classification ``save_pretrained`` folder
+  (:mod:`audit.models._hf`), and ``speechbrain:FOLDER``, a local SpeechBrain classifier folder
+  (:mod:`audit.models._speechbrain`); classes from the model, mapped onto emotion names.
 
 Class-order contract: probability column ``j`` is the class ``classes[j]``.
 """
@@ -64,9 +67,17 @@ class ModelSet:
             else "one model evaluates all utterances (not fold-specific)",
             "checkpoints": {("all" if k is None else str(k)): {
                 "sha256": p.sha256, "name": getattr(p, "name", ""),
-                "fold": getattr(p, "fold", None)} for k, p in sorted(
+                "fold": getattr(p, "fold", None), "precision": getattr(p, "precision", "fp32"),
+                "trained": _training_record(getattr(p, "meta", None))} for k, p in sorted(
                     self.predictors.items(), key=lambda kv: -1 if kv[0] is None else kv[0])},
         }
+
+
+def _training_record(meta: Any) -> dict[str, Any] | None:
+    """How a checkpoint was trained (precision, threads, CPU kernels), from its sidecar."""
+    if not isinstance(meta, dict) or "train_config" not in meta:
+        return None
+    return {k: meta.get(k) for k in ("precision", "threads", "cpu_capability", "epochs", "device")}
 
 
 def _sha256(path: Path) -> str:
@@ -187,19 +198,53 @@ class _EntryPointPredictor:
         return out
 
 
-def _checkpoint(path: Path, device: str) -> Any:
+def _checkpoint(path: Path, device: str, precision: str = "fp32") -> Any:
     import model
 
     try:
-        return model.load_checkpoint(path, device=device)
+        return model.load_checkpoint(path, device=device, precision=precision)
     except FileNotFoundError:
         raise AuditError(f"{path}: checkpoint not found") from None
 
 
+def _load_hf(text: str, **kw: Any) -> Any:
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        raise AuditError(f"hf:{text}: Hugging Face models need transformers: "
+                         "pip install 'ser-audit[hf]'") from None
+    from audit.models._hf import load_hf
+
+    return load_hf(text, **kw)
+
+
+def _load_speechbrain(text: str, **kw: Any) -> Any:
+    try:
+        import speechbrain  # noqa: F401
+    except ImportError:
+        raise AuditError(f"speechbrain:{text}: SpeechBrain models need speechbrain: "
+                         "pip install 'ser-audit[speechbrain]'") from None
+    from audit.models._speechbrain import load_speechbrain
+
+    return load_speechbrain(text, **kw)
+
+
+_FOLDER_ADAPTERS = {"hf": ("huggingface", _load_hf), "speechbrain": ("speechbrain", _load_speechbrain)}
+
+
 def load_model(source: str | Path, *, classes: Sequence[str] | None = None,
-               device: str = "cpu") -> ModelSet:
-    """Load one model source (folder, checkpoint, TorchScript, ONNX, or ``pkg.module:fn``)."""
+               device: str = "cpu", precision: str = "fp32") -> ModelSet:
+    """Load one model source (folder, checkpoint, TorchScript, ONNX, ``pkg.module:fn``,
+    ``hf:FOLDER`` or ``speechbrain:FOLDER``).
+
+    ``precision`` applies to our checkpoints and the ``hf:`` / ``speechbrain:`` folders
+    (``model.precision``); the other kinds run as they were exported."""
     text = str(source)
+    scheme, _, rest = text.partition(":")
+    if scheme in _FOLDER_ADAPTERS and rest:
+        kind, loader = _FOLDER_ADAPTERS[scheme]
+        pred = loader(rest, device=str(device), classes=classes, precision=precision)
+        return ModelSet(pred.name, text, kind, {None: pred})
     path = Path(text)
     if not path.exists() and _ENTRY.match(text):
         return ModelSet(text.split(":")[-1], text, "entrypoint",
@@ -214,12 +259,12 @@ def load_model(source: str | Path, *, classes: Sequence[str] | None = None,
             raise AuditError(f"{path}: no fold*.json checkpoints in this folder")
         preds: dict[int | None, Any] = {}
         for sc in sidecars:
-            pred = _checkpoint(sc, device)
+            pred = _checkpoint(sc, device, precision)
             fold = pred.fold if pred.fold is not None else int(sc.stem[4:])
             preds[int(fold)] = pred
         ms = ModelSet(path.name, str(path), "checkpoints", preds)
     elif path.suffix in (".safetensors", ".json"):
-        ms = ModelSet(path.stem, str(path), "checkpoint", {None: _checkpoint(path, device)})
+        ms = ModelSet(path.stem, str(path), "checkpoint", {None: _checkpoint(path, device, precision)})
     elif path.suffix in _SCRIPT_EXT:
         ms = ModelSet(path.stem, str(path), "torchscript", {None: _torchscript(path, classes, device)})
     elif path.suffix == ".onnx":
@@ -232,13 +277,13 @@ def load_model(source: str | Path, *, classes: Sequence[str] | None = None,
 
 
 def load_models(paths: Sequence[str | Path], *, classes: Sequence[str] | None = None,
-                device: str = "cpu") -> list[ModelSet]:
+                device: str = "cpu", precision: str = "fp32") -> list[ModelSet]:
     """Load several model sources; names are made unique (``name``, ``name-2`` ...)."""
     if not paths:
         raise AuditError("no models given (--models DIR|FILE|pkg.module:fn ...)")
     out: list[ModelSet] = []
     for src in paths:
-        ms = load_model(src, classes=classes, device=device)
+        ms = load_model(src, classes=classes, device=device, precision=precision)
         base, n = ms.name, 2
         while ms.name in {m.name for m in out}:
             ms.name, n = f"{base}-{n}", n + 1

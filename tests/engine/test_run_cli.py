@@ -19,6 +19,11 @@ def _cli(capsys, *args: str) -> tuple[int, str, str]:
     return done.value.code, cap.out, cap.err
 
 
+def _one_line_error(err: str) -> bool:
+    """stderr is exactly one ``error: ...`` line, with no traceback."""
+    return err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
 def _outputs(run_dir) -> dict[str, bytes]:
     names = ["predictions.csv", "metrics.csv", "problems.csv"]
     names += sorted(p.name for p in run_dir.glob("table*.*"))
@@ -47,8 +52,48 @@ def test_run_writes_the_run_folder(noise_run):
     # the effective bootstrap size (--n-boot overrides the spec), so `audit report` can redo it
     assert info["scenario"]["bootstrap"]["n_boot"] == int(FAST[FAST.index("--n-boot") + 1])
     assert len(info["data"]["manifest_sha256"]) == 64
-    for key in ("command", "packages", "git_commit", "device", "cache", "timings_s"):
-        assert key in info
+    assert info["command"] and info["cache"]["enabled"] is True
+
+
+def _expected_commit() -> str | None:
+    """HEAD of the checkout these tests run from (asked of git directly), None outside git."""
+    import subprocess
+    from pathlib import Path
+
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                              capture_output=True, text=True, timeout=10)
+    except OSError:
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def test_run_json_records_the_real_versions_commit_device_and_timings(noise_run):
+    import platform
+    import re
+    from importlib import metadata
+
+    import torch
+
+    info = json.loads((noise_run / "run.json").read_text())
+    packages = info["packages"]
+    assert packages.pop("python") == platform.python_version()
+    assert {"ser-audit", "torch", "numpy", "pandas", "pyroomacoustics"} <= set(packages)
+    for name, version in packages.items():
+        try:
+            assert version == metadata.version(name), name
+        except metadata.PackageNotFoundError:
+            assert version == "not installed", name
+    head = _expected_commit()
+    if head is None:
+        assert info["git_commit"] is None
+    else:
+        assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", info["git_commit"])
+        assert info["git_commit"].split("-")[0] == head
+    # the fixture left --device at auto: run.json names the device that auto resolved to
+    assert info["device"]["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert set(info["timings_s"]) == {"load", "evaluate", "analyse"}
+    assert all(t > 0 for t in info["timings_s"].values()), info["timings_s"]
 
 
 def test_identical_runs_give_identical_csvs(noise_run, tmp_path, capsys, corpus, fold_models):
@@ -82,6 +127,12 @@ def test_killed_run_restarts_to_identical_csvs(noise_run, tmp_path, corpus, fold
     assert not (tmp_path / "r" / "metrics.csv").exists()
     run_audit(scenario, opts)
     assert _outputs(tmp_path / "r") == _outputs(noise_run)
+    # batch 0 (the first 8 utt_ids, both conditions, one model) was committed before the kill:
+    # the restart takes exactly those from the cache and computes only the rest
+    n_utts = len(pd.read_csv(corpus))
+    cache = json.loads((tmp_path / "r" / "run.json").read_text())["cache"]
+    assert cache == {"enabled": True, "dir": str(tmp_path / "cache"),
+                     "hits": 8 * 2, "misses": (n_utts - 8) * 2}
 
 
 def test_gate_failure_exits_3_after_writing_everything(tmp_path, capsys, corpus, fold_models):
@@ -98,15 +149,15 @@ def test_gate_failure_exits_3_after_writing_everything(tmp_path, capsys, corpus,
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["run", "nosie"], "unknown scenario 'nosie'"),
-    (["run", "--condition", "awgm:snr_db=3"], "awgm"),
-    (["run", "noise", "--models", "/no/such/dir"], "model not found"),
+    (["run", "nosie"], "unknown scenario 'nosie': not a file and not one of codec, fairness"),
+    (["run", "--condition", "awgm:snr_db=3"], "unknown perturbation 'awgm' in 'awgm:snr_db=3'"),
+    (["run", "noise", "--models", "/no/such/dir"], "/no/such/dir: model not found"),
 ])
 def test_user_errors_are_one_line_exit_2(args, needle, capsys, corpus, fold_models, tmp_path):
     extra = [] if "--models" in args else ["--models", str(fold_models)]
     code, _, err = _cli(capsys, *args, "--data", str(corpus), *extra, "--out", str(tmp_path / "x"),
                         "--no-report", *FAST)
-    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and _one_line_error(err) and needle in err
 
 
 def test_spec_typo_names_key_and_file(tmp_path, capsys, corpus, fold_models):
@@ -129,9 +180,41 @@ def test_fairness_over_a_run(noise_run, capsys):
     code, out, err = _cli(capsys, "fairness", "--by", "gender", "--run", str(noise_run),
                           "--n-boot", "20")
     assert code == 0, err
-    text = (noise_run / "fairness.csv").read_text()
-    assert "female" in text and "male" in text
+    frame = pd.read_csv(noise_run / "fairness.csv")
     assert "fairness.csv" in out
+    preds = pd.read_csv(noise_run / "predictions.csv")
+    for cond in ("clean", "awgn:snr_db=0"):
+        wa = frame[(frame["condition"] == cond) & (frame["metric"] == "wa")]
+        assert sorted(wa["group"]) == ["gender=female", "gender=male"]
+        for gender in ("female", "male"):
+            # by hand: accuracy within each fold's rows of this gender, then the mean of folds
+            rows = preds[(preds["condition"] == cond) & (preds["gender"] == gender)]
+            by_fold = [100 * (g["prediction"] == g["emotion"]).mean() for _, g in rows.groupby("fold")]
+            assert len(by_fold) == 2
+            got = wa.loc[wa["group"] == f"gender={gender}", "value"].item()
+            assert got == pytest.approx(sum(by_fold) / len(by_fold), abs=1e-6)
+
+
+def test_fairness_values_and_gap_by_hand(noise_run, tmp_path, capsys):
+    """Predictions edited so the groups differ: female 4/4 right in fold 0 and 1/4 in fold 1,
+    male always "sad" (1/4 per fold). WA: female (100 + 25) / 2 = 62.5, male 25, gap 37.5."""
+    preds = pd.read_csv(noise_run / "predictions.csv", keep_default_na=False, na_values=[""])
+    preds = preds[preds["condition"] == "clean"].copy()
+    assert sorted(preds.groupby(["fold", "gender"])["speaker"].nunique()) == [1, 1, 1, 1]
+    right = (preds["gender"] == "female") & (preds["fold"] == 0)
+    preds["prediction"] = preds["emotion"].where(right, "sad")
+    preds["correct"] = preds["prediction"] == preds["emotion"]
+    run = tmp_path / "edited"
+    run.mkdir()
+    preds.to_csv(run / "predictions.csv", index=False)
+    code, _, err = _cli(capsys, "fairness", "--by", "gender", "--run", str(run), "--n-boot", "20",
+                        "--metric", "wa")
+    assert code == 0, err
+    frame = pd.read_csv(run / "fairness.csv").set_index(["group", "metric"])["value"]
+    assert frame[("gender=female", "wa")] == pytest.approx(62.5)
+    assert frame[("gender=male", "wa")] == pytest.approx(25.0)
+    assert frame[("all", "gender_wa_difference")] == pytest.approx(37.5)
+    assert frame[("all", "gender_wa_ratio")] == pytest.approx(25.0 / 62.5)
 
 
 def test_multi_value_options_parse():
@@ -201,7 +284,9 @@ def test_folds_option_evaluates_only_those_folds(tmp_path, capsys, corpus, manif
     base = ["run", "noise", "--snr", "0", "--data", str(corpus), "--models", str(only0),
             "--no-report", "--no-cache", *FAST]
     code, _, err = _cli(capsys, *base, "--out", str(tmp_path / "all"))
-    assert code == 2 and "fold" in err  # fold 1 has no checkpoint
+    assert code == 2  # fold 1 has no checkpoint: the line names the folder and the fold
+    assert _one_line_error(err) and str(only0) in err
+    assert "no checkpoint for fold(s) [1] of the data (has folds [0])" in err
     code, _, err = _cli(capsys, *base, "--folds", "0", "--out", str(tmp_path / "f0"))
     assert code == 0, err
     preds = pd.read_csv(tmp_path / "f0" / "predictions.csv")

@@ -81,19 +81,76 @@ def test_difficulty_is_eval_mode_cross_entropy_and_restores_mode():
     torch.testing.assert_close(d, expected)
 
 
+def _aam_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows 0-2 share one direction (pairwise cosine ~0.99, above T = 0.7); rows 3-5 are
+    independent noise (cosine ~0 with every row): half the batch finds partners."""
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(1, 1, 39, 200, generator=g)
+    near = base + 0.1 * torch.randn(3, 1, 39, 200, generator=g)
+    far = torch.randn(3, 1, 39, 200, generator=g)
+    return torch.cat([near, far]), torch.tensor([0, 1, 2, 3, 0, 1])
+
+
+def _expected_aam(net, x, y, cfg, seed):
+    """AAM by hand in numpy: the same generator draws, then the formulas of the paper."""
+    rng = np.random.default_rng(seed)
+    b = x.shape[0]
+    if cfg.pairing == "random":
+        partner = (np.arange(b) + rng.integers(1, b, size=b)) % b
+        has = np.ones(b, dtype=bool)
+    else:
+        if cfg.similarity == "raw":
+            flat = x.reshape(b, -1).double().numpy()
+            unit = flat / np.linalg.norm(flat, axis=1, keepdims=True)
+            mask = unit @ unit.T > cfg.threshold
+            np.fill_diagonal(mask, False)
+        else:
+            mask = candidate_mask(x, cfg.threshold, similarity="standardized").numpy()
+        scores = np.where(mask, rng.random((b, b)), -1.0)  # uniform among the candidates
+        partner, has = scores.argmax(axis=1), mask.any(axis=1)
+    if cfg.weighting == "difficulty":
+        net.eval()
+        with torch.no_grad():
+            logp = torch.log_softmax(net(x).double(), dim=1).numpy()
+        net.train()
+        d = -logp[np.arange(b), y.numpy()]  # per-sample cross-entropy
+        lam = 1.0 / (1.0 + np.exp(cfg.alpha * (d - d[partner])))
+    elif cfg.weighting == "beta":
+        lam = rng.beta(cfg.beta_alpha, cfg.beta_alpha, size=b)
+    else:
+        lam = np.full(b, 0.5)
+    rows = np.flatnonzero(has)
+    j, lam = partner[rows], lam[rows]
+    xs = x.double().numpy()
+    onehot = np.eye(4)[y.numpy()]
+    x_mix = lam[:, None, None, None] * xs[rows] + (1 - lam[:, None, None, None]) * xs[j]
+    y_mix = lam[:, None] * onehot[rows] + (1 - lam[:, None]) * onehot[j]
+    return x_mix, y_mix, has.mean(), j, mask if cfg.pairing != "random" else None
+
+
 @pytest.mark.parametrize("cfg", [AAMConfig(), AAMConfig(weighting="beta"), AAMConfig(weighting="half"),
                                  AAMConfig(pairing="random"), AAMConfig(similarity="standardized", threshold=0.0)])
 def test_aam_batch_outputs(cfg):
     torch.manual_seed(0)
-    net = create_model("macnn", 4)
-    x = torch.randn(6, 1, 39, 200)
-    y = torch.tensor([0, 1, 2, 3, 0, 1])
+    net = create_model("macnn", 4).train()
+    x, y = _aam_inputs()
     xm, ym, rate = aam_batch(net, x, y, 4, cfg, np.random.default_rng(0))
-    assert xm.shape[1:] == x.shape[1:] and ym.shape == (xm.shape[0], 4)
-    assert xm.shape[0] == round(rate * 6)
-    torch.testing.assert_close(ym.sum(dim=1), torch.ones(xm.shape[0]))
-    if cfg.weighting == "half" and xm.shape[0]:
-        assert set(ym.max(dim=1).values.tolist()) <= {0.5, 1.0}
+    assert net.training
+    x_mix, y_mix, expected_rate, partners, mask = _expected_aam(net, x, y, cfg, 0)
+    if cfg.pairing == "similarity" and cfg.similarity == "raw":
+        # rows 0-2 pass the threshold (with each other), rows 3-5 do not: three mixed rows
+        assert mask[:3].sum(axis=1).tolist() == [2, 2, 2] and not mask[3:].any()
+        assert len(x_mix) == 3 and set(partners.tolist()) <= {0, 1, 2}
+    assert len(x_mix) > 0
+    assert rate == pytest.approx(expected_rate)
+    assert xm.shape == (len(x_mix), 1, 39, 200) and ym.shape == (len(x_mix), 4)
+    np.testing.assert_allclose(ym.double().numpy(), y_mix, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(xm.double().numpy(), x_mix, rtol=0, atol=1e-5)
+    lam = ym.max(dim=1).values  # the labels of a pair differ here: max is lambda or 1 - lambda
+    if cfg.weighting == "half":
+        assert torch.all(lam == 0.5)
+    else:
+        assert len(set(np.round(lam.tolist(), 6))) > 1  # lambda varies with the pair
 
 
 def test_aam_no_candidates_adds_nothing():

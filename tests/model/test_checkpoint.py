@@ -1,3 +1,4 @@
+import copy
 import json
 from pathlib import Path
 
@@ -16,15 +17,35 @@ def ckpt(tmp_path, make_tones):
     return weights, waves
 
 
-def test_round_trip_same_predictions(ckpt):
-    weights, waves = ckpt
-    a = load_checkpoint(weights)
-    b = load_checkpoint(weights.with_suffix(".json"))
-    assert isinstance(a, Predictor) and a.name == "macnn_sa" and a.fold == 0
-    assert a.classes == ["high", "low"] and len(a.sha256) == 64
-    np.testing.assert_array_equal(a.predict_proba(waves), b.predict_proba(waves))
-    for k, v in a.model.state_dict().items():
-        assert torch.equal(v, b.model.state_dict()[k])
+def test_round_trip_equals_the_network_before_saving(tmp_path, make_tones, monkeypatch):
+    import model.train as train_module
+
+    saved = {}
+    real_save = train_module.save_checkpoint
+
+    def spy(stem, net, sidecar):  # the trainer's network as it is handed to save_checkpoint
+        saved["net"] = copy.deepcopy(net).cpu().eval()
+        return real_save(stem, net, sidecar)
+
+    monkeypatch.setattr(train_module, "save_checkpoint", spy)
+    waves, labels = make_tones(4)
+    cfg = TrainConfig(model="macnn_sa", epochs=1, batch_size=8, progress=False, device="cpu",
+                      features=FeatureConfig(standardize=True))
+    weights = train_model(waves, labels, ["high", "low"], cfg, out_stem=tmp_path / "fold0",
+                          metadata={"fold": 0})
+    before = saved["net"].state_dict()
+    # trained weights and BatchNorm statistics, not the initial ones
+    assert any(k.endswith("running_mean") and v.abs().sum() > 0 for k, v in before.items())
+    for loaded in (load_checkpoint(weights), load_checkpoint(weights.with_suffix(".json"))):
+        assert isinstance(loaded, Predictor) and loaded.name == "macnn_sa" and loaded.fold == 0
+        assert loaded.classes == ["high", "low"] and len(loaded.sha256) == 64
+        after = loaded.model.state_dict()
+        assert after.keys() == before.keys()
+        for k, v in before.items():
+            assert torch.equal(after[k], v), k
+        reference = Predictor(saved["net"], ["high", "low"], loaded.feature_config,
+                              feature_stats=loaded.feature_stats)
+        np.testing.assert_array_equal(loaded.predict_proba(waves), reference.predict_proba(waves))
 
 
 def test_pt_state_dict_loads_with_weights_only(ckpt, tmp_path):

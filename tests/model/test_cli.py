@@ -30,9 +30,15 @@ def test_model_list_and_info(capsys):
     assert "162,400" in out and "2.45 M" in out and "MACs" in out and "latency" in out
 
 
+def _one_line_error(err: str) -> bool:
+    """stderr is exactly one ``error: ...`` line, with no traceback."""
+    return err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
 def test_model_info_unknown_name_is_one_line_error(capsys):
     code, out, err = _run(capsys, "model", "info", "nope")
-    assert code == 2 and err.startswith("error: unknown model 'nope'") and "Traceback" not in err
+    assert code == 2 and _one_line_error(err)
+    assert err.startswith("error: unknown model 'nope'; available: macnn, ")
 
 
 def test_train_writes_checkpoint_skips_and_refuses_other_config(capsys, corpus, tmp_path):
@@ -59,4 +65,6 @@ def test_train_writes_checkpoint_skips_and_refuses_other_config(capsys, corpus, 
 def test_train_bad_model_is_one_line_error(capsys, corpus, tmp_path):
     code, _, err = _run(capsys, "train", "--data", str(corpus), "--model", "resnet", "--fold", "0",
                         "--epochs", "1", "--out", str(tmp_path / "o"))
-    assert code == 2 and "unknown model 'resnet'" in err
+    # the bad value, the problem, and what --model accepts instead
+    assert code == 2 and _one_line_error(err)
+    assert err.startswith("error: unknown model 'resnet'; available: macnn, ") and "macnn_icasa" in err

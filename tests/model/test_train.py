@@ -1,5 +1,10 @@
 import csv
 import json
+import platform
+import re
+import subprocess
+from importlib import metadata
+from pathlib import Path
 
 import pytest
 import torch
@@ -37,7 +42,9 @@ def test_training_does_not_touch_global_random_state(tmp_path, make_tones):
 
 
 def test_log_and_sidecar(tmp_path, make_tones):
-    weights = _train(tmp_path, make_tones, "fold2", epochs=2, features=FeatureConfig(standardize=True))
+    # device auto: the sidecar must name the device it resolved to, not the option
+    weights = _train(tmp_path, make_tones, "fold2", epochs=2, features=FeatureConfig(standardize=True),
+                     device="auto")
     rows = list(csv.DictReader(open(tmp_path / "fold2.log.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert set(rows[0]) == {"epoch", "lr", "loss", "train_acc", "aam_pass_rate", "beta_att2", "beta_att3",
@@ -52,9 +59,39 @@ def test_log_and_sidecar(tmp_path, make_tones):
     assert doc["model_config"]["attention"] == "icasa" and doc["model_config"]["num_classes"] == 2
     assert len(doc["feature_stats"]["mean"]) == 39 and doc["feature_config"]["standardize"] is True
     assert {"loss", "train_acc", "beta_att5"} <= set(doc["final_metrics"])
-    assert {"torch", "torchaudio", "numpy", "python"} <= set(doc["versions"])
-    assert "git_commit" in doc and doc["weights_file"] == weights.name
+    assert doc["weights_file"] == weights.name
     assert doc["train_config"]["aam"]["threshold"] == 0.7
+    versions = doc["versions"]
+    assert versions.pop("python") == platform.python_version()
+    assert {"torch", "torchaudio", "numpy"} <= set(versions)
+    for name, version in versions.items():
+        assert version == metadata.version(name), name
+    head = _head_commit()
+    if head is None:
+        assert doc["git_commit"] is None
+    else:
+        assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", doc["git_commit"])
+        assert doc["git_commit"].split("-")[0] == head
+    assert doc["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert doc["wall_time_s"] > 0
+    assert all(float(r["seconds"]) > 0 for r in rows)
+
+
+def _head_commit() -> str | None:
+    """HEAD of this checkout, asked of git directly; None outside a git checkout."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                              capture_output=True, text=True, timeout=10)
+    except OSError:
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def test_git_commit_is_null_outside_a_git_checkout(monkeypatch, tmp_path):
+    from model.checkpoint import git_commit
+
+    monkeypatch.setenv("GIT_DIR", str(tmp_path / "not-a-repository"))
+    assert git_commit() is None
 
 
 @pytest.mark.parametrize("aug", ["none", "aam_nodiff", "aam_random", "mixup", "aam+mixup"])

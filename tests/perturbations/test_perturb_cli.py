@@ -46,14 +46,19 @@ def test_perturb_writes_audio_and_json(stereo_flac, tmp_path, capsys):
     assert np.array_equal(sf.read(out2, dtype="float32")[0], y)
 
 
+def _one_line_error(err: str) -> bool:
+    """stderr is exactly one ``error: ...`` line, with no traceback."""
+    return err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
 @pytest.mark.parametrize("args, fragment", [
-    (["--condition", "awgm:snr_db=10"], "unknown perturbation 'awgm'"),
-    (["--condition", "babble:snr_db=5"], "needs --data"),
+    (["--condition", "awgm:snr_db=10"], "unknown perturbation 'awgm' in 'awgm:snr_db=10'; known: awgn,"),
+    (["--condition", "babble:snr_db=5"], "condition babble:snr_db=5 needs --data (a corpus folder"),
 ])
 def test_perturb_user_errors(stereo_flac, tmp_path, capsys, args, fragment):
     code, _, err = _run(["perturb", str(stereo_flac), *args, "-o", str(tmp_path / "o.wav")], capsys)
     assert code == 2
-    assert err.startswith("error:") and fragment in err and "Traceback" not in err
+    assert _one_line_error(err) and fragment in err
 
 
 def test_perturb_unreadable_and_silent_input(tmp_path, capsys):
@@ -61,12 +66,15 @@ def test_perturb_unreadable_and_silent_input(tmp_path, capsys):
     bad.write_bytes(b"not audio")
     code, _, err = _run(["perturb", str(bad), "-c", "awgn:snr_db=0", "-o", str(tmp_path / "o.wav")],
                         capsys)
-    assert code == 2 and "bad.wav" in err
+    assert code == 2 and _one_line_error(err)
+    assert err.startswith(f"error: {bad}: cannot read audio (")
     silent = tmp_path / "silent.wav"
     sf.write(silent, np.zeros(1600, np.float32), 16000)
     code, _, err = _run(["perturb", str(silent), "-c", "awgn:snr_db=0", "-o",
                          str(tmp_path / "o.wav")], capsys)
-    assert code == 2 and "silent" in err
+    assert code == 2 and _one_line_error(err)
+    assert err.startswith(f"error: {silent}: awgn: the input is silent (all zeros)")
+    assert not (tmp_path / "o.wav").exists()
 
 
 @pytest.mark.ravdess

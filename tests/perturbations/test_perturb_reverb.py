@@ -11,22 +11,45 @@ from perturbations._rt60 import measure_rt60
 SR = 16000
 
 
-@pytest.mark.parametrize("rt60", [0.3, 0.8])
-def test_measured_rt60_within_10_percent_for_95_percent_of_rooms(rt60):
+@pytest.mark.parametrize("rt60, sr", [(0.3, SR), (0.8, SR), (0.3, 48000)])  # RAVDESS is 48 kHz
+def test_measured_rt60_within_10_percent_for_95_percent_of_rooms(rt60, sr):
     import pyroomacoustics.experimental as pe
 
     p = P.Reverb(rt60, bank_size=20, bank_seed=11)
+    # reach every room of the bank through the API (sample_params), one generator per seed
+    picked = {}
+    for seed in range(400):
+        params = p.sample_params(np.random.default_rng(seed), sr)
+        picked.setdefault(params["room"], params)
+        if len(picked) == 20:
+            break
+    assert sorted(picked) == list(range(20))
     within = 0
-    for index in range(20):
-        room = _room.bank_room(rt60, SR, 11, index)
-        params = p.sample_params(np.random.default_rng(0), SR)  # any room: check the API path too
-        assert abs(params["measured_rt60_s"] / rt60 - 1) <= 0.1
-        rir = _room.room_rir(room.geometry, room.absorption, SR, rt60)
+    geometries = set()
+    for index, params in sorted(picked.items()):
+        room = _room.bank_room(rt60, sr, 11, index)
+        geometries.add(room.geometry)
+        assert params["measured_rt60_s"] == room.measured_rt60_s
+        assert abs(params["measured_rt60_s"] / rt60 - 1) <= _room.TOLERANCE
+        rir = p.rir(sr, params)  # rebuilt from the record alone
         # an independent measurement: pyroomacoustics' own Schroeder/T20 estimate
-        independent = pe.measure_rt60(rir, SR, decay_db=20)
+        independent = pe.measure_rt60(rir, sr, decay_db=20)
         assert independent == pytest.approx(room.measured_rt60_s, rel=0.03)
         within += abs(independent / rt60 - 1) <= 0.1
+    assert len(geometries) == 20  # twenty different rooms, not one room twenty times
     assert within >= 19
+
+
+@pytest.mark.parametrize("sr", [SR, 48000])
+def test_apply_is_the_input_convolved_with_the_recorded_rir(sr):
+    x = speechlike(np.random.default_rng(5), 0.5, sr)
+    p = P.Reverb(0.3)
+    y, record = P.render(p, x, sr, P.derive_rng(1, "utt", str(p)))
+    params = {k.split(".", 1)[1]: v for k, v in record.items()}
+    rir = p.rir(sr, params)
+    assert rir.size == _room.rir_length(0.3, sr)  # the RIR of this rate, not of 16 kHz
+    expected = np.convolve(x.astype(np.float64), rir)[: x.size]  # direct, float64
+    np.testing.assert_allclose(y, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
 
 
 def test_rt60_measurement_on_a_known_decay():

@@ -296,5 +296,6 @@ def test_formula_prefixes_are_kept_verbatim_in_csvs(tmp_path, capsys, manifest, 
 def test_help_says_which_model_sources_run_code(capsys, command):
     code, out, _ = cli(capsys, command, "--help")
     text = " ".join(out.split())
-    assert code == 0 and "pkg.module:fn entry point and a TorchScript file RUN THEIR CODE" in text
+    assert code == 0 and ("pkg.module:fn entry point, a TorchScript file and a speechbrain:DIR "
+                          "hyperparams.yaml RUN THEIR CODE") in text
     assert "safetensors (data only, the default format)" in text
