@@ -33,10 +33,15 @@ def pytest_collection_modifyitems(items):
     session with an INTERNALERROR whenever a hypothesis test is collected with tests/models."""
     import sys
 
-    for name, module in list(sys.modules.items()):
-        if type(module).__name__ != "LazyModule":
-            continue
-        try:
-            getattr(module, "__file__", None)
-        except ImportError:
-            del sys.modules[name]
+    checked: set[str] = set()
+    while True:  # loading one lazy module can register others
+        lazy = [n for n, m in list(sys.modules.items())
+                if type(m).__name__ == "LazyModule" and n not in checked]
+        if not lazy:
+            return
+        for name in lazy:
+            checked.add(name)
+            try:
+                getattr(sys.modules.get(name), "__file__", None)
+            except ImportError:
+                sys.modules.pop(name, None)
