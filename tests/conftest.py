@@ -27,7 +27,7 @@ def ravdess_root() -> Path:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    """Drop never-loaded lazy modules that cannot load (speechbrain registers e.g.
+    """Drop never-loaded lazy modules (and redirects) that cannot load (speechbrain registers e.g.
     ``speechbrain.integrations.k2_fsa`` without ``k2``): hypothesis's plugin reads ``__file__``
     of every module in ``sys.modules`` at collection, which would import them and stop the
     session with an INTERNALERROR whenever a hypothesis test is collected with tests/models."""
@@ -36,7 +36,7 @@ def pytest_collection_modifyitems(items):
     checked: set[str] = set()
     while True:  # loading one lazy module can register others
         lazy = [n for n, m in list(sys.modules.items())
-                if type(m).__name__ == "LazyModule" and n not in checked]
+                if any(c.__name__ == "LazyModule" for c in type(m).__mro__) and n not in checked]
         if not lazy:
             return
         for name in lazy:
