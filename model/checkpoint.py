@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import pickle
 import platform
@@ -23,7 +24,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from model.errors import ModelError
-from model.registry import build_network, family_of
+from model.features import FeatureConfig
+from model.registry import FAMILIES, family_of
 
 __all__ = [
     "SIDECAR_FORMAT",
@@ -140,7 +142,76 @@ def read_sidecar(path: Path) -> dict:
     for key in ("model_config", "classes", "feature_config"):
         if key not in doc:
             raise ModelError(f"{path}: sidecar lacks key {key!r}")
+    problem = _sidecar_problem(doc)
+    if problem:
+        raise ModelError(f"{path}: {problem}")
     return doc
+
+
+# Bounds on what a sidecar may ask for: far above any real configuration, far below what would
+# exhaust memory when the feature pipeline is built (an n_fft of 2**30 is a 4 GiB window).
+_FEATURE_MAX = {"sample_rate": 384_000, "n_mfcc": 128, "n_mels": 512, "win_length": 65_536,
+                "hop_length": 65_536, "n_fft": 65_536, "delta_width": 64, "segment_frames": 100_000,
+                "train_stride": 100_000, "test_stride": 100_000}
+_MAX_CLASSES = 1000
+# module counts grow with these (a million heads is three million conv modules to build)
+_MODEL_MAX = {"num_classes": _MAX_CLASSES, "n_heads": 64, "hidden": 4096, "sa_groups": 4096,
+              "ca_reduction": 4096}
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _sidecar_problem(doc: dict) -> str | None:
+    """What is wrong with a sidecar's values (types, ranges, file names), or None."""
+    classes = doc["classes"]
+    if (not isinstance(classes, list) or not 2 <= len(classes) <= _MAX_CLASSES
+            or not all(isinstance(c, str) and c for c in classes) or len(set(classes)) != len(classes)):
+        return f"'classes' must be a list of 2 to {_MAX_CLASSES} distinct non-empty names"
+    model = doc["model_config"]
+    if not isinstance(model, dict):
+        return "'model_config' must be an object"
+    for key, high in _MODEL_MAX.items():
+        if key in model and not (_is_int(model[key]) and 1 <= model[key] <= high):
+            return f"model_config.{key}={model[key]!r}: must be an integer from 1 to {high}"
+    feats = doc["feature_config"]
+    if not isinstance(feats, dict):
+        return "'feature_config' must be an object"
+    for key, high in _FEATURE_MAX.items():
+        if key in feats and not (_is_int(feats[key]) and 1 <= feats[key] <= high):
+            return f"feature_config.{key}={feats[key]!r}: must be an integer from 1 to {high}"
+    if "standardize" in feats and not isinstance(feats["standardize"], bool):
+        return f"feature_config.standardize={feats['standardize']!r}: must be true or false"
+    try:
+        FeatureConfig.from_dict(feats)
+    except (TypeError, ModelError) as exc:
+        return f"bad feature_config ({exc})"
+    stats = doc.get("feature_stats")
+    if stats is not None:
+        n = 3 * feats.get("n_mfcc", 13) if _is_int(feats.get("n_mfcc", 13)) else None
+        ok = isinstance(stats, dict) and all(
+            isinstance(stats.get(k), list) and len(stats[k]) == n
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                    for v in stats[k]) for k in ("mean", "std"))
+        if not ok or not all(v > 0 for v in stats["std"]):
+            return f"'feature_stats' must hold 'mean' and 'std': {n} finite numbers each, std > 0"
+    name = doc.get("weights_file")
+    if name is not None and (not isinstance(name, str) or name in ("", ".", "..")
+                             or "/" in name or "\\" in name or "\x00" in name
+                             or Path(name).suffix not in (".safetensors", ".pt", ".pth")):
+        return (f"'weights_file'={name!r}: must be a plain file name beside the sidecar "
+                "(.safetensors, .pt or .pth)")
+    fold = doc.get("fold")
+    if fold is not None and not (_is_int(fold) and fold >= 0):
+        return f"'fold'={fold!r}: must be a non-negative integer or null"
+    for key in ("train_speakers", "training_speakers"):
+        spk = doc.get(key)
+        if spk is not None and not (isinstance(spk, list) and all(isinstance(x, (str, int)) for x in spk)):
+            return f"'{key}' must be a list of speaker ids"
+    if not isinstance(doc.get("name", ""), str):
+        return f"'name'={doc['name']!r}: must be a string"
+    return None
 
 
 def _load_state(weights: Path) -> dict[str, torch.Tensor]:
@@ -171,26 +242,33 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict, Path]:
     """
     weights, sidecar_path = resolve_paths(path)
     doc = read_sidecar(sidecar_path)
+    family = doc.get("family", "macnn")
+    if family not in FAMILIES:
+        raise ModelError(f"{sidecar_path}: unknown model family {family!r}; known: {', '.join(FAMILIES)}")
+    network, config_cls = FAMILIES[family]
     try:
-        model = build_network(doc.get("family", "macnn"), doc["model_config"])
-    except (TypeError, AttributeError) as exc:
+        config = config_cls.from_dict(doc["model_config"])
+    except (TypeError, AttributeError, ModelError) as exc:
         raise ModelError(f"{sidecar_path}: bad model_config ({exc})") from None
-    except ModelError as exc:
-        raise ModelError(f"{sidecar_path}: {exc}") from None
-    config = model.config
     if len(doc["classes"]) != config.num_classes:
         raise ModelError(f"{sidecar_path}: {len(doc['classes'])} classes listed but the model has "
                          f"{config.num_classes} outputs")
-    state = _load_state(weights)
-    missing, unexpected = set(model.state_dict()) - set(state), set(state) - set(model.state_dict())
+    state = _load_state(weights)  # as large as the file, no larger
+    # The shapes the sidecar's config implies, on the meta device (nothing allocated): a config
+    # asking for a huge network is refused here unless the weights file really holds one.
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in network(config).state_dict().items()}
+    missing, unexpected = set(expected) - set(state), set(state) - set(expected)
     if missing or unexpected:
         raise ModelError(f"{weights}: weights do not match {doc.get('name', 'the model')} "
                          f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
+    wrong = [k for k in expected if tuple(state[k].shape) != expected[k]]
+    if wrong:
+        k = wrong[0]
         raise ModelError(f"{weights}: weight shapes do not match the sidecar's model_config "
-                         f"({str(exc).splitlines()[-1].strip()[:200]})") from None
+                         f"({k}: {tuple(state[k].shape)} in the file, {expected[k]} in the config)")
+    model = network(config)
+    model.load_state_dict(state, strict=True)
     model.eval()
     return model, doc, weights
 

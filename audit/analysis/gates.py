@@ -13,12 +13,18 @@ the group ``all``. Metrics (units as in ``audit.analysis``):
 - any other metric name that the rows hold for group ``all``.
 
 Operators: ``>``, ``>=``, ``<``, ``<=``. NaN values never violate a rule.
+
+``validate_rules`` checks names and units against what an audit will compute, before any audio
+is loaded; ``check_gates`` checks the rows themselves after the evaluation.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 import operator
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +32,7 @@ import pandas as pd
 
 from audit.errors import AuditError
 
-__all__ = ["Rule", "parse_rule", "check_gates"]
+__all__ = ["Rule", "parse_rule", "validate_rules", "check_gates"]
 
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 _RULE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_&:=.\-]*)\s*(>=|<=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
@@ -59,6 +65,78 @@ def parse_rule(text: str) -> Rule:
         raise AuditError(f"gate rule {text!r}: expected METRIC OP NUMBER with OP one of > >= < <= "
                          "(e.g. 'ua_drop>10')")
     return Rule(text.strip(), m.group(1), m.group(2), float(m.group(3)))
+
+
+# Group-``all`` metrics of ``audit.analysis`` and their ranges: (low, high, unit).
+_PCT = (0.0, 100.0, "percent")
+_UNIT_OF = {
+    **{m: _PCT for m in ("wa", "ua", "macro_f1", "micro_f1", "ece", "mce", "flip_rate")},
+    "brier": (0.0, 2.0, "unitless"),
+    "wa_drop": (-100.0, 100.0, "points, clean minus perturbed"),
+    "ua_drop": (-100.0, 100.0, "points, clean minus perturbed"),
+    "wa_relative_drop": (-math.inf, 100.0, "percent of clean"),
+    "ua_relative_drop": (-math.inf, 100.0, "percent of clean"),
+    "n_speakers": (0.0, math.inf, "a count"),
+    "small_group": (0.0, 1.0, "a 0/1 flag"),
+}
+_PER_CLASS = ("precision", "recall", "f1")
+_GAP_OF = ("wa", "ua", "macro_f1")
+_GAP = re.compile(r"^(?P<cols>.+)_(?P<m>" + "|".join(_GAP_OF) + r")_(?P<kind>gap|difference|ratio)$")
+
+
+def _unit(rule: Rule, specs: dict[str, str], classes: Sequence[str] | None) -> tuple[float, float, str]:
+    """(low, high, unit) of the rule's metric; ``AuditError`` when the audit cannot compute it."""
+    name = rule.metric
+    if name in _UNIT_OF:
+        return _UNIT_OF[name]
+    part, sep, cls = name.partition(":")
+    if sep and part in _PER_CLASS:
+        if classes is not None and cls not in classes:
+            raise AuditError(f"gate rule '{rule.text}': class '{cls}' is not one of the model's "
+                             f"classes ({', '.join(classes)})")
+        return _PCT
+    m = _GAP.match(name)
+    if m and m["cols"] in specs:
+        return (0.0, 1.0, "unitless, 1 at parity") if m["kind"] == "ratio" else (
+            0.0, 100.0, "points, 0 at parity")
+    if m:
+        have = "; ".join(specs) or "none"
+        raise AuditError(f"gate rule '{rule.text}': '{m['cols']}' is not a group of this scenario "
+                         f"(groups and intersections: {have})")
+    known = [*_UNIT_OF, *(f"{c}_{g}_gap" for c in specs for g in _GAP_OF),
+             *(f"{p}:<class>" for p in _PER_CLASS)]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    raise AuditError(f"gate rule '{rule.text}': metric '{name}' is not a known metric ({hint}known: "
+                     f"{', '.join(known)})")
+
+
+def validate_rules(rules, *, groups: Sequence[str] = (), intersections: Sequence[Sequence[str]] = (),
+                   classes: Sequence[str] | None = None) -> list[Rule]:
+    """Parse ``rules`` and check each names a metric the audit computes, with a threshold in
+    that metric's range (percent metrics 0-100, ratios 0-1, ...); cheap, so it runs before any
+    audio is loaded.
+
+    Parameters
+    ----------
+    groups, intersections : the scenario's breakdowns (``gender``; ``[["gender", "emotion"]]``),
+        which name the ``<cols>_<metric>_gap`` / ``_ratio`` metrics.
+    classes : the model's classes, for ``precision:<class>`` rules (None: not checked yet).
+
+    Raises
+    ------
+    AuditError
+        A malformed rule, an unknown metric, group or class, or a threshold out of range.
+    """
+    specs = {g: g for g in groups}
+    specs.update({"&".join(i): "&".join(i) for i in intersections})
+    parsed = [parse_rule(r) for r in rules]
+    for rule in parsed:
+        low, high, unit = _unit(rule, specs, classes)
+        if not low <= rule.threshold <= high:
+            raise AuditError(f"gate rule '{rule.text}': threshold {rule.threshold:g} is outside the "
+                             f"range of {rule.metric} ({unit}: {low:g} to {high:g})")
+    return parsed
 
 
 def _fmt(v: float) -> str:

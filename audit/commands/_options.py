@@ -52,7 +52,10 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--models", "models", multiple=True,
                      help="One or more: checkpoint folder (fold*.json), checkpoint file, "
                           "TorchScript .pt/.ts, ONNX .onnx, pkg.module:fn, hf:DIR (local Hugging "
-                          "Face folder) or speechbrain:DIR."),
+                          "Face folder) or speechbrain:DIR. Checkpoints are safetensors (data "
+                          "only, the default format); a pkg.module:fn entry point, a TorchScript "
+                          "file and a speechbrain:DIR hyperparams.yaml RUN THEIR CODE: use only "
+                          "ones you trust."),
         click.option("--out", type=click.Path(file_okay=False), default=None,
                      help="Run folder (default results/<scenario>/, overwritten)."),
         click.option("--seed", type=int, default=None, help="Root seed (default: the scenario's, 987654)."),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from audit._text import plural
 from audit.errors import AuditError
 
 __all__ = ["data"]
@@ -66,7 +67,7 @@ def _load(source, corpus, skip_bad, n_folds, options, problems):
 def _write_problems(problems, path: Path, always: bool) -> None:
     if always or len(problems):
         problems.write(path)
-        click.echo(f"{len(problems)} problem(s) recorded in {path}", err=True)
+        click.echo(f"{plural(len(problems), 'problem')} recorded in {path}", err=True)
 
 
 @click.group()
@@ -118,8 +119,9 @@ def manifest(source, output, corpus, skip_bad, problems_path, n_folds, options):
     problems = ProblemLog()
     df = _load(source, corpus, skip_bad, n_folds, options, problems)
     path = write_manifest(df, output)
-    click.echo(f"wrote {path} ({len(df)} utterances, {df['speaker'].nunique()} speakers, "
-               f"{df['fold'].nunique()} folds, sha256 {manifest_hash(df)[:12]})")
+    click.echo(f"wrote {path} ({plural(len(df), 'utterance')}, "
+               f"{plural(df['speaker'].nunique(), 'speaker')}, {plural(df['fold'].nunique(), 'fold')}, "
+               f"sha256 {manifest_hash(df)[:12]})")
     _write_problems(problems, problems_path or output.parent / "problems.csv", always=skip_bad)
 
 
@@ -163,7 +165,7 @@ def fetch(corpus, dest, url, sha256, remove_archive):
                                progress=lambda done, size: update(done=done, size=size))
     state = "already present" if record["skipped"] else "fetched"
     check = "verified" if record["verified"] else "not verified (no --sha256 given)"
-    click.echo(f"{corpus} {state} in {dest}: {len(record['files'])} files; archive sha256 "
+    click.echo(f"{corpus} {state} in {dest}: {plural(len(record['files']), 'file')}; archive sha256 "
                f"{record['sha256']} ({check})")
 
 

@@ -29,6 +29,7 @@ def perturb(ctx: click.Context, input_path: Path, condition: str, seed: int | No
     """Render CONDITION on IN at its native rate, write OUT, print the record as one JSON line."""
     import soundfile as sf
 
+    from audit.data.audio import write_audio
     from audit.errors import AuditError
     from perturbations import PerturbationError, derive_rng, parse_condition, render
 
@@ -64,11 +65,11 @@ def perturb(ctx: click.Context, input_path: Path, condition: str, seed: int | No
                              context=context)
     except PerturbationError as exc:  # e.g. a silent input: name the file it came from
         raise AuditError(f"{input_path}: {exc}") from None
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     # WAV as 32-bit float keeps exactly what the model sees; FLAC is 24-bit PCM, clipped to +-1.
+    # Either way the bytes are the same on every run (no timestamped PEAK chunk), written atomically.
     if suffix == ".flac":
         out = out.clip(-1.0, 1.0)
-    sf.write(str(out_path), out, int(sample_rate), subtype="FLOAT" if suffix == ".wav" else "PCM_24")
+    write_audio(out_path, out, int(sample_rate), subtype="FLOAT" if suffix == ".wav" else "PCM_24")
     line = {"input": str(input_path), "output": str(out_path), "condition": str(p), "seed": seed,
             "utt_id": utt, "sample_rate": int(sample_rate), **record}
     click.echo(json.dumps(line))

@@ -18,9 +18,13 @@ __all__ = ["validate_manifest", "reject"]
 
 def reject(message: str, *, skip_bad: bool, problems: ProblemLog | None, stage: str = "manifest",
            utt_id: str = "", path: str = "") -> None:
-    """Raise ``AuditError(message)``, or record it in ``problems`` when ``skip_bad``."""
+    """Raise ``AuditError(message)``, or record it in ``problems`` when ``skip_bad``.
+
+    The raised message says how to go on without the item: every rejected item is one that
+    ``--skip-bad`` (``skip_bad=True``) would skip and record instead.
+    """
     if not skip_bad:
-        raise AuditError(message)
+        raise AuditError(f"{message} (pass --skip-bad to skip it and record it in problems.csv)")
     if problems is not None:
         problems.add(stage, message, utt_id=utt_id, path=path)
 

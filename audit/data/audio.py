@@ -1,4 +1,5 @@
-"""Audio I/O: read a file at its native rate as mono float32, check it, resample to 16 kHz.
+"""Audio I/O: read a file at its native rate as mono float32, check it, resample to 16 kHz;
+write a file atomically with the same bytes on every run.
 
 Perturbations (MP3, reverb) run at the native rate, so loading and resampling are separate
 steps. Content checks (NaN/inf/all-zero/truncation) need decoding, so they happen here, when a
@@ -8,6 +9,7 @@ file is loaded; manifest building only reads headers (fast) — see ``docs/_read
 from __future__ import annotations
 
 import functools
+import io
 import os
 import struct
 from pathlib import Path
@@ -15,9 +17,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from audit._atomic import atomic_write_bytes
 from audit.errors import AuditError
 
-__all__ = ["TARGET_SR", "AudioHeader", "load_audio", "resample", "read_header", "check_waveform"]
+__all__ = ["TARGET_SR", "AudioHeader", "load_audio", "resample", "read_header", "check_waveform",
+           "write_audio"]
 
 TARGET_SR = 16000
 
@@ -159,3 +163,37 @@ def resample(waveform: np.ndarray, orig_sr: int, target_sr: int = TARGET_SR) -> 
 
 def _short(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _strip_riff_chunks(data: bytes, drop: tuple[bytes, ...]) -> bytes:
+    """A RIFF/WAVE file without the chunks named in ``drop`` (RIFF size fixed up)."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return data
+    kept: list[bytes] = []
+    i = 12
+    while i + 8 <= len(data):
+        size = struct.unpack("<I", data[i + 4:i + 8])[0]
+        end = i + 8 + size + (size & 1)
+        if data[i:i + 4] not in drop:
+            kept.append(data[i:end])
+        i = end
+    body = b"WAVE" + b"".join(kept)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def write_audio(path: str | os.PathLike, waveform: np.ndarray, sample_rate: int, *,
+                subtype: str = "FLOAT", fmt: str | None = None) -> Path:
+    """Write ``waveform`` (time,) or (time, channels) to ``path`` atomically and reproducibly.
+
+    ``fmt`` defaults to the suffix (``WAV``, ``FLAC``). libsndfile adds a ``PEAK`` chunk with
+    the write time (seconds) to float WAVs, so two identical writes would differ; it is left
+    out, and the file goes through a temporary name so no partial file ever has ``path``'s name.
+    """
+    path = Path(path)
+    major = (fmt or path.suffix.lstrip(".") or "WAV").upper()
+    buf = io.BytesIO()
+    sf.write(buf, waveform, int(sample_rate), format=major, subtype=subtype)
+    data = buf.getvalue()
+    if major == "WAV":
+        data = _strip_riff_chunks(data, (b"PEAK",))
+    return atomic_write_bytes(path, data)

@@ -13,10 +13,8 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
-
 from audit.data._validate import reject
-from audit.data.audio import TARGET_SR, load_audio
+from audit.data.audio import TARGET_SR, load_audio, write_audio
 from audit.data.manifest import write_manifest
 from audit.data.problems import ProblemLog
 from audit.errors import AuditError
@@ -57,7 +55,7 @@ def export_corpus(df: pd.DataFrame, dest: str | os.PathLike, *, rate: int = TARG
             continue
         out = audio_dir / f"{name}.{fmt}"
         # Resampling can overshoot full scale slightly; clip instead of letting 16-bit wrap.
-        sf.write(str(out), np.clip(wave, -1.0, 1.0), sr, format=major, subtype=subtype)
+        write_audio(out, np.clip(wave, -1.0, 1.0), sr, fmt=major, subtype=subtype)
         rows.append({**row, "path": str(out.resolve()), "duration_s": len(wave) / sr,
                      "sample_rate": sr, "channels": 1, "source_sample_rate": int(row["sample_rate"])})
         if progress is not None:

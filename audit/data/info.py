@@ -6,6 +6,7 @@ from typing import Callable
 
 import pandas as pd
 
+from audit._text import plural
 from audit.data._validate import reject
 from audit.data.audio import load_audio
 from audit.data.problems import ProblemLog
@@ -90,7 +91,8 @@ def format_summary(summary: dict) -> str:
         lines.append(f"folds: {len(summary['folds'])}")
         for k, f in summary["folds"].items():
             g = ", ".join(f"{n} {gender}" for gender, n in f["speakers_by_gender"].items())
-            lines.append(f"  fold {k}: {f['utterances']} utterances, {len(f['speakers'])} speakers ({g}): "
+            lines.append(f"  fold {k}: {plural(f['utterances'], 'utterance')}, "
+                         f"{plural(len(f['speakers']), 'speaker')} ({g}): "
                          + " ".join(f["speakers"]))
     lines.append(f"problems: {summary['problems']}")
     lines += [f"  {p}" for p in summary.get("problem_examples", [])]

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 
 from audit.data._synth_voice import VoiceParams, synthesize
+from audit.data.audio import write_audio
 from audit.data.folds import assign_folds
 from audit.data.manifest import write_manifest
 from audit.errors import AuditError
@@ -133,7 +133,7 @@ def write_synthetic_corpus(dest: str | os.PathLike, *, seed: int = 0, n_speakers
                 wave, f0 = synthesize(_voice(traits, emotion, rng, float(separation)), sample_rate, rng)
                 utt = f"{speaker}_{emotion}_{k + 1:02d}"
                 path = wav_dir / f"{utt}.wav"
-                sf.write(str(path), wave, sample_rate, subtype="PCM_16")
+                write_audio(path, wave, sample_rate, subtype="PCM_16")
                 rows.append(dict(utt_id=utt, path=str(path.resolve()), corpus=name,
                                  speaker=speaker, gender="female" if female else "male",
                                  emotion=emotion, duration_s=len(wave) / sample_rate,

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from audit._atomic import atomic_write_csv, atomic_write_json
+from audit._text import plural
 from audit.engine.cache import MemoryCache, PredictionCache
 from audit.engine.runinfo import build_run_info, utc_now
 from audit.engine.runner import evaluate
@@ -94,11 +95,11 @@ def check_group_columns(manifest: pd.DataFrame, columns: list[str], source: str)
 
 
 def _clear_outputs(out: Path) -> None:
-    for name in OUTPUT_FILES:
-        (out / name).unlink(missing_ok=True)
-    for pattern in ("table*.csv", "table*.md"):
-        for p in out.glob(pattern):
-            p.unlink()
+    # table*: this scenario writes its own; *.tmp: the temporaries of a run that was killed
+    for base in (*OUTPUT_FILES, "table*.csv", "table*.md"):
+        for pattern in (base, f"{base}.tmp", f".{base}.*.tmp"):
+            for p in out.glob(pattern):
+                p.unlink()
     if (out / "plots").is_dir():
         shutil.rmtree(out / "plots")
 
@@ -113,14 +114,12 @@ def _empty_groups(manifest: pd.DataFrame, preds: pd.DataFrame, columns: list[str
                          "(every one was skipped: see the rows above)")
 
 
-def _validate_rules(rules: list[str]) -> None:
-    """Fail on a malformed gate rule before the expensive evaluation, not after it."""
+def _validate_rules(rules: list[str], scenario: Scenario, classes=None) -> None:
+    """Fail on a malformed or misspelt gate rule before the expensive evaluation, not after it."""
     from audit.analysis import gates
 
-    parse = getattr(gates, "parse_rule", None)
-    if parse is not None:
-        for rule in rules:
-            parse(rule)
+    gates.validate_rules(rules, groups=scenario.groups, intersections=scenario.intersections,
+                         classes=classes)
 
 
 def make_executor(scenario: Scenario, opts: RunOptions) -> Any:
@@ -164,7 +163,7 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
     t0, started = time.perf_counter(), utc_now()
     seed = scenario.seed if opts.seed is None else int(opts.seed)
     rules = [*scenario.thresholds, *opts.fail_if]
-    _validate_rules(rules)
+    _validate_rules(rules, scenario, opts.classes)
     adjust_p([], opts.p_adjust)  # an unknown method is an AuditError before the evaluation
     device = resolve_device(opts.device) if executor is None else executor.resolve_device(opts.device)
     out = Path(opts.out)
@@ -191,12 +190,14 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
     if opts.reference_model is not None and opts.reference_model not in names:
         raise AuditError(f"--reference-model '{opts.reference_model}' is not one of the models "
                          f"({', '.join(names)})")
+    _validate_rules(rules, scenario, plan.model_sets[0].classes)  # class-wise rules, still before audio
     t_load = time.perf_counter()
 
     out.mkdir(parents=True, exist_ok=True)
-    _clear_outputs(out)
     cache_dir = opts.cache_dir or (out.resolve().parent / ".cache")
+    # opened before the old outputs go: a damaged or locked cache stops the run with them intact
     cache = PredictionCache(cache_dir) if opts.use_cache else MemoryCache()
+    _clear_outputs(out)
     try:
         preds = evaluate(plan.manifest, plan.model_sets, scenario.conditions, seed=seed,
                          batch_size=opts.batch_size, workers=opts.workers, device=device,
@@ -263,7 +264,7 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
 
         outputs.append(Path(write_report(out)))
     if violations:
-        raise GateFailed(f"{len(violations)} gate(s) failed: " + "; ".join(violations))
+        raise GateFailed(f"{plural(len(violations), 'gate')} failed: " + "; ".join(violations))
     return RunResult(out, table, metrics, violations, outputs)
 
 

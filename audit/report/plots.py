@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from audit._atomic import atomic_write_bytes  # noqa: E402
 from audit.analysis.metrics import confusion_matrix, reliability  # noqa: E402
 from audit.report.tables import condition_kind  # noqa: E402
 
@@ -33,10 +35,12 @@ def safe_name(text: str) -> str:
 
 
 def save_png(fig, path: Path) -> Path:
-    """Save ``fig`` as a PNG without a version string (stable bytes) and close it."""
-    fig.savefig(path, dpi=100, metadata=_PNG_META)
+    """Save ``fig`` as a PNG without a version string (stable bytes) and close it; rendered in
+    memory, then renamed into place: a kill leaves no half PNG."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, metadata=_PNG_META)
     plt.close(fig)
-    return path
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def _conditions(values) -> list[str]:

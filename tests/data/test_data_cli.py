@@ -36,7 +36,7 @@ def test_manifest_command(tmp_path, capsys, monkeypatch):
     ravdess_tree(tmp_path / "c", actors=(1, 2))
     out_csv = tmp_path / "out" / "manifest.csv"
     code, out, _ = run(["data", "manifest", str(tmp_path / "c"), "-o", str(out_csv)], capsys)
-    assert code == 0 and "14 utterances, 2 speakers, 1 folds" in out
+    assert code == 0 and "14 utterances, 2 speakers, 1 fold," in out
     df = read_manifest(out_csv)
     assert len(df) == 14 and "fold" in df.columns and not (tmp_path / "out" / "problems.csv").exists()
     code, out, _ = run(["data", "manifest", str(out_csv), "-o", str(tmp_path / "m2.csv"), "--folds", "2"], capsys)
@@ -93,7 +93,7 @@ def test_bad_input_one_line_or_problems_csv(tmp_path, capsys, monkeypatch, kind)
     if kind not in ("layout", "missing"):
         assert str(victim.name) in lines[0] or victim.stem in lines[0]
         code, out, err = run(argv + ["--skip-bad"], capsys)
-        assert code == 0 and "1 problem(s) recorded in problems.csv" in err
+        assert code == 0 and "1 problem recorded in problems.csv" in err
         problems = pd.read_csv(tmp_path / "problems.csv", keep_default_na=False)
         assert len(problems) == 1 and victim.stem in problems.loc[0, "utt_id"] + problems.loc[0, "path"]
         assert "problems: 1" in out
