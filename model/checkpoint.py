@@ -190,12 +190,18 @@ def _sidecar_problem(doc: dict) -> str | None:
     stats = doc.get("feature_stats")
     if stats is not None:
         n = 3 * feats.get("n_mfcc", 13) if _is_int(feats.get("n_mfcc", 13)) else None
-        ok = isinstance(stats, dict) and all(
+        if tuple(feats.get("streams") or ("mfcc",)) != ("mfcc",):
+            # multi-stream (IFN): one value per stacked row; the predictor checks the rows
+            # against the network, here only a sane bounded length equal for mean and std
+            mean = stats.get("mean") if isinstance(stats, dict) else None
+            n = len(mean) if isinstance(mean, list) and 1 <= len(mean) <= 100_000 else None
+        ok = isinstance(stats, dict) and n is not None and all(
             isinstance(stats.get(k), list) and len(stats[k]) == n
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                     for v in stats[k]) for k in ("mean", "std"))
         if not ok or not all(v > 0 for v in stats["std"]):
-            return f"'feature_stats' must hold 'mean' and 'std': {n} finite numbers each, std > 0"
+            count = n if n is not None else "as many as the feature rows,"
+            return f"'feature_stats' must hold 'mean' and 'std': {count} finite numbers each, std > 0"
     name = doc.get("weights_file")
     if name is not None and (not isinstance(name, str) or name in ("", ".", "..")
                              or "/" in name or "\\" in name or "\x00" in name

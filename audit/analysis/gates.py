@@ -78,10 +78,14 @@ _UNIT_OF = {
     "ua_relative_drop": (-math.inf, 100.0, "percent of clean"),
     "n_speakers": (0.0, math.inf, "a count"),
     "small_group": (0.0, 1.0, "a 0/1 flag"),
+    # derived rows (audit.analysis.derived)
+    "ua_mean_drop": (-100.0, 100.0, "points, mean over perturbed conditions"),
+    "ua_robustness_score": (-math.inf, math.inf, "unitless, 1 = the reference model's drops"),
+    "ua_snr_auc": (0.0, 100.0, "percent, mean UA over the SNR range"),
 }
 _PER_CLASS = ("precision", "recall", "f1")
 _GAP_OF = ("wa", "ua", "macro_f1")
-_GAP = re.compile(r"^(?P<cols>.+)_(?P<m>" + "|".join(_GAP_OF) + r")_(?P<kind>gap|difference|ratio)$")
+_GAP = re.compile(r"^(?P<cols>.+)_(?P<m>" + "|".join(_GAP_OF) + r")_(?P<kind>gap|difference|ratio|gap_change|mdg)$")
 
 
 def _unit(rule: Rule, specs: dict[str, str], classes: Sequence[str] | None) -> tuple[float, float, str]:
@@ -97,13 +101,16 @@ def _unit(rule: Rule, specs: dict[str, str], classes: Sequence[str] | None) -> t
         return _PCT
     m = _GAP.match(name)
     if m and m["cols"] in specs:
-        return (0.0, 1.0, "unitless, 1 at parity") if m["kind"] == "ratio" else (
-            0.0, 100.0, "points, 0 at parity")
+        if m["kind"] == "ratio":
+            return 0.0, 1.0, "unitless, 1 at parity"
+        if m["kind"] == "gap_change":
+            return -100.0, 100.0, "points, the gap under a condition minus the clean gap"
+        return 0.0, 100.0, "points, 0 at parity"
     if m:
         have = "; ".join(specs) or "none"
         raise AuditError(f"gate rule '{rule.text}': '{m['cols']}' is not a group of this scenario "
                          f"(groups and intersections: {have})")
-    known = [*_UNIT_OF, *(f"{c}_{g}_gap" for c in specs for g in _GAP_OF),
+    known = [*_UNIT_OF, *(f"{c}_{g}_{k}" for c in specs for g in _GAP_OF for k in ("gap", "gap_change", "mdg")),
              *(f"{p}:<class>" for p in _PER_CLASS)]
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     hint = f"did you mean '{close[0]}'? " if close else ""

@@ -46,12 +46,12 @@ def test_run_writes_summary_findings_and_drift(run_dir):
 def test_gap_change_gate_fails_the_run(tmp_path, capsys, corpus, fold_models):
     args = ["run", "noise", "--snr", "0", "--data", str(corpus), "--models", str(fold_models),
             "--no-report", *FAST]
-    code, _, err = _cli(capsys, *args, "--out", str(tmp_path / "a"), "--fail-if", "gender_ua_gap_change>-1000")
-    assert code == 3 and "gender_ua_gap_change>-1000" in err
+    code, _, err = _cli(capsys, *args, "--out", str(tmp_path / "a"), "--fail-if", "gender_ua_gap_change>-100")
+    assert code == 3 and "gender_ua_gap_change>-100" in err
     assert "FAILED" in (tmp_path / "a" / "summary.md").read_text()
-    code, _, err = _cli(capsys, *args, "--out", str(tmp_path / "b"), "--fail-if", "gender_ua_gap_change>1000")
+    code, _, err = _cli(capsys, *args, "--out", str(tmp_path / "b"), "--fail-if", "gender_ua_gap_change>100")
     assert code == 0, err
-    assert "Passed: gender_ua_gap_change>1000" in (tmp_path / "b" / "summary.md").read_text()
+    assert "Passed: gender_ua_gap_change>100" in (tmp_path / "b" / "summary.md").read_text()
 
 
 def test_unknown_reference_model_is_one_line(tmp_path, capsys, corpus, fold_models):

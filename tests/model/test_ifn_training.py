@@ -79,8 +79,9 @@ def test_same_seed_same_weights(ifn_ckpt, tones, tmp_path):
 def test_sidecar_whose_streams_do_not_fit_the_network_is_refused(ifn_ckpt, tmp_path):
     doc = json.loads(ifn_ckpt.with_suffix(".json").read_text())
     (tmp_path / "fold0.safetensors").write_bytes(ifn_ckpt.read_bytes())
-    (tmp_path / "fold0.json").write_text(json.dumps({**doc, "feature_config": {**doc["feature_config"],
-                                                                              "streams": ["mfcc"]}}))
+    stats39 = {k: v[:39] for k, v in doc["feature_stats"].items()}  # consistent with mfcc alone
+    (tmp_path / "fold0.json").write_text(json.dumps({**doc, "feature_stats": stats39, "feature_config": {
+        **doc["feature_config"], "streams": ["mfcc"]}}))
     with pytest.raises(ModelError, match=r"feature streams \['mfcc'\] give 39 rows but the network reads 114"):
         load_checkpoint(tmp_path / "fold0.json")
     legacy = {k: v for k, v in doc.items() if k != "family"}  # read as MACNN: its config does not fit

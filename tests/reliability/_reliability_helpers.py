@@ -26,7 +26,8 @@ def run_outputs(run_dir: Path) -> dict[str, bytes]:
     """The rerun-stable files of a run folder, by relative path: CSVs, tables, plots, and the
     report less its copy of run.json (times, cache counts)."""
     names = [n for n in STABLE if (run_dir / n).exists()]
-    names += sorted(p.name for p in run_dir.glob("table*.*"))
+    # every other CSV and Markdown output (tables, findings, drift, gap change, summary.md)
+    names += sorted(p.name for p in [*run_dir.glob("*.csv"), *run_dir.glob("*.md")] if p.name not in STABLE)
     names += sorted(f"plots/{p.name}" for p in (run_dir / "plots").glob("*.png"))
     out = {n: (run_dir / n).read_bytes() for n in names}
     if "report.html" in out:
