@@ -206,6 +206,8 @@ def train_model(
     identity = run_identity(config.to_dict(), metadata)
     state = load_resume(state_path, identity) if resume and state_path.is_file() else None
     t0 = time.perf_counter()
+    # The code that trains is the code imported now: a later commit must not be credited with it.
+    commits = [*(state.get("git_commits", []) if state else []), git_commit()]
     # The streams the network reads (IFN: its own, standardised) and the sizes they give it.
     features, sizing = network_features(config.features, model_config(config.model, len(classes),
                                         **config.model_overrides), name=config.model)
@@ -268,7 +270,7 @@ def train_model(
                 save_resume(state_path, {
                     "identity": identity, "epoch": epoch + 1, "model": model.state_dict(),
                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict() if sched else None,
-                    "scaler": scaler.state_dict(), "rng": rng_state(), "rows": rows,
+                    "scaler": scaler.state_dict(), "rng": rng_state(), "rows": rows, "git_commits": commits,
                     "elapsed_s": previous_s + time.perf_counter() - t0})
                 _write_log(log_path, columns, rows)
                 log.info("epoch %d/%d loss %.4f acc %.3f", epoch + 1, config.epochs, loss, acc)
@@ -302,7 +304,8 @@ def train_model(
         "wall_time_s": round(previous_s + time.perf_counter() - t0, 2),
         "train_seconds": round(sum(float(r["seconds"]) for r in rows), 2),
         "versions": package_versions(),
-        "git_commit": git_commit(),
+        "git_commit": commits[-1],  # at the start of the call that finished the training
+        "git_commits": commits,  # one per resumed piece, oldest first
         "metadata": metadata,
     }
     weights = save_checkpoint(out_stem, model, sidecar)

@@ -125,3 +125,14 @@ def test_legacy_train_config_with_amp_reads_as_a_precision():
     old = {k: v for k, v in TrainConfig().to_dict().items() if k not in ("precision", "threads")}
     assert TrainConfig.from_dict({**old, "amp": False}).precision == "fp32"
     assert TrainConfig.from_dict({**old, "amp": True}).precision == "auto"
+
+
+def test_sidecar_credits_the_commit_that_was_imported_not_the_one_at_save_time(tmp_path, tones, monkeypatch):
+    import model.train as train_mod
+
+    heads = iter(["a" * 40, "b" * 40, "c" * 40, "d" * 40])
+    monkeypatch.setattr(train_mod, "git_commit", lambda: next(heads))
+    _train(tmp_path, tones, "g", model="macnn", aug="none", time_budget_s=1e-3)  # piece 1: HEAD a
+    _train(tmp_path, tones, "g", model="macnn", aug="none")  # resumed at HEAD b, finished
+    doc = json.loads((tmp_path / "g.json").read_text())
+    assert doc["git_commits"] == ["a" * 40, "b" * 40] and doc["git_commit"] == "b" * 40
