@@ -66,8 +66,18 @@ class AAMConfig:
         return asdict(self)
 
 
-def candidate_mask(x: torch.Tensor, threshold: float, *, similarity: str = "raw") -> torch.Tensor:
-    """``x: (B, ...)`` -> bool ``(B, B)``: cosine similarity ``> threshold``, diagonal False."""
+def candidate_mask(x: torch.Tensor, threshold: float, *, similarity: str = "raw",
+                   unstandardize=None) -> torch.Tensor:
+    """``x: (B, ...)`` -> bool ``(B, B)``: cosine similarity ``> threshold``, diagonal False.
+
+    unstandardize : for ``raw`` on inputs the trainer standardised (``--standardize``, IFN), the
+        map back to the raw features (``FeatureStats.invert``), so that "raw" means raw MFCCs
+        whatever the network reads; without it a standardised batch has near-zero similarities
+        and no pair passes.
+    """
+    if similarity == "raw" and unstandardize is not None:
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x = unstandardize(x.float())
     if similarity == "standardized":
         # Per-coefficient standardisation over batch and time: C0 no longer dominates.
         dims = [d for d in range(x.dim()) if d != x.dim() - 2]
@@ -142,17 +152,20 @@ def aam_batch(
     num_classes: int,
     config: AAMConfig,
     rng: np.random.Generator,
+    unstandardize=None,
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """The AAM samples for one batch.
 
     ``x: (B, 1, 39, 200)``, ``y: (B,)`` long -> ``x_mix: (M, 1, 39, 200)``, ``y_mix: (M, K)``
-    soft labels, and the pass rate (fraction of rows that found a partner).
+    soft labels, and the pass rate (fraction of rows that found a partner). ``unstandardize``:
+    see ``candidate_mask`` (the mixing itself acts on ``x`` as given).
     """
     b = x.shape[0]
     if config.pairing == "random":
         partner, has = random_partners(b, rng, x.device)
     else:
-        partner, has = choose_partners(candidate_mask(x, config.threshold, similarity=config.similarity), rng)
+        partner, has = choose_partners(candidate_mask(x, config.threshold, similarity=config.similarity,
+                                                        unstandardize=unstandardize), rng)
     if config.weighting == "difficulty":
         d = difficulty(model, x, y)
         lam = aam_lambda(d, d[partner], config.alpha)

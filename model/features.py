@@ -136,6 +136,12 @@ class FeatureStats:
         std = torch.tensor(self.std, dtype=x.dtype, device=x.device)[:, None]
         return (x - mean) / std
 
+    def invert(self, x: torch.Tensor) -> torch.Tensor:
+        """The unstandardised features of ``x: (..., n_features, frames)`` (``apply``'s inverse)."""
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device)[:, None]
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device)[:, None]
+        return x * std + mean
+
 
 @lru_cache(maxsize=8)
 def _dct(n_mfcc: int, n_mels: int) -> torch.Tensor:

@@ -99,14 +99,15 @@ def _betas(model: nn.Module) -> dict[str, float]:
 
 
 def train_epoch(model, opt, scaler, x_all, y_all, config, aam_cfg, epoch, device, precision="fp32",
-                on_step=None):
+                on_step=None, stats=None):
     """One pass over ``x_all: (N, 1, 39, 200)``, ``y_all: (N,)`` in a seeded shuffled order.
 
     Each batch: AAM samples (``aam_cfg``, None = off) appended, MixUp if ``config.aug`` asks,
     one soft-target cross-entropy step. ``precision`` is a resolved one (``fp32``, ``bf16``,
     ``fp16``): the forwards (AAM's difficulty pass included) run under its autocast; loss,
     softmax and the AAM similarity in float32. ``on_step(loss, acc)`` is called after each
-    batch. Returns ``(mean loss, train accuracy, mean AAM pass rate or nan)``.
+    batch. ``stats``: the standardisation ``x_all`` went through, undone for AAM's raw
+    similarity. Returns ``(mean loss, train accuracy, mean AAM pass rate or nan)``.
     """
     on_step = on_step or (lambda loss, acc: None)
     k = model.config.num_classes
@@ -121,7 +122,8 @@ def train_epoch(model, opt, scaler, x_all, y_all, config, aam_cfg, epoch, device
         target = nn.functional.one_hot(y, k).float()
         if aam_cfg is not None:
             with autocast_context(precision, device):
-                x_mix, y_mix, rate = aam_batch(model, x, y, k, aam_cfg, rng)
+                x_mix, y_mix, rate = aam_batch(model, x, y, k, aam_cfg, rng,
+                                                 unstandardize=stats.invert if stats is not None else None)
             pass_rates.append(rate)
             x, target = torch.cat([x, x_mix]), torch.cat([target, y_mix])
         if config.aug in ("mixup", "aam+mixup"):
@@ -258,7 +260,7 @@ def train_model(
                         on_step(_epoch, next(counter))
 
                 loss, acc, rate = train_epoch(model, opt, scaler, x_all, y_all, config, aam_cfg,
-                                              epoch, device, precision, step_done)
+                                              epoch, device, precision, step_done, stats=stats)
                 if sched is not None:
                     sched.step()
                 row = {"epoch": epoch + 1, "lr": lr, "loss": round(loss, 6), "train_acc": round(acc, 6),

@@ -36,6 +36,26 @@ def test_standardized_similarity_removes_c0_dominance():
     assert candidate_mask(x, 0.7, similarity="standardized").sum() == 0
 
 
+def test_raw_similarity_on_a_standardised_batch_is_the_raw_features_similarity():
+    from model.features import FeatureStats
+
+    g = torch.Generator().manual_seed(1)
+    raw = torch.randn(8, 1, 39, 200, generator=g)
+    raw[:, :, 0, :] += 100.0  # raw MFCCs: C0 dominates, every pair passes
+    stats = FeatureStats(tuple(raw.mean(dim=(0, 1, 3)).tolist()), tuple(raw.std(dim=(0, 1, 3)).tolist()))
+    z = stats.apply(raw)
+    torch.testing.assert_close(stats.invert(z), raw, rtol=1e-5, atol=1e-4)
+    assert candidate_mask(z, 0.7).sum() == 0  # similarity taken on the standardised values
+    assert torch.equal(candidate_mask(z, 0.7, unstandardize=stats.invert), candidate_mask(raw, 0.7))
+    # standardized similarity ignores the map: it standardises the batch itself
+    assert torch.equal(candidate_mask(z, 0.7, similarity="standardized", unstandardize=stats.invert),
+                       candidate_mask(z, 0.7, similarity="standardized"))
+    cfg = AAMConfig()
+    _, _, rate = aam_batch(create_model("macnn", 4), z, torch.arange(8) % 4, 4, cfg, np.random.default_rng(0),
+                           unstandardize=stats.invert)
+    assert rate == 1.0
+
+
 def test_partners_are_uniform_candidates_and_none_without_candidates():
     mask = torch.tensor([[False, True, True, False], [True, False, False, False],
                          [False, False, False, False], [False, False, True, False]])

@@ -94,3 +94,10 @@ def test_ifn_ssl_without_a_folder_is_a_clear_error(tones, tmp_path):
     waves, labels = tones
     with pytest.raises(ModelError, match="ssl stream.*--ssl-model"):
         train_model(waves, labels, ["high", "low"], TrainConfig(model="ifn_ssl", **FAST), out_stem=tmp_path / "x")
+
+
+def test_aam_similarity_is_taken_on_the_raw_streams(ifn_ckpt):
+    """IFN trains on standardised streams; AAM's raw similarity undoes that (on the standardised
+    values almost no pair passes), so the default AAM mixes."""
+    rows = ifn_ckpt.with_name("fold0.log.csv").read_text().splitlines()
+    assert float(rows[1].split(",")[4]) > 0.5
