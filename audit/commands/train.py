@@ -21,6 +21,7 @@ __all__ = ["train"]
 @click.option("--fold", "folds", type=int, multiple=True, help="Fold(s) to train (repeatable; default all).")
 @click.option("--epochs", type=int, default=60, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate (the paper's 1e-3).")
 @click.option("--lr-step", type=int, default=None, help="Divide lr by 10 every N epochs (default: constant).")
 @click.option("--standardize/--no-standardize", default=False, show_default=True,
               help="Per-coefficient MFCC standardisation fitted on the training fold (IFN: always on).")
@@ -51,7 +52,7 @@ __all__ = ["train"]
 @click.option("--force", is_flag=True, help="Retrain folds whose checkpoint already exists.")
 @click.option("--out", default=None, type=click.Path(file_okay=False, path_type=Path))
 @click.pass_context
-def train(ctx, data, corpus, model_name, aug, n_folds, folds, epochs, batch_size, lr_step, standardize,
+def train(ctx, data, corpus, model_name, aug, n_folds, folds, epochs, batch_size, lr, lr_step, standardize,
           ssl_model, aam_threshold, aam_alpha, aam_similarity, bn_recalibrate, time_budget_min, precision,
           threads, jobs, executor, address, status_dir, device, seed, skip_bad, force, out):
     """Train MODEL on each fold; write OUT/fold{k}.safetensors, .json and .log.csv.
@@ -74,7 +75,7 @@ def train(ctx, data, corpus, model_name, aug, n_folds, folds, epochs, batch_size
     seed = seed if seed is not None else (obj.get("seed") if obj.get("seed") is not None else 987654)
     device = device or obj.get("device") or "auto"
     config = TrainConfig(
-        model=model_name, aug=aug, epochs=epochs, batch_size=batch_size, lr_step_epochs=lr_step,
+        model=model_name, aug=aug, epochs=epochs, batch_size=batch_size, lr=lr, lr_step_epochs=lr_step,
         seed=seed, device=device, precision=precision, threads=threads, bn_recalibrate=bn_recalibrate,
         time_budget_s=None if time_budget_min is None else 60.0 * time_budget_min,
         features=FeatureConfig(standardize=standardize,

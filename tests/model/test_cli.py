@@ -68,3 +68,17 @@ def test_train_bad_model_is_one_line_error(capsys, corpus, tmp_path):
     # the bad value, the problem, and what --model accepts instead
     assert code == 2 and _one_line_error(err)
     assert err.startswith("error: unknown model 'resnet'; available: ifn, ") and "macnn_icasa" in err
+
+
+def test_train_lr_reaches_the_optimiser_and_the_sidecar(capsys, corpus, tmp_path):
+    args = ["train", "--data", str(corpus), "--model", "macnn", "--aug", "none", "--fold", "0", "--epochs", "1",
+            "--batch-size", "8", "--device", "cpu", "--lr-step", "1"]
+    code, _, err = _run(capsys, *args, "--lr", "3e-3", "--out", str(tmp_path / "a"))
+    assert code == 0, err
+    assert json.loads((tmp_path / "a" / "fold0.json").read_text())["train_config"]["lr"] == 3e-3
+    assert (tmp_path / "a" / "fold0.log.csv").read_text().splitlines()[1].split(",")[1] == "0.003"
+    code, _, err = _run(capsys, *args, "--out", str(tmp_path / "b"))  # the paper's 1e-3 by default
+    assert code == 0, err
+    assert json.loads((tmp_path / "b" / "fold0.json").read_text())["train_config"]["lr"] == 1e-3
+    code, _, err = _run(capsys, *args, "--lr", "0", "--out", str(tmp_path / "c"))
+    assert code == 2 and _one_line_error(err) and "lr=0.0" in err
