@@ -23,6 +23,7 @@ from audit.report.protocols import evaluation_html
 from audit.report.plots import plot_confusions, plot_reliability, plot_snr_curves, safe_name
 from audit.report.summary import summary_html
 from audit.report.tables import _TITLES, display_columns, value_and_ci
+from audit.report.training_plot import plot_training_curves, read_training_logs, training_sources
 
 __all__ = ["write_report", "classes_of"]
 
@@ -146,6 +147,9 @@ def write_report(run_dir, *, gates: dict | None = None, analysis: dict | None = 
             plots["drift"] = plot_drift(drift, flips, classes, plots_dir)
         plots["confusion"] = plot_confusions(predictions, classes, plots_dir)
         plots["reliability"] = plot_reliability(predictions, classes, plots_dir)
+    sources, training_notes = training_sources(info)
+    plots["training"] = [p for model, folder in sorted(sources.items())
+                         for p in plot_training_curves(model, read_training_logs(folder), plots_dir)]
     models = sorted(metrics["model"].astype(str).unique())
     body = [summary_html(run_dir, gates=gates, analysis=analysis), _summary(info, metrics, gates),
             evaluation_html(info), _figure_rows(plots, models), _headline(metrics)]
@@ -153,6 +157,11 @@ def write_report(run_dir, *, gates: dict | None = None, analysis: dict | None = 
         df = _read_csv(run_dir / f"{name}.csv")
         if df is not None:
             body.append(f"<h2>{_e(title)}</h2>" + _table_html(df))
+    if plots["training"] or training_notes:
+        body.append("<h2>Training curves</h2><p class='note'>From the checkpoints' fold*.log.csv: loss and "
+                    "training accuracy per epoch, and each ICASA module's beta.</p>"
+                    + "".join(f"<p class='note'>{_e(n)}</p>" for n in training_notes)
+                    + "".join(f"<h3>{_e(p.stem)}</h3>{_img(p)}" for p in plots["training"]))
     other = [p for kind in ("confusion", "reliability") for p in plots.get(kind, [])]
     if other:
         body.append("<h2>More plots</h2>" + "".join(f"<h3>{_e(p.stem)}</h3>{_img(p)}" for p in other))
