@@ -204,7 +204,10 @@ def test_bf16_is_close_to_fp32_and_cached_apart(folder):
     waves = voices(3)
     a, b = fp32.predict_proba(waves), bf16.predict_proba(waves)
     assert not np.array_equal(a, b)  # autocast really ran
-    np.testing.assert_allclose(a, b, atol=0.05)
+    # How close depends on the CPU's bf16 kernels: on this random tiny model the largest
+    # difference was < 0.05 on an AVX512-BF16 CPU (AMD EPYC) and 0.094 on an AMX one (Intel
+    # Xeon, oneDNN's bf16 kernels; 0.001 there with torch.backends.mkldnn disabled).
+    np.testing.assert_allclose(a, b, atol=0.1)
 
 
 @pytest.mark.gpu
