@@ -174,9 +174,11 @@ def read_predictions(source) -> pd.DataFrame:
     """A run directory (its predictions.csv), a CSV path, or a DataFrame."""
     if isinstance(source, pd.DataFrame):
         return source
+    from audit.runfiles import predictions_file
+
     path = Path(source)
     if path.is_dir():
-        path = path / "predictions.csv"
+        path = predictions_file(path) or path / "predictions.csv"
     if not path.is_file():
         raise AuditError(f"{source}: no predictions.csv (run `audit run` first)")
     return pd.read_csv(path, keep_default_na=False, na_values=[""])

@@ -45,8 +45,10 @@ def fairness(ctx: click.Context, by, run_dir, metrics, **kw) -> None:
     seed = spec.seed if seed is None else seed
     if run_dir is not None:
         out = Path(kw["out"] or run_dir)
-        path = Path(run_dir) / "predictions.csv"
-        if not path.is_file():
+        from audit.runfiles import predictions_file
+
+        path = predictions_file(run_dir)
+        if path is None:
             raise AuditError(f"{run_dir}: no predictions.csv (run `audit run` first)")
         preds = pd.read_csv(path, keep_default_na=False, na_values=[""])
         if kw["conditions"]:

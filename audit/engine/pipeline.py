@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 # Files a run writes; a rerun into the same folder first removes them so no stale table from
 # an earlier scenario survives (the cache lives elsewhere and is kept).
-OUTPUT_FILES = ("predictions.csv", "metrics.csv", "problems.csv", "run.json", "report.html",
+OUTPUT_FILES = ("predictions.csv", "predictions.csv.gz", "metrics.csv", "problems.csv", "run.json", "report.html",
                 "fairness.csv")
 
 
@@ -61,6 +61,7 @@ class RunOptions:
     gpus_per_task: float | None = None
     reference_model: str | None = None  # robustness score reference (None: the first model)
     p_adjust: str = "holm"  # multiplicity adjustment of the findings: holm | bh
+    compress_predictions: bool = False  # predictions.csv.gz instead of predictions.csv
 
 
 @dataclass
@@ -233,6 +234,10 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
     _empty_groups(plan.manifest, table, group_cols, problems)
     outputs.append(problems.write(out / "problems.csv"))
     violations = check_gates(metrics, rules) if rules else []
+    if opts.compress_predictions:
+        from audit.runfiles import compress_predictions
+
+        outputs[0] = compress_predictions(out)
     t_an = time.perf_counter()
 
     info = build_run_info(

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import AuditError
+from audit.runfiles import predictions_file
 from audit.report.drift_plot import plot_drift
 from audit.report.interaction_plot import plot_interaction
 from audit.report.protocols import evaluation_html
@@ -136,7 +137,8 @@ def write_report(run_dir, *, gates: dict | None = None, analysis: dict | None = 
     if metrics is None:
         raise AuditError(f"{run_dir}: no metrics.csv (run `audit report {run_dir}` to recompute it)")
     info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
-    predictions = _read_csv(run_dir / "predictions.csv")
+    pred_path = predictions_file(run_dir)
+    predictions = _read_csv(pred_path) if pred_path is not None else None
     plots_dir = run_dir / "plots"
     plots_dir.mkdir(exist_ok=True)
     plots = {"snr": plot_snr_curves(metrics, plots_dir), "interaction": plot_interaction(metrics, plots_dir)}

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from audit.errors import AuditError
+from audit.runfiles import predictions_file
 
 __all__ = ["analysis_settings", "rebuild_report"]
 
@@ -55,8 +56,8 @@ def rebuild_report(run_dir, *, n_boot: int | None = None, seed: int | None = Non
     from audit.report.tables import write_tables
 
     run_dir = Path(run_dir)
-    pred_path = run_dir / "predictions.csv"
-    if not pred_path.is_file():
+    pred_path = predictions_file(run_dir)
+    if pred_path is None:
         raise AuditError(f"{run_dir}: no predictions.csv (is this a run directory?)")
     info_path = run_dir / "run.json"
     info = {}

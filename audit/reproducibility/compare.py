@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import AuditError
+from audit.runfiles import predictions_file
 from audit.analysis.metrics import unweighted_accuracy, weighted_accuracy
 from audit.reproducibility.agreement import (agreement_rate, correct_agreement, fleiss_kappa,
                                              pairwise_agreement)
@@ -33,8 +34,8 @@ def load_runs(run_dirs: Sequence[str | Path]) -> tuple[list[str], list[pd.DataFr
         raise AuditError(f"--runs: need at least 2 runs to compare, got {len(run_dirs)}")
     names, frames, infos = [], [], []
     for d in map(Path, run_dirs):
-        path = d / "predictions.csv"
-        if not path.is_file():
+        path = predictions_file(d)
+        if path is None:
             raise AuditError(f"{d}: no predictions.csv (not a finished audit run)")
         df = pd.read_csv(path, keep_default_na=False, na_values=[""])
         missing = [c for c in _NEED if c not in df.columns]
