@@ -95,8 +95,10 @@ class Predictor:
         ``waveforms``: each ``(time,)`` float at ``feature_config.sample_rate`` (16 kHz) ->
         ``(n_utt, n_classes)`` float64, columns in ``classes`` order. Segments (test stride)
         of many utterances stream through the network in batches of ``batch_size``; each
-        segment's output depends only on itself, so any batch size gives the same result up
-        to float rounding. Default batch: 32 segments on the CPU, 256 on a GPU (measured on 2
+        segment's output depends only on itself. Every forward sees exactly ``batch_size``
+        segments (the last one padded with zeros), so the result does not depend on how the
+        utterances are grouped into calls nor on the torch thread count (tested); another
+        ``batch_size`` may round differently. Default batch: 32 segments on the CPU, 256 on a GPU (measured on 2
         CPU cores: 256-segment batches ran 2-3x slower than 16-32, their activations falling
         out of cache).
         """
@@ -118,8 +120,14 @@ class Predictor:
             who = np.concatenate(owners)
             for start in range(0, limit, batch_size):
                 stop = min(start + batch_size, limit)
+                xb = x[start:stop]
+                if xb.shape[0] < batch_size:
+                    # oneDNN chooses its convolution kernels by batch size: a short batch would
+                    # get other rounding than a full one (1e-7 here), so a segment's output
+                    # would depend on its neighbours and the thread count; padded, it does not
+                    xb = torch.cat([xb, xb.new_zeros((batch_size - xb.shape[0], *xb.shape[1:]))])
                 with autocast_context(self.precision, self.device):
-                    out = self.model(x[start:stop]).float()  # (b, K)
+                    out = self.model(xb).float()[:stop - start]  # (b, K)
                 out = torch.softmax(out, dim=1) if self.pooling == "prob" else out
                 np.add.at(sums, who[start:stop], out.double().cpu().numpy())
                 np.add.at(counts, who[start:stop], 1)

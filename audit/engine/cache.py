@@ -27,8 +27,10 @@ __all__ = ["PredictionCache", "MemoryCache", "audio_key", "entry_key", "encode_r
 log = logging.getLogger(__name__)
 _TABLE = "predictions"
 
-# Bump when the meaning of a cached value changes (it is part of every key).
-CACHE_VERSION = 1
+# Bump when the meaning of a cached value changes (it is part of every key). 2: every forward
+# of our checkpoints sees a full batch (model.Predictor), so values no longer depend on the
+# grouping or thread count; values cached before may differ from them in the last bit.
+CACHE_VERSION = 2
 
 
 def audio_key(path: str | Path) -> str:
