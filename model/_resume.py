@@ -35,10 +35,14 @@ def resume_path(out_stem: Path) -> Path:
     return out_stem.with_name(out_stem.name + ".resume.pt")
 
 
-def run_identity(train_config: dict, metadata: dict) -> str:
+def run_identity(train_config: dict, metadata: dict, precision: str | None = None) -> str:
     """A canonical JSON of everything that must match for a resume: the training config (less
-    device, progress and time budget) and the data (manifest hash, fold, training speakers)."""
+    device, progress and time budget) and the data (manifest hash, fold, training speakers).
+    ``precision`` is the resolved one: ``auto`` means bf16 on one CPU and fp32 on another, so a
+    fold must not change precision half-way because it resumed on another machine."""
     cfg = {k: v for k, v in train_config.items() if k not in _FREE_KEYS}
+    if precision is not None:
+        cfg["precision"] = precision
     data = {k: metadata.get(k) for k in ("manifest_hash", "fold", "training_speakers")}
     return json.dumps({"train_config": cfg, "data": data}, sort_keys=True, default=str)
 
@@ -84,6 +88,22 @@ def load_resume(path: Path, identity: str) -> dict:
     if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT:
         raise ModelError(f"{path}: not a ser-audit resume state; delete it or use --force")
     if state.get("identity") != identity:
+        _explain_precision_change(path, str(state.get("identity")), identity)
         raise ModelError(f"{path}: resume state of another training config or data; "
                          f"use --force to start over, or the original settings to continue")
     return state
+
+
+def _explain_precision_change(path: Path, saved: str, now: str) -> None:
+    """ModelError naming the flag that continues a run which differs only in precision."""
+    try:
+        a, b = json.loads(saved), json.loads(now)
+        pa, pb = a["train_config"].pop("precision"), b["train_config"].pop("precision")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return
+    if pa != pb and a == b and pa == "auto":
+        raise ModelError(f"{path}: resume state from before states recorded the precision that ran; "
+                         f"use --force to start over")
+    if pa != pb and a == b:
+        raise ModelError(f"{path}: trained so far in {pa}, but this run would train in {pb}; "
+                         f"pass --precision {pa} to continue, or --force to start over")

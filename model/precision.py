@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import platform
+from pathlib import Path
 
 import torch
 
 from model.errors import ModelError
 
-__all__ = ["PRECISIONS", "cpu_has_native_bf16", "resolve_precision", "autocast_context", "cpu_capability"]
+__all__ = ["PRECISIONS", "cpu_has_native_bf16", "resolve_precision", "autocast_context", "cpu_capability",
+           "cpu_name"]
 
 PRECISIONS = ("fp32", "bf16", "auto")
 
@@ -34,6 +37,18 @@ def cpu_has_native_bf16() -> bool:
         return any(bool(getattr(torch.cpu, name)()) for name in probes if hasattr(torch.cpu, name))
     except RuntimeError:
         return False
+
+
+@functools.cache
+def cpu_name() -> str:
+    """The CPU's model name as the OS reports it (``/proc/cpuinfo``; else ``platform``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def cpu_capability() -> str:

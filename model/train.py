@@ -23,7 +23,7 @@ from model.checkpoint import _atomic_write_bytes, git_commit, package_versions, 
 from model.errors import ModelError
 from model.features import FeatureConfig, FeatureStats, fit_stats, utterance_segments
 from model.mixup import mixup
-from model.precision import autocast_context, cpu_capability, resolve_precision
+from model.precision import autocast_context, cpu_capability, cpu_name, resolve_precision
 from model.predict import resolve_device
 from model.registry import create_model, model_config
 from model.streams import StreamExtractor, network_features
@@ -205,11 +205,15 @@ def train_model(
     out_stem = Path(out_stem)
     out_stem.parent.mkdir(parents=True, exist_ok=True)
     state_path = resume_path(out_stem)
-    identity = run_identity(config.to_dict(), metadata)
+    identity = run_identity(config.to_dict(), metadata, precision)
     state = load_resume(state_path, identity) if resume and state_path.is_file() else None
     t0 = time.perf_counter()
     # The code that trains is the code imported now: a later commit must not be credited with it.
     commits = [*(state.get("git_commits", []) if state else []), git_commit()]
+    # Where each resumed piece ran: weights trained on two kinds of CPU reproduce on neither.
+    pieces = [*(state.get("pieces", []) if state else []),
+              {"from_epoch": len(state["rows"]) + 1 if state else 1, "git_commit": commits[-1],
+               "cpu": cpu_name(), "cpu_capability": cpu_capability()}]
     # The streams the network reads (IFN: its own, standardised) and the sizes they give it.
     features, sizing = network_features(config.features, model_config(config.model, len(classes),
                                         **config.model_overrides), name=config.model)
@@ -273,6 +277,7 @@ def train_model(
                     "identity": identity, "epoch": epoch + 1, "model": model.state_dict(),
                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict() if sched else None,
                     "scaler": scaler.state_dict(), "rng": rng_state(), "rows": rows, "git_commits": commits,
+                    "pieces": pieces,
                     "elapsed_s": previous_s + time.perf_counter() - t0})
                 _write_log(log_path, columns, rows)
                 log.info("epoch %d/%d loss %.4f acc %.3f", epoch + 1, config.epochs, loss, acc)
@@ -308,6 +313,7 @@ def train_model(
         "versions": package_versions(),
         "git_commit": commits[-1],  # at the start of the call that finished the training
         "git_commits": commits,  # one per resumed piece, oldest first
+        "pieces": pieces,  # per resumed piece: first epoch, commit, CPU name and kernel level
         "metadata": metadata,
     }
     weights = save_checkpoint(out_stem, model, sidecar)

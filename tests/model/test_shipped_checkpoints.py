@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from model.checkpoint import sha256_file
 
@@ -82,7 +83,8 @@ def test_fold0_reproduces_its_held_out_accuracy_and_the_committed_audit(model_di
                                                                        tmp_path):
     """Audit fold 0's 240 held-out utterances on clean speech from the shipped checkpoint: the
     accuracy equals the one training measured, and, where results/ravdess holds this model,
-    every probability equals the committed one (6 decimals, as written)."""
+    every probability equals the committed one (6 decimals, as written) where this CPU has the
+    kernel level of the one that made the run, and lies within 2e-5 of it elsewhere."""
     from audit.cli import main
 
     out = tmp_path / "run"
@@ -105,4 +107,8 @@ def test_fold0_reproduces_its_held_out_accuracy_and_the_committed_audit(model_di
     b = ref.sort_values("utt_id")[["utt_id", "prediction", *cols]].reset_index(drop=True)
     assert a["utt_id"].tolist() == b["utt_id"].tolist()
     assert a["prediction"].tolist() == b["prediction"].tolist()
-    np.testing.assert_array_equal(a[cols].to_numpy(), b[cols].to_numpy())
+    made_on = json.loads((_REPO / "results" / "ravdess" / "run.json").read_text())["device"]["cpu_capability"]
+    if made_on == torch.backends.cpu.get_cpu_capability():
+        np.testing.assert_array_equal(a[cols].to_numpy(), b[cols].to_numpy())
+    else:  # other fp32 kernels (AVX2 vs AVX512): measured at most 7e-6 apart on fold 0
+        np.testing.assert_allclose(a[cols].to_numpy(), b[cols].to_numpy(), rtol=0, atol=2e-5)

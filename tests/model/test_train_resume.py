@@ -136,3 +136,36 @@ def test_sidecar_credits_the_commit_that_was_imported_not_the_one_at_save_time(t
     _train(tmp_path, tones, "g", model="macnn", aug="none")  # resumed at HEAD b, finished
     doc = json.loads((tmp_path / "g.json").read_text())
     assert doc["git_commits"] == ["a" * 40, "b" * 40] and doc["git_commit"] == "b" * 40
+
+
+def test_a_resume_on_a_cpu_that_resolves_auto_otherwise_is_refused_with_the_flag(tmp_path, tones, monkeypatch):
+    import model.precision as prec
+
+    monkeypatch.setattr(prec, "cpu_has_native_bf16", lambda: False)
+    _train(tmp_path, tones, "p", model="macnn", aug="none", time_budget_s=1e-3)  # auto -> fp32 here
+    monkeypatch.setattr(prec, "cpu_has_native_bf16", lambda: True)  # another machine: auto -> bf16
+    with pytest.raises(ModelError, match=r"p\.resume\.pt: trained so far in fp32, but this run would train "
+                                         r"in bf16; pass --precision fp32 to continue"):
+        _train(tmp_path, tones, "p", model="macnn", aug="none")
+    _train(tmp_path, tones, "p", model="macnn", aug="none", precision="fp32")  # the named flag continues
+    doc = json.loads((tmp_path / "p.json").read_text())
+    assert doc["precision"] == "fp32" and doc["stopped_early"] is False
+
+
+def test_sidecar_records_the_cpu_of_every_resumed_piece(tmp_path, tones, monkeypatch):
+    import model.train as train_mod
+
+    names = iter(["CPU one", "CPU two"])
+    monkeypatch.setattr(train_mod, "cpu_name", lambda: next(names))
+    _train(tmp_path, tones, "c", model="macnn", aug="none", time_budget_s=1e-3)
+    _train(tmp_path, tones, "c", model="macnn", aug="none")
+    pieces = json.loads((tmp_path / "c.json").read_text())["pieces"]
+    assert [(p["from_epoch"], p["cpu"]) for p in pieces] == [(1, "CPU one"), (2, "CPU two")]
+    assert {p["cpu_capability"] for p in pieces} == {torch.backends.cpu.get_cpu_capability()}
+
+
+def test_cpu_name_is_the_model_name_the_os_reports():
+    from model.precision import cpu_name
+
+    name = cpu_name()
+    assert isinstance(name, str) and name and name == cpu_name.__wrapped__()
