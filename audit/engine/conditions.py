@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from audit.engine._lifeline import exit_with_parent
 from audit.engine.cache import encode_record
 from audit.errors import AuditError
 
@@ -106,11 +107,12 @@ def _pool_task(args: tuple[Any, str, int, RenderItem]) -> Rendered:
     return render_item(*args)
 
 
-def _pool_init() -> None:
+def _pool_init(driver: int) -> None:
     # Each worker is one process: several torch threads per worker would oversubscribe cores.
     import torch
 
     torch.set_num_threads(1)
+    exit_with_parent(driver)
 
 
 class Renderer:
@@ -138,7 +140,8 @@ class Renderer:
         if self._pool is None:
             # forkserver: forking a process that already runs torch threads can deadlock.
             ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_pool_init)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_pool_init,
+                                             initargs=(os.getpid(),))
         return self._pool
 
     def render(self, pert: Any, condition: str, items: Sequence[RenderItem]) -> list[Rendered]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audit.engine._lifeline import exit_with_parent
 from audit.errors import AuditError
 
 __all__ = ["FoldJob", "plan_folds", "run_fold_job", "run_fold_jobs", "default_jobs", "training_status"]
@@ -172,12 +173,13 @@ def run_fold_job(job: FoldJob) -> dict:
     return result
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, driver: int) -> None:
     # Before the first parallel op, so every thread of the pool flushes denormals.
     import torch
 
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
+    exit_with_parent(driver)
 
 
 def run_fold_jobs(jobs: list[FoldJob], n_jobs: int = 1, on_result=None) -> list[dict]:
@@ -199,7 +201,7 @@ def run_fold_jobs(jobs: list[FoldJob], n_jobs: int = 1, on_result=None) -> list[
     elif todo:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=max(1, min(n_jobs, len(todo))), mp_context=ctx,
-                                 initializer=_init_worker, initargs=(threads,)) as pool:
+                                 initializer=_init_worker, initargs=(threads, os.getpid())) as pool:
             futures = {pool.submit(run_fold_job, job): job for job in todo}
             for fut, job in futures.items():
                 results[job.fold] = fut.result()
