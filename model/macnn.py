@@ -12,7 +12,7 @@ from torch import nn
 from model.attention import ATTENTION_KINDS, ICASA, build_attention
 from model.errors import ModelError
 
-__all__ = ["MACNNConfig", "MACNN", "HeadFusionAttention"]
+__all__ = ["MACNNConfig", "MACNN", "HeadFusionAttention", "MaxPool2x2"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,24 @@ def _conv_bn_relu(c_in: int, c_out: int, kernel, padding) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, kernel, padding=padding), nn.BatchNorm2d(c_out), nn.ReLU())
 
 
+class MaxPool2x2(nn.MaxPool2d):
+    """``nn.MaxPool2d(2)`` whose forward without autograd (prediction, AAM's difficulty pass)
+    runs ATen's channels-last kernel: for a (48, 32, 38, 199) map, 1 thread on an AVX2 AMD
+    EPYC, 89 ms in the NCHW kernel against 28 ms with both layout copies (a whole no-grad
+    ``macnn_icasa`` forward at batch 32: 1.10x). Max-pooling picks values, so the output is
+    bit-identical (tested); with autograd the NCHW kernel stays: the channels-last backward
+    was slower there (forward + backward 181 ms against 155 ms)."""
+
+    def __init__(self) -> None:
+        super().__init__(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() or torch.jit.is_tracing() or torch.jit.is_scripting() \
+                or torch.onnx.is_in_onnx_export() or x.dim() != 4:
+            return super().forward(x)
+        return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
+
+
 class HeadFusionAttention(nn.Module):
     """Per head: 1x1 convs give Q, K, V; ``A = softmax(Q * K)`` over channels; ``O = A * V``.
 
@@ -96,7 +114,7 @@ class MACNN(nn.Module):
         self.att3 = build_attention(c.attention, 48, **att)
         self.att4 = build_attention(c.attention, 64, **att)
         self.att5 = build_attention(c.attention, 80, **att)
-        self.pool = nn.MaxPool2d(2)
+        self.pool = MaxPool2x2()
         self.heads = HeadFusionAttention(80, c.n_heads, c.hidden)
         if c.fusion:
             self.head_logits = nn.Parameter(torch.zeros(c.n_heads))  # softmax -> equal weights

@@ -24,7 +24,9 @@ SHAPES = [(32, 38, 199), (48, 19, 99), (64, 9, 49), (80, 9, 49)]
 def _pair(kind: str, channels: int, seed: int, dtype=torch.float32, **kw):
     """(reference, new) blocks with one set of random weights (not the zero init of SA)."""
     gen = torch.Generator().manual_seed(seed)
-    ref = build_reference_attention(kind, channels, **kw)
+    with torch.random.fork_rng():  # the default init draws from the global generator
+        torch.manual_seed(seed)
+        ref = build_reference_attention(kind, channels, **kw)
     with torch.no_grad():
         for p in ref.parameters():
             p.add_(0.5 * torch.randn(p.shape, generator=gen))

@@ -102,3 +102,35 @@ def test_bad_names_and_overrides():
         create_model("macnn", 1)
     with pytest.raises(ValueError, match="divisible"):
         ShuffleAttention(36, groups=4)
+
+
+def test_the_no_grad_max_pool_is_bit_identical_to_torchs():
+    from model.macnn import MaxPool2x2
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.relu(torch.randn(4, 32, 38, 199, generator=g))  # ReLU: many tied zeros
+    x[0, 0, :2, :2] = float("nan")
+    x[1, 2, 4:6, 6:8] = 0.5  # a window of equal values
+    pool = MaxPool2x2()
+    with torch.no_grad():
+        fast = pool(x)
+    assert fast.is_contiguous() and fast.shape == (4, 32, 19, 99)
+    assert torch.equal(fast.nan_to_num(-1.0), torch.nn.functional.max_pool2d(x, 2).nan_to_num(-1.0))
+    assert torch.isnan(fast[0, 0, 0, 0])
+    y = x.clone().requires_grad_()
+    pool(y).sum().backward()  # with autograd the plain kernel runs and trains
+    assert y.grad.shape == x.shape
+
+
+def test_prediction_does_not_depend_on_which_pool_kernel_ran():
+    from model import create_model
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = create_model("macnn_icasa", 8).eval()
+        x = torch.randn(8, 1, 39, 200)
+    with torch.no_grad():
+        fast = net(x)
+        net.pool = torch.nn.MaxPool2d(2)
+        plain = net(x)
+    assert torch.equal(fast, plain)
