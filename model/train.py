@@ -13,17 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
+from model._epoch import epoch_betas, recalibrate_batchnorm, train_epoch
 from model._progress import progress_bar
 from model._resume import load_resume, resume_path, rng_state, run_identity, save_resume, set_rng_state
-from model._seed import deterministic, numpy_rng, seeded_global, seeded_init
-from model.aam import aam_batch
+from model._seed import deterministic, seeded_global, seeded_init
 from model.checkpoint import _atomic_write_bytes, git_commit, package_versions, save_checkpoint
 from model.errors import ModelError
 from model.features import FeatureConfig, FeatureStats, fit_stats, utterance_segments
-from model.mixup import mixup
-from model.precision import autocast_context, cpu_capability, cpu_name, resolve_precision
+from model.precision import cpu_capability, cpu_name, resolve_precision
 from model.predict import resolve_device
 from model.registry import create_model, model_config
 from model.streams import StreamExtractor, network_features
@@ -74,11 +72,6 @@ def build_training_set(
     return torch.cat(xs), torch.cat(ys)
 
 
-def _soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean of ``-sum(target * log_softmax(logits))``; ``logits, target: (N, K)``."""
-    return -(target * torch.log_softmax(logits.float(), dim=1)).sum(dim=1).mean()
-
-
 def _check_inputs(waveforms, labels, classes) -> list[int]:
     if len(waveforms) != len(labels):
         raise ModelError(f"{len(waveforms)} waveforms but {len(labels)} labels")
@@ -91,76 +84,6 @@ def _check_inputs(waveforms, labels, classes) -> list[int]:
     if unknown:
         raise ModelError(f"labels {unknown} are not in classes {list(classes)}")
     return [index[lab] for lab in labels]
-
-
-def _betas(model: nn.Module) -> dict[str, float]:
-    """ICASA's per-module beta (MACNN family) for the epoch log; other families log none."""
-    return model.betas() if hasattr(model, "betas") else {}
-
-
-def train_epoch(model, opt, scaler, x_all, y_all, config, aam_cfg, epoch, device, precision="fp32",
-                on_step=None, stats=None):
-    """One pass over ``x_all: (N, 1, 39, 200)``, ``y_all: (N,)`` in a seeded shuffled order.
-
-    Each batch: AAM samples (``aam_cfg``, None = off) appended, MixUp if ``config.aug`` asks,
-    one soft-target cross-entropy step. ``precision`` is a resolved one (``fp32``, ``bf16``,
-    ``fp16``): the forwards (AAM's difficulty pass included) run under its autocast; loss,
-    softmax and the AAM similarity in float32. ``on_step(loss, acc)`` is called after each
-    batch. ``stats``: the standardisation ``x_all`` went through, undone for AAM's raw
-    similarity. Returns ``(mean loss, train accuracy, mean AAM pass rate or nan)``.
-    """
-    on_step = on_step or (lambda loss, acc: None)
-    k = model.config.num_classes
-    order = torch.from_numpy(numpy_rng(config.seed, "shuffle", epoch).permutation(x_all.shape[0])).to(device)
-    loss_sum = correct = seen = trained = 0.0
-    pass_rates = []
-    model.train()
-    for step, start in enumerate(range(0, x_all.shape[0], config.batch_size)):
-        idx = order[start : start + config.batch_size]
-        x, y = x_all[idx], y_all[idx]  # (B, 1, 39, 200), (B,)
-        rng = numpy_rng(config.seed, "aug", epoch, step)
-        target = nn.functional.one_hot(y, k).float()
-        if aam_cfg is not None:
-            with autocast_context(precision, device):
-                x_mix, y_mix, rate = aam_batch(model, x, y, k, aam_cfg, rng,
-                                                 unstandardize=stats.invert if stats is not None else None)
-            pass_rates.append(rate)
-            x, target = torch.cat([x, x_mix]), torch.cat([target, y_mix])
-        if config.aug in ("mixup", "aam+mixup"):
-            x, target = mixup(x, target, config.mixup_alpha, rng)
-        with autocast_context(precision, device):
-            logits = model(x)
-        loss = _soft_cross_entropy(logits, target)
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-        b = idx.shape[0]
-        # Accuracy on the first B rows (the originals; under MixUp their dominant label).
-        correct += float((logits[:b].argmax(1) == target[:b].argmax(1)).sum())
-        seen += b
-        loss_sum += float(loss.detach()) * x.shape[0]
-        trained += x.shape[0]
-        on_step(float(loss.detach()), correct / seen)
-    rate = float(np.mean(pass_rates)) if pass_rates else float("nan")
-    return loss_sum / trained, correct / seen, rate
-
-
-@torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, x_all: torch.Tensor, batch_size: int) -> None:
-    """Set every BatchNorm's running mean/var to the average of its batch statistics over
-    ``x_all: (N, 1, 39, 200)`` in fixed order (cumulative average: ``momentum=None``)."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    saved = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None
-    model.train()
-    for start in range(0, x_all.shape[0], batch_size):
-        model(x_all[start : start + batch_size])
-    for m, momentum in zip(norms, saved):
-        m.momentum = momentum
-    model.eval()
 
 
 def _write_log(path: Path, columns: list[str], rows: list[dict]) -> None:
@@ -242,7 +165,7 @@ def train_model(
             log.info("%s: resuming after epoch %d of %d", out_stem.name, len(rows), config.epochs)
         aam_cfg = config.effective_aam()
         log_path = out_stem.with_name(out_stem.name + ".log.csv")
-        columns = ["epoch", "lr", "loss", "train_acc", "aam_pass_rate", *_betas(model), "seconds"]
+        columns = ["epoch", "lr", "loss", "train_acc", "aam_pass_rate", *epoch_betas(model), "seconds"]
         steps = -(-x_all.shape[0] // config.batch_size)
         show = config.progress if config.progress is not None else sys.stderr.isatty()
         slowest = max([0.0, *(float(r["seconds"]) for r in rows)])
@@ -269,7 +192,7 @@ def train_model(
                     sched.step()
                 row = {"epoch": epoch + 1, "lr": lr, "loss": round(loss, 6), "train_acc": round(acc, 6),
                        "aam_pass_rate": "" if np.isnan(rate) else round(rate, 6),
-                       **{k: round(v, 6) for k, v in _betas(model).items()},
+                       **{k: round(v, 6) for k, v in epoch_betas(model).items()},
                        "seconds": round(time.perf_counter() - t_epoch, 3)}
                 slowest = max(slowest, row["seconds"])
                 rows.append(row)
