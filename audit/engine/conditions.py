@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from audit.engine._lifeline import exit_with_parent
+from audit.engine._lifeline import exit_with_driver
 from audit.engine.cache import encode_record
 from audit.errors import AuditError
 
@@ -112,7 +112,7 @@ def _pool_init(driver: int) -> None:
     import torch
 
     torch.set_num_threads(1)
-    exit_with_parent(driver)
+    exit_with_driver(driver)
 
 
 class Renderer:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from audit.engine._lifeline import exit_with_parent
+from audit.engine._lifeline import exit_with_driver
 from audit.errors import AuditError
 
 __all__ = ["FoldJob", "plan_folds", "run_fold_job", "run_fold_jobs", "default_jobs", "training_status"]
@@ -179,7 +179,7 @@ def _init_worker(threads: int, driver: int) -> None:
 
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
-    exit_with_parent(driver)
+    exit_with_driver(driver)
 
 
 def run_fold_jobs(jobs: list[FoldJob], n_jobs: int = 1, on_result=None) -> list[dict]:

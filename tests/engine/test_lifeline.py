@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from audit.engine._lifeline import process_ended
+
 _DRIVER = textwrap.dedent("""
     import multiprocessing, os, sys, time
     from concurrent.futures import ProcessPoolExecutor
@@ -25,11 +27,19 @@ _DRIVER = textwrap.dedent("""
 
 
 def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")  # a zombie no one reaps has ended too
+    return not process_ended(pid)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_process_ended_tells_a_live_process_from_an_ended_and_a_zombie_one():
+    assert not process_ended(os.getpid())
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30  # not reaped yet: a zombie, which has ended
+    while not process_ended(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process_ended(child.pid)
+    child.wait()  # reaped: the pid names no process
+    assert process_ended(child.pid)
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
