@@ -5,6 +5,7 @@ run.json holds times and the host, so it differs between runs; the CSVs never re
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from datetime import datetime, timezone
@@ -36,9 +37,11 @@ def device_info(device: str) -> dict[str, Any]:
 
     from model.precision import cpu_capability, cpu_has_native_bf16, cpu_name
 
-    info: dict[str, Any] = {"device": device, "cpu_count": __import__("os").cpu_count(),
-                            "platform": platform.platform(), "cpu": cpu_name(), "torch_threads": torch.get_num_threads(),
-                            "cpu_capability": cpu_capability(), "cpu_native_bf16": cpu_has_native_bf16()}
+    info: dict[str, Any] = {
+        "device": device, "cpu_count": os.cpu_count(), "platform": platform.platform(),
+        "cpu": cpu_name(), "torch_threads": torch.get_num_threads(),
+        "cpu_capability": cpu_capability(), "cpu_native_bf16": cpu_has_native_bf16(),
+    }
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return info
