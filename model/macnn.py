@@ -60,11 +60,11 @@ def _conv_bn_relu(c_in: int, c_out: int, kernel, padding) -> nn.Sequential:
 
 class MaxPool2x2(nn.MaxPool2d):
     """``nn.MaxPool2d(2)`` whose forward without autograd (prediction, AAM's difficulty pass)
-    runs ATen's channels-last kernel: for a (48, 32, 38, 199) map, 1 thread on an AVX2 AMD
-    EPYC, 89 ms in the NCHW kernel against 28 ms with both layout copies (a whole no-grad
-    ``macnn_icasa`` forward at batch 32: 1.10x). Max-pooling picks values, so the output is
-    bit-identical (tested); with autograd the NCHW kernel stays: the channels-last backward
-    was slower there (forward + backward 181 ms against 155 ms)."""
+    runs ATen's channels-last kernel. Max-pooling picks values, so the output is bit-identical
+    (tested). ``benchmarks/maxpool.py``, 1 thread, AVX2 AMD EPYC beside two trainings: the
+    Conv3 map's pool 3.0-3.2x faster, Conv2's 1.14-1.25x (its layout copies cost), a whole
+    no-grad ``macnn_icasa`` forward at batch 48 1.00-1.09x. With autograd the NCHW kernel
+    stays: there the channels-last forward + backward of Conv2's pool was 0.52x."""
 
     def __init__(self) -> None:
         super().__init__(2)
