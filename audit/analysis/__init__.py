@@ -3,7 +3,8 @@ fairness, pass/fail gates and paired comparisons, the one surface the engine, th
 the CLI use.
 
 - ``metrics``: plain metric functions ``f(y_true, y_pred, *, sample_weight=None) -> float``.
-- ``rows``: ``analyse`` (predictions -> tidy ``metrics.csv`` rows), ``write_metrics``.
+- ``rows``: ``analyse`` (predictions -> tidy ``metrics.csv`` rows).
+- ``tidy``: the shape of ``metrics.csv`` (``COLUMNS``, metric names, row order), ``write_metrics``.
 - ``bootstrap``: speaker-clustered bootstrap weights and percentile intervals.
 - ``fairness``: ``fairness_frame`` (fairlearn ``MetricFrame`` values, bootstrap intervals).
 - ``gates``: ``check_gates`` over tidy rows (``ua_drop>10``).
@@ -27,8 +28,8 @@ _SOURCES = {
     **dict.fromkeys(["cluster_table", "cluster_weights", "percentile_interval"], "bootstrap"),
     **dict.fromkeys(["FAIRNESS_METRICS", "fairness_frame"], "fairness"),
     **dict.fromkeys(["Rule", "check_gates", "parse_rule"], "gates"),
-    **dict.fromkeys(["COLUMNS", "PERCENT_METRICS", "analyse", "analyse_with_replicates", "evaluate_stats",
-                     "write_metrics"], "rows"),
+    **dict.fromkeys(["analyse", "analyse_with_replicates", "evaluate_stats"], "rows"),
+    **dict.fromkeys(["COLUMNS", "PERCENT_METRICS", "write_metrics"], "tidy"),
     **dict.fromkeys(["Analysis", "run_analysis", "write_analysis"], "suite"),
     **dict.fromkeys(["FINDING_COLUMNS", "findings_frame", "write_findings"], "findings"),
     **dict.fromkeys(["confusion_drift", "class_flip_rates", "write_drift"], "drift"),

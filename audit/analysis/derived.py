@@ -30,12 +30,12 @@ from scipy.stats import norm
 from audit.analysis.bootstrap import percentile_interval
 from audit.analysis.conditions import condition_kind
 from audit.analysis.replicates import Replicates
+from audit.analysis.tidy import GAP_OF as _GAP_OF
 
 __all__ = ["derived_rows", "mdg_factor", "POWER", "ALPHA"]
 
 POWER = 0.80
 ALPHA = 0.05
-_GAP_OF = ("wa", "ua", "macro_f1")
 
 
 def mdg_factor(alpha: float = ALPHA, power: float = POWER) -> float:
@@ -165,7 +165,7 @@ def auc_rows(store: Replicates) -> list[tuple]:
 
 
 def derived_rows(store: Replicates, *, reference: str) -> list[tuple]:
-    """All derived rows (tuples in ``audit.analysis.rows.COLUMNS`` order)."""
+    """All derived rows (tuples in ``audit.analysis.tidy.COLUMNS`` order)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # NaN replicates of groups absent in a draw
         return gap_change_rows(store) + mdg_rows(store) + robustness_rows(store, reference) + auc_rows(store)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from audit.analysis.tidy import GAP_OF as _GAP_OF
 from audit.errors import AuditError
 
 __all__ = ["Rule", "parse_rule", "validate_rules", "check_gates"]
@@ -84,7 +85,6 @@ _UNIT_OF = {
     "ua_snr_auc": (0.0, 100.0, "percent, mean UA over the SNR range"),
 }
 _PER_CLASS = ("precision", "recall", "f1")
-_GAP_OF = ("wa", "ua", "macro_f1")
 _GAP = re.compile(r"^(?P<cols>.+)_(?P<m>" + "|".join(_GAP_OF) + r")_(?P<kind>gap|difference|ratio|gap_change|mdg)$")
 
 

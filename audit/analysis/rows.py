@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,17 +25,14 @@ from audit.analysis.replicates import Replicates
 from audit.errors import AuditError
 from audit.analysis.metrics import _counts
 from audit.analysis.metrics._frame import clean_lookup, fold_order, prepare
+from audit.analysis.tidy import tidy_frame
+from audit.analysis.tidy import GAP_OF as _GAP_OF
+from audit.analysis.tidy import PAIRED_METRICS as _PAIRED
 
-__all__ = ["COLUMNS", "analyse", "analyse_with_replicates", "write_metrics", "evaluate_stats",
-           "PERCENT_METRICS"]
+__all__ = ["analyse", "analyse_with_replicates", "evaluate_stats"]
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["scenario", "model", "fold", "condition", "group", "metric", "value", "ci_low", "ci_high", "n"]
-_BASE = ["wa", "ua", "macro_f1", "micro_f1", "ece", "mce", "brier"]
-_PAIRED = ["wa_drop", "ua_drop", "wa_relative_drop", "ua_relative_drop", "flip_rate"]
-_GAP_OF = ["wa", "ua", "macro_f1"]
-PERCENT_METRICS = set(_BASE + _PAIRED) - {"brier"}
 
 
 def evaluate_stats(layout: _counts.Layout, x: np.ndarray, *, classes: Sequence[str], per_class: bool,
@@ -108,7 +104,8 @@ def analyse(predictions: pd.DataFrame, *, scenario: str, classes: Sequence[str],
             groups: Sequence[str] = ("gender",), intersections: Sequence[Sequence[str]] = (),
             n_boot: int = 1000, seed: int = 0, ci: float = 0.95, min_group_speakers: int = 5,
             label_col: str = "emotion", clean: str = "clean") -> pd.DataFrame:
-    """Tidy metric rows (``COLUMNS``) for every model, condition, fold level and group.
+    """Tidy metric rows (``audit.analysis.tidy.COLUMNS``) for every model, condition, fold
+    level and group.
 
     Parameters
     ----------
@@ -222,7 +219,7 @@ def _analyse(predictions, *, scenario, classes, groups, intersections, n_boot, s
     for w in warnings_out:
         log.warning(w)
     store.reference = reference
-    return _finish(rows, clean, warnings_out), store
+    return tidy_frame(rows, clean, warnings_out), store
 
 
 def _group_block(per_cluster, fold_w, fold_idx, n_boot, *, layout, classes, per_class, paired, all_paired):
@@ -277,43 +274,3 @@ def _add_gaps(emit: _Emitter, spec, gap_values, *, n_total, folds, sub):
     if block:
         emit.add("all", block, n_of)
     return block, n_of
-
-
-def _metric_rank(metric: str) -> tuple:
-    order = ["n_speakers", "small_group", *_BASE, *_PAIRED]
-    if metric in order:
-        return (0, order.index(metric), "")
-    if ":" in metric:
-        part, cls = metric.split(":", 1)
-        return (2, ["precision", "recall", "f1"].index(part), cls)
-    return (1, 0, metric)
-
-
-def _finish(rows, clean, warnings_out) -> pd.DataFrame:
-    """Rows -> DataFrame in a stable order (clean first, folds numeric, 'all' first)."""
-    df = pd.DataFrame(rows, columns=COLUMNS)
-    # + 0.0 turns -0.0 into 0.0 (stable text); intervals come from float32 replicates, whose
-    # last digits are noise, so they keep 4 decimals
-    df["value"] = df["value"].astype(float).round(6) + 0.0
-    for col in ("ci_low", "ci_high"):
-        df[col] = df[col].astype(float).round(4) + 0.0
-    fold_rank = {f: i for i, f in enumerate(fold_order(df["fold"].unique()) + ["mean", "pooled"])}
-    keys = {
-        "_c": [(c != clean, c) for c in df["condition"]],
-        "_g": [(g != "all", g) for g in df["group"]],
-        "_m": [_metric_rank(m) for m in df["metric"]],
-    }
-    ranks = {k: pd.Series(v).map({key: i for i, key in enumerate(sorted(set(v)))}) for k, v in keys.items()}
-    df = df.assign(_f=df["fold"].map(fold_rank), **ranks)
-    df = df.sort_values(["scenario", "model", "_c", "_f", "_g", "_m"], kind="stable")
-    df = df.drop(columns=["_c", "_f", "_g", "_m"]).reset_index(drop=True)
-    df.attrs["warnings"] = list(warnings_out)
-    return df
-
-
-def write_metrics(df: pd.DataFrame, path) -> None:
-    """Write tidy rows as CSV, byte-identical for identical rows (fixed float format, atomic)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_csv(tmp, index=False, float_format="%.6f", lineterminator="\n")
-    tmp.replace(path)

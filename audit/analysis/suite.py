@@ -10,7 +10,8 @@ import pandas as pd
 
 from audit.analysis.drift import class_flip_rates, confusion_drift, write_drift
 from audit.analysis.findings import findings_frame, write_findings
-from audit.analysis.rows import analyse_with_replicates, write_metrics
+from audit.analysis.rows import analyse_with_replicates
+from audit.analysis.tidy import write_metrics
 
 __all__ = ["Analysis", "run_analysis", "write_analysis"]
 

@@ -1,0 +1,63 @@
+"""The shape of ``metrics.csv``: its columns, the metric names and their units, the stable row
+order, and the byte-stable writer. ``audit.analysis.rows`` computes the rows; this module only
+orders, rounds and writes them, so that identical rows give identical bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from audit.analysis.metrics._frame import fold_order
+
+__all__ = ["COLUMNS", "BASE_METRICS", "PAIRED_METRICS", "GAP_OF", "PERCENT_METRICS",
+           "tidy_frame", "write_metrics"]
+
+COLUMNS = ["scenario", "model", "fold", "condition", "group", "metric", "value", "ci_low", "ci_high", "n"]
+BASE_METRICS = ("wa", "ua", "macro_f1", "micro_f1", "ece", "mce", "brier")
+PAIRED_METRICS = ("wa_drop", "ua_drop", "wa_relative_drop", "ua_relative_drop", "flip_rate")
+GAP_OF = ("wa", "ua", "macro_f1")  # the scores whose group gaps are reported
+PERCENT_METRICS = set(BASE_METRICS + PAIRED_METRICS) - {"brier"}
+_PER_CLASS = ("precision", "recall", "f1")
+
+
+def _metric_rank(metric: str) -> tuple:
+    order = ["n_speakers", "small_group", *BASE_METRICS, *PAIRED_METRICS]
+    if metric in order:
+        return (0, order.index(metric), "")
+    if ":" in metric:
+        part, cls = metric.split(":", 1)
+        return (2, _PER_CLASS.index(part), cls)
+    return (1, 0, metric)
+
+
+def tidy_frame(rows, clean: str, warnings_out) -> pd.DataFrame:
+    """Rows (tuples in ``COLUMNS`` order) -> DataFrame in a stable order: clean condition
+    first, folds numeric then mean and pooled, group 'all' first, metrics in a fixed order."""
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    # + 0.0 turns -0.0 into 0.0 (stable text); intervals come from float32 replicates, whose
+    # last digits are noise, so they keep 4 decimals
+    df["value"] = df["value"].astype(float).round(6) + 0.0
+    for col in ("ci_low", "ci_high"):
+        df[col] = df[col].astype(float).round(4) + 0.0
+    fold_rank = {f: i for i, f in enumerate(fold_order(df["fold"].unique()) + ["mean", "pooled"])}
+    keys = {
+        "_c": [(c != clean, c) for c in df["condition"]],
+        "_g": [(g != "all", g) for g in df["group"]],
+        "_m": [_metric_rank(m) for m in df["metric"]],
+    }
+    ranks = {k: pd.Series(v).map({key: i for i, key in enumerate(sorted(set(v)))}) for k, v in keys.items()}
+    df = df.assign(_f=df["fold"].map(fold_rank), **ranks)
+    df = df.sort_values(["scenario", "model", "_c", "_f", "_g", "_m"], kind="stable")
+    df = df.drop(columns=["_c", "_f", "_g", "_m"]).reset_index(drop=True)
+    df.attrs["warnings"] = list(warnings_out)
+    return df
+
+
+def write_metrics(df: pd.DataFrame, path) -> None:
+    """Write tidy rows as CSV, byte-identical for identical rows (fixed float format, atomic)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    df.to_csv(tmp, index=False, float_format="%.6f", lineterminator="\n")
+    tmp.replace(path)
