@@ -75,6 +75,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI; user errors print one line and exit 2 (gates exit 3)."""
+    from audit._malloc import keep_freed_memory
+
+    keep_freed_memory()  # this process is ours: large freed blocks are reused, not re-faulted
     try:
         cli.main(args=argv, prog_name="audit", standalone_mode=False)
     except click.exceptions.Abort:

@@ -111,6 +111,9 @@ def _pool_init(driver: int) -> None:
     # Each worker is one process: several torch threads per worker would oversubscribe cores.
     import torch
 
+    from audit._malloc import keep_freed_memory
+
+    keep_freed_memory()
     torch.set_num_threads(1)
     exit_with_driver(driver)
 

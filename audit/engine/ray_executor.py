@@ -25,6 +25,14 @@ log = logging.getLogger(__name__)
 MAX_RETRIES = 3
 
 
+def _ray_shard_task(ctx: TaskContext, task: ShardTask) -> TaskResult:
+    """``run_shard_task`` in a Ray worker, which keeps freed memory for reuse like our pools."""
+    from audit._malloc import keep_freed_memory
+
+    keep_freed_memory()
+    return run_shard_task(ctx, task)
+
+
 def import_ray() -> Any:
     """The ``ray`` module, or one clear line saying how to install it."""
     try:
@@ -145,7 +153,7 @@ class RayExecutor:
 
         ray = self._ray
         gpus = self.gpus_per_task if str(ctx.device).startswith("cuda") else 0
-        remote = ray.remote(run_shard_task).options(num_cpus=1, num_gpus=gpus,
+        remote = ray.remote(_ray_shard_task).options(num_cpus=1, num_gpus=gpus,
                                                     max_retries=MAX_RETRIES,
                                                     retry_exceptions=False)
         ctx_ref = ray.put(ctx)

@@ -27,6 +27,9 @@ def fold_job_task(job: FoldJob) -> dict:
     """Train one fold on this worker with the job's thread count and flushed denormals."""
     import torch
 
+    from audit._malloc import keep_freed_memory
+
+    keep_freed_memory()
     torch.set_num_threads(int(job.train_config.get("threads", 1)))
     torch.set_flush_denormal(True)
     return run_fold_job(job)

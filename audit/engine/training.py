@@ -177,6 +177,9 @@ def _init_worker(threads: int, driver: int) -> None:
     # Before the first parallel op, so every thread of the pool flushes denormals.
     import torch
 
+    from audit._malloc import keep_freed_memory
+
+    keep_freed_memory()
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
     exit_with_driver(driver)

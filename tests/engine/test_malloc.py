@@ -1,0 +1,82 @@
+"""keep_freed_memory: large blocks are reused, not faulted in again, and weights do not change."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from audit._malloc import ENV, _glibc, keep_freed_memory
+
+ROOT = Path(__file__).resolve().parents[2]
+glibc_only = pytest.mark.skipif(_glibc() is None, reason="needs glibc (Linux)")
+
+_FAULTS = """
+import json, resource, sys
+import torch
+from audit._malloc import keep_freed_memory
+kept = keep_freed_memory() if sys.argv[1] == "keep" else False
+for _ in range(10):  # 64 MiB: above glibc's largest mmap threshold. The heap settles first:
+    x = torch.empty(16 << 20).fill_(1.0)  # a freed block just short of the next request
+    del x                                 # (alignment slop) waits until neighbours coalesce
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(10):
+    x = torch.empty(16 << 20).fill_(1.0)  # every page written
+    del x
+print(json.dumps({"kept": kept, "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before}))
+"""
+
+_TRAIN = """
+import hashlib, json, sys
+import torch
+from audit._malloc import keep_freed_memory
+kept = keep_freed_memory() if sys.argv[1] == "keep" else False
+torch.set_num_threads(1)
+torch.set_flush_denormal(True)
+from model import TrainConfig, create_model
+from model.train import train_epoch
+config = TrainConfig(model="macnn_icasa", aug="aam", batch_size=32, device="cpu", progress=False)
+gen = torch.Generator().manual_seed(0)
+x = torch.randn(64, 1, 39, 200, generator=gen)  # AAM makes the batch 48: 46 MiB feature maps
+y = torch.randint(0, 8, (64,), generator=gen)
+torch.manual_seed(0)
+net = create_model("macnn_icasa", 8)
+opt = torch.optim.Adam(net.parameters(), lr=config.lr)
+scaler = torch.amp.GradScaler("cpu", enabled=False)
+train_epoch(net, opt, scaler, x, y, config, config.effective_aam(), 0, torch.device("cpu"))
+digest = hashlib.sha256()
+for name, value in sorted(net.state_dict().items()):
+    digest.update(name.encode()); digest.update(value.detach().contiguous().numpy().tobytes())
+print(json.dumps({"kept": kept, "weights": digest.hexdigest()}))
+"""
+
+
+def _run(script: str, mode: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != ENV}
+    out = subprocess.run([sys.executable, "-c", script, mode], cwd=ROOT, env=env, text=True,
+                         capture_output=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@glibc_only
+def test_freed_large_blocks_are_reused_not_faulted_in_again():
+    system, kept = _run(_FAULTS, "system"), _run(_FAULTS, "keep")
+    assert kept["kept"] and not system["kept"]
+    # 10 x 64 MiB of 4 KiB pages is ~164,000 faults when each block is a fresh mapping
+    assert system["faults"] > 100_000, system
+    assert kept["faults"] < system["faults"] / 10, (kept, system)
+
+
+@glibc_only
+def test_a_training_epoch_gives_the_same_weight_bytes_either_way():
+    system, kept = _run(_TRAIN, "system"), _run(_TRAIN, "keep")
+    assert kept["kept"] and not system["kept"]
+    assert kept["weights"] == system["weights"]
+
+
+def test_the_environment_variable_turns_it_off(monkeypatch):
+    monkeypatch.setenv(ENV, "system")
+    assert keep_freed_memory() is False
