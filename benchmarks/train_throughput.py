@@ -3,8 +3,9 @@
 Usage: python benchmarks/train_throughput.py [--steps 20] [--models macnn:none macnn_icasa:aam]
        [--eval-batches 20] [--markdown]
 
-For each model/augmentation it measures, each in a fresh process (threads and denormal
-flushing set before the first torch op, as ``audit train`` does):
+For each model/augmentation it measures, each in a fresh process (threads, denormal flushing
+and the malloc setting of ``audit._malloc`` set before the first torch op, as ``audit train``
+does):
 
 - training, fp32 and bf16 autocast, 1 and 2 torch threads;
 - training as ``--jobs 2``: two 1-thread processes at once, the aggregate segments/s;
@@ -19,7 +20,12 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import sys
 import time
+from pathlib import Path
+
+# the project first: benchmarks/audit.py would otherwise shadow the ``audit`` package
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 __all__ = ["measure_train", "measure_eval"]
 
@@ -27,6 +33,9 @@ __all__ = ["measure_train", "measure_eval"]
 def _setup(threads: int) -> None:
     import torch
 
+    from audit._malloc import keep_freed_memory
+
+    keep_freed_memory()  # as `audit train` and its workers do (SER_AUDIT_MALLOC=system: not)
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
 

@@ -154,8 +154,8 @@ class RayExecutor:
         ray = self._ray
         gpus = self.gpus_per_task if str(ctx.device).startswith("cuda") else 0
         remote = ray.remote(_ray_shard_task).options(num_cpus=1, num_gpus=gpus,
-                                                    max_retries=MAX_RETRIES,
-                                                    retry_exceptions=False)
+                                                     max_retries=MAX_RETRIES,
+                                                     retry_exceptions=False)
         ctx_ref = ray.put(ctx)
         limit = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
         pending: dict[Any, ShardTask] = {}
