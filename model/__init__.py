@@ -15,6 +15,7 @@ from model.ifn import IFN, IFNConfig
 from model.macnn import MACNN, MACNNConfig
 from model.mixup import mixup
 from model.predict import Predictor, load_checkpoint, resolve_device
+from model.recalibrate import recalibrate_checkpoint
 from model.registry import create_model, list_models
 from model.streams import STREAMS, StreamExtractor, stream_dims
 from model.train import AUGMENTATIONS, TrainConfig, train_model
@@ -44,6 +45,7 @@ __all__ = [
     "load_checkpoint",
     "measure_latency",
     "mixup",
+    "recalibrate_checkpoint",
     "resolve_device",
     "stream_dims",
     "train_model",

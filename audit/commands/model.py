@@ -1,6 +1,8 @@
-"""``audit model``: list the registered networks and measure one of them."""
+"""``audit model``: list the registered networks, measure one, recalibrate trained checkpoints."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -66,3 +68,34 @@ def info(ctx, name, num_classes, device, runs):
     click.echo(f"note          {mac_note} Shape-preserving attention adds only "
                "a few thousand parameters to the public MACNN, so the paper's 2.1-2.5 M parameters and "
                "0.7-0.8 GMACs cannot be reached by the architecture it describes; these are measured figures.")
+
+
+@model.command("recalibrate")
+@click.option("--data", required=True, type=click.Path(exists=True, path_type=Path),
+              help="The corpus that trained the checkpoints (folder or manifest CSV).")
+@click.option("--models", "models", required=True, type=click.Path(exists=True, path_type=Path),
+              help="A folder of fold*.safetensors + .json (as `audit train` writes), or one checkpoint.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Where the new checkpoints go.")
+@click.option("--corpus", default=None, help="Corpus layout (default: auto-detect).")
+@click.option("--fold", "folds", type=int, multiple=True, help="Fold(s) to recalibrate (repeatable; default all).")
+@click.option("--batch-size", type=int, default=None,
+              help="Segments per batch statistic (default: max(training batch, 64), as --bn-recalibrate).")
+@click.option("--threads", type=int, default=1, show_default=True,
+              help="Torch threads (the result depends on it, like training's).")
+@click.option("--skip-bad", is_flag=True, help="Skip unreadable files (recorded in OUT/problems.csv).")
+@click.option("--force", is_flag=True, help="Overwrite checkpoints already in --out.")
+def recalibrate(data, models, out, corpus, folds, batch_size, threads, skip_bad, force):
+    """Recompute the BatchNorm statistics of trained fold checkpoints over their own training data.
+
+    Prediction normalises with running averages kept during training (mostly the last ~20
+    batches, augmented ones under AAM/MixUp). This writes copies whose statistics are the exact
+    average over the fold's training segments (what `audit train --bn-recalibrate` does), weights
+    unchanged, then scores each fold's held-out speakers. Audit OUT like any checkpoint folder.
+    """
+    from audit.engine.recalibrate import recalibrate_folder
+
+    if threads < 1:
+        raise click.BadParameter(f"--threads {threads}: must be >= 1")
+    results = recalibrate_folder(data, models, out, folds=list(folds) or None, corpus=corpus, skip_bad=skip_bad,
+                                 batch_size=batch_size, threads=threads, force=force)
+    click.echo(f"{len(results)} checkpoint(s) recalibrated into {out}")

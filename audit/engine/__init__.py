@@ -4,6 +4,7 @@ from audit.engine.cache import MemoryCache, PredictionCache, audio_key, entry_ke
 from audit.engine.conditions import Renderer, parse_conditions
 from audit.engine.pipeline import RunOptions, RunResult, resolve_device, run_audit
 from audit.engine.ray_executor import RayExecutor
+from audit.engine.recalibrate import recalibrate_folder
 from audit.engine.runner import evaluate, prediction_columns
 from audit.engine.tasks import ShardTask, TaskContext, TaskResult, plan_shard_tasks, run_shard_task
 
@@ -23,6 +24,7 @@ __all__ = [
     "parse_conditions",
     "plan_shard_tasks",
     "prediction_columns",
+    "recalibrate_folder",
     "resolve_device",
     "run_audit",
     "run_shard_task",
