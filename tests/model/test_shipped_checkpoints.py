@@ -21,6 +21,8 @@ SHIPPED = _REPO / "results" / "checkpoints" / "ravdess"
 CLASSES = ["angry", "calm", "disgust", "fearful", "happy", "neutral", "sad", "surprised"]
 ACTORS = {f"Actor_{a:02d}" for a in range(1, 25)}
 SIDECARS = sorted(SHIPPED.glob("*/fold*.json"))
+# committed audits of the shipped checkpoints (the paper's protocol; exact BatchNorm statistics)
+RUNS = [_REPO / "results" / "ravdess", _REPO / "results" / "ravdess_bn_recalibrated"]
 
 
 def _test_actors(k: int) -> set[str]:
@@ -70,6 +72,23 @@ def test_training_log_has_every_epoch(sidecar):
     assert (meta["train_config"]["aug"] == "none") == all(r["aam_pass_rate"] == "" for r in rows)
 
 
+@pytest.mark.parametrize("sidecar", [s for s in SIDECARS if "bn_recalibrated" in json.loads(s.read_text())],
+                         ids=_ids)
+def test_recalibrated_copies_name_a_shipped_source(sidecar):
+    """A recalibrated checkpoint's source is the shipped fold of the same number, and its
+    weights differ from it only in BatchNorm buffers."""
+    from safetensors.torch import load_file
+
+    rec = json.loads(sidecar.read_text())["bn_recalibrated"]
+    sources = [s for s in SIDECARS if s.name == sidecar.name and s != sidecar
+               and json.loads(s.read_text())["weights_sha256"] == rec["source_weights_sha256"]]
+    assert len(sources) == 1
+    a = load_file(str(sidecar.with_suffix(".safetensors")))
+    b = load_file(str(sources[0].with_suffix(".safetensors")))
+    changed = {k for k in a if not torch.equal(a[k], b[k])}
+    assert changed and all(k.endswith(("running_mean", "running_var", "num_batches_tracked")) for k in changed)
+
+
 def _committed_predictions(run: Path) -> pd.DataFrame | None:
     for name in ("predictions.csv", "predictions.csv.gz"):
         if (run / name).exists():
@@ -82,7 +101,7 @@ def _committed_predictions(run: Path) -> pd.DataFrame | None:
 def test_fold0_reproduces_its_held_out_accuracy_and_the_committed_audit(model_dir, ravdess_root,
                                                                        tmp_path):
     """Audit fold 0's 240 held-out utterances on clean speech from the shipped checkpoint: the
-    accuracy equals the one training measured, and, where results/ravdess holds this model,
+    accuracy equals the one training measured, and, where a committed run (RUNS) holds this model,
     every probability equals the committed one (6 decimals, as written) where this CPU has the
     kernel level of the one that made the run, and lies within 2e-5 of it elsewhere."""
     from audit.cli import main
@@ -97,9 +116,10 @@ def test_fold0_reproduces_its_held_out_accuracy_and_the_committed_audit(model_di
     meta = json.loads((model_dir / "fold0.json").read_text())
     assert round(float(ours["correct"].mean()), 6) == pytest.approx(meta["final_metrics"]["test_wa"], abs=1e-6)
 
-    committed = _committed_predictions(_REPO / "results" / "ravdess")
-    if committed is None or model_dir.name not in set(committed["model"]):
-        pytest.skip(f"results/ravdess has no predictions of {model_dir.name} to compare with")
+    run, committed = next(((r, c) for r in RUNS if (c := _committed_predictions(r)) is not None
+                           and model_dir.name in set(c["model"])), (None, None))
+    if committed is None:
+        pytest.skip(f"no committed RAVDESS run has predictions of {model_dir.name} to compare with")
     ref = committed[(committed["model"] == model_dir.name) & (committed["condition"] == "clean")
                     & (committed["fold"] == 0)]
     cols = [f"p_{c}" for c in CLASSES]
@@ -107,7 +127,7 @@ def test_fold0_reproduces_its_held_out_accuracy_and_the_committed_audit(model_di
     b = ref.sort_values("utt_id")[["utt_id", "prediction", *cols]].reset_index(drop=True)
     assert a["utt_id"].tolist() == b["utt_id"].tolist()
     assert a["prediction"].tolist() == b["prediction"].tolist()
-    made_on = json.loads((_REPO / "results" / "ravdess" / "run.json").read_text())["device"]["cpu_capability"]
+    made_on = json.loads((run / "run.json").read_text())["device"]["cpu_capability"]
     if made_on == torch.backends.cpu.get_cpu_capability():
         np.testing.assert_array_equal(a[cols].to_numpy(), b[cols].to_numpy())
     else:  # other fp32 kernels (AVX2 vs AVX512): measured at most 7e-6 apart on fold 0
