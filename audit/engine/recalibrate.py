@@ -83,6 +83,9 @@ def recalibrate_folder(data: str | Path, models: str | Path, out: str | Path, *,
         if missing:
             raise AuditError(f"{models}: no checkpoint for fold(s) {missing} (has {sorted(have)})")
         todo = [(k, s) for k, s in todo if k in set(folds)]
+    existing = [out / f"{s.stem}.json" for _, s in todo if (out / f"{s.stem}.json").exists()]
+    if existing and not force:  # refused before anything is written
+        raise AuditError(f"{existing[0]} exists; use --force to overwrite or choose another --out")
     problems = ProblemLog()
     df = load_data(data, corpus=corpus, skip_bad=skip_bad, problems=problems)
     mhash = manifest_hash(df)
@@ -90,8 +93,6 @@ def recalibrate_folder(data: str | Path, models: str | Path, out: str | Path, *,
     for k, sidecar in todo:
         doc = json.loads(sidecar.read_text())
         stem = out / sidecar.stem
-        if stem.with_suffix(".json").exists() and not force:
-            raise AuditError(f"{stem}.json exists; use --force to overwrite or choose another --out")
         try:
             train_df, test_df = split_fold(df, k)
         except AuditError as exc:

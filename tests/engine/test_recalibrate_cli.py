@@ -48,10 +48,13 @@ def test_recalibrates_every_fold_and_scores_its_held_out_speakers(tmp_path, caps
     code, _, err = _cli(capsys, "run", "fairness", "--data", str(corpus), "--models", str(out), "--out",
                         str(tmp_path / "run"), "--n-boot", "10", "--no-cache", "--device", "cpu")
     assert code in (0, 3), err
-    # an existing output needs --force
+    # an existing output needs --force, and nothing is written before that is known
+    (out / "fold0.json").unlink()
+    before = (out / "fold0.safetensors").stat().st_mtime_ns
     code, _, err = _cli(capsys, "model", "recalibrate", "--data", str(corpus), "--models", str(fold_models),
-                        "--out", str(out), "--fold", "0")
-    assert code == 2 and "--force" in err and len(err.strip().splitlines()) == 1
+                        "--out", str(out))
+    assert code == 2 and "fold1.json exists" in err and "--force" in err and len(err.strip().splitlines()) == 1
+    assert not (out / "fold0.json").exists() and (out / "fold0.safetensors").stat().st_mtime_ns == before
     code, _, err = _cli(capsys, "model", "recalibrate", "--data", str(corpus), "--models", str(fold_models),
                         "--out", str(out), "--fold", "0", "--force")
     assert code == 0, err
