@@ -37,7 +37,7 @@ def _norm_layers(model: nn.Module) -> list[nn.Module]:
 
 def recalibrate_checkpoint(path: str | Path, waveforms: Sequence[np.ndarray], out_stem: str | Path, *,
                            batch_size: int | None = None, threads: int = 1,
-                           provenance: dict | None = None) -> Path:
+                           provenance: dict | None = None, expect_segments: int | None = None) -> Path:
     """Write ``<out_stem>.safetensors`` / ``.json``: the checkpoint at ``path`` with every
     BatchNorm's running mean and variance recomputed over the training segments of
     ``waveforms`` (16 kHz, the utterances that trained it; the segments are cut as the trainer
@@ -48,7 +48,12 @@ def recalibrate_checkpoint(path: str | Path, waveforms: Sequence[np.ndarray], ou
     ``--bn-recalibrate`` bit for bit. The sidecar is the source's, with ``bn_recalibrated``
     added (source weights hash, segments, batch size, threads, commit, CPU, ``provenance``);
     ``final_metrics``' held-out scores are removed (they described the source). Returns the
-    weights path. ``ModelError`` if the network has no BatchNorm layer or nothing to read.
+    weights path. ``ModelError`` (nothing written) if the network has no BatchNorm layer, there
+    is nothing to read, or the segments are not ``expect_segments`` (the sidecar's
+    ``n_train_segments``: other utterances than the ones that trained it).
+
+    Bit for bit equal to ``--bn-recalibrate`` only for a checkpoint trained on the CPU and
+    recomputed with the thread count that trained it (both set the reduction order).
     """
     model, doc, weights = load_model(path)
     if not _norm_layers(model):
@@ -58,7 +63,7 @@ def recalibrate_checkpoint(path: str | Path, waveforms: Sequence[np.ndarray], ou
     if not waveforms:
         raise ModelError(f"{weights}: no training waveforms to recompute BatchNorm statistics from")
     train_cfg = doc.get("train_config") or {}
-    batch = int(batch_size or max(int(train_cfg.get("batch_size", 32)), 64))
+    batch = int(batch_size) if batch_size is not None else max(int(train_cfg.get("batch_size", 32)), 64)
     if batch < 2:
         raise ModelError(f"batch_size={batch}: BatchNorm statistics need at least 2 segments per batch")
     features = FeatureConfig.from_dict(doc["feature_config"])
@@ -66,6 +71,9 @@ def recalibrate_checkpoint(path: str | Path, waveforms: Sequence[np.ndarray], ou
     seed = int(doc["seed"] if doc.get("seed") is not None else train_cfg.get("seed", 987654))
     with training_threads(threads), deterministic(), seeded_global(seed, "bn_recalibrate"):
         x_all, _ = build_training_set(waveforms, [0] * len(waveforms), features, stats=stats)
+        if expect_segments is not None and int(x_all.shape[0]) != int(expect_segments):
+            raise ModelError(f"{weights}: trained on {expect_segments} segments, these waveforms give "
+                             f"{x_all.shape[0]}: not the utterances that trained it")
         recalibrate_batchnorm(model, x_all, batch)  # leaves the model in eval mode
     sidecar = {k: v for k, v in doc.items() if k not in _WRITTEN_BY_SAVE}
     sidecar["final_metrics"] = {k: v for k, v in (doc.get("final_metrics") or {}).items()

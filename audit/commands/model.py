@@ -78,10 +78,10 @@ def info(ctx, name, num_classes, device, runs):
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Where the new checkpoints go.")
 @click.option("--corpus", default=None, help="Corpus layout (default: auto-detect).")
 @click.option("--fold", "folds", type=int, multiple=True, help="Fold(s) to recalibrate (repeatable; default all).")
-@click.option("--batch-size", type=int, default=None,
+@click.option("--batch-size", type=click.IntRange(min=2), default=None,
               help="Segments per batch statistic (default: max(training batch, 64), as --bn-recalibrate).")
-@click.option("--threads", type=int, default=1, show_default=True,
-              help="Torch threads (the result depends on it, like training's).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Torch threads (default: the sidecar's training threads; the result depends on it).")
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable files (recorded in OUT/problems.csv).")
 @click.option("--force", is_flag=True, help="Overwrite checkpoints already in --out.")
 def recalibrate(data, models, out, corpus, folds, batch_size, threads, skip_bad, force):
@@ -94,8 +94,6 @@ def recalibrate(data, models, out, corpus, folds, batch_size, threads, skip_bad,
     """
     from audit.engine.recalibrate import recalibrate_folder
 
-    if threads < 1:
-        raise click.BadParameter(f"--threads {threads}: must be >= 1")
     results = recalibrate_folder(data, models, out, folds=list(folds) or None, corpus=corpus, skip_bad=skip_bad,
                                  batch_size=batch_size, threads=threads, force=force)
     click.echo(f"{len(results)} checkpoint(s) recalibrated into {out}")

@@ -1,7 +1,7 @@
 """``audit model recalibrate``: BatchNorm statistics recomputed for a folder of fold checkpoints.
 
-For each ``fold{k}`` checkpoint: find the utterances that trained it (fold k's training side
-of the data, which must hold exactly the speakers its sidecar names), recompute every
+For each ``fold{k}`` checkpoint: find the utterances that trained it (the data's utterances of
+the speakers its sidecar names, as many as trained it), recompute every
 BatchNorm's statistics over their segments (``model.recalibrate``), write the new checkpoint
 under ``out`` with the source's training log, and score the held-out speakers in fp32 as
 ``audit train`` does. The source folder is never written.
@@ -19,8 +19,8 @@ from audit.errors import AuditError
 __all__ = ["recalibrate_folder", "fold_checkpoints"]
 
 
-def fold_checkpoints(models: Path) -> list[tuple[int, Path]]:
-    """``[(fold, sidecar path)]`` of a checkpoint folder (``fold*.json``) or one checkpoint."""
+def fold_checkpoints(models: Path) -> list[tuple[int, Path, dict]]:
+    """``[(fold, sidecar path, sidecar)]`` of a checkpoint folder (``fold*.json``) or one checkpoint."""
     models = Path(models)
     if models.is_dir():
         sidecars = sorted(models.glob("fold*.json"), key=lambda p: (len(p.stem), p.stem))
@@ -37,15 +37,43 @@ def fold_checkpoints(models: Path) -> list[tuple[int, Path]]:
             doc = json.loads(s.read_text())
         except (OSError, ValueError) as exc:
             raise AuditError(f"{s}: unreadable sidecar ({exc})") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("classes"), list):
+            raise AuditError(f"{s}: not a checkpoint sidecar (expected a JSON object with a class list)")
         if doc.get("fold") is None or not _trained_on(doc):
             raise AuditError(f"{s}: the sidecar names no fold or training speakers, so the utterances "
                              f"that trained it cannot be found")
-        out.append((int(doc["fold"]), s))
+        try:
+            fold = int(doc["fold"])
+        except (TypeError, ValueError):
+            raise AuditError(f"{s}: fold {doc['fold']!r} is not a fold number") from None
+        out.append((fold, s, doc))
     return out
 
 
-def _trained_on(doc: dict) -> list:
-    return doc.get("training_speakers") or doc.get("train_speakers") or []
+def _trained_on(doc: dict) -> list[str]:
+    return sorted(map(str, doc.get("training_speakers") or doc.get("train_speakers") or []))
+
+
+def _sides(df, k: int, sidecar: Path, doc: dict, data):
+    """The rows that trained the checkpoint (its sidecar's speakers, in manifest order, as the
+    trainer read them) and its held-out rows (the sidecar's test speakers, else fold k's)."""
+    speakers = df["speaker"].astype(str)
+    trained = _trained_on(doc)
+    absent = sorted(set(trained) - set(speakers))
+    if absent:
+        raise AuditError(f"{sidecar}: {data} lacks {len(absent)} of the speakers that trained it "
+                         f"({', '.join(absent[:3])}); recalibrate with the data that trained it")
+    train_df = df[speakers.isin(trained)].reset_index(drop=True)
+    tested = (doc.get("metadata") or {}).get("test_speakers")
+    test_df = (df[speakers.isin(list(map(str, tested)))] if tested
+               else df[(df["fold"].astype("int64") == k) & ~speakers.isin(trained)]).reset_index(drop=True)
+    if not len(test_df):
+        raise AuditError(f"{sidecar}: {data} has no held-out utterances of fold {k} to score")
+    expected = doc.get("n_train_utterances")
+    if expected is not None and len(train_df) < int(expected):
+        raise AuditError(f"{sidecar}: trained on {expected} utterances, {data} has {len(train_df)} of its "
+                         f"speakers; recalibrate with the data that trained it")
+    return train_df, test_df
 
 
 def _score(weights: Path, test_df, problems, skip_bad: bool, classes: list[str]) -> dict:
@@ -63,10 +91,15 @@ def _score(weights: Path, test_df, problems, skip_bad: bool, classes: list[str])
 
 def recalibrate_folder(data: str | Path, models: str | Path, out: str | Path, *, folds: list[int] | None = None,
                        corpus: str | None = None, skip_bad: bool = False, batch_size: int | None = None,
-                       threads: int = 1, force: bool = False) -> list[dict]:
+                       threads: int | None = None, force: bool = False) -> list[dict]:
     """Recalibrate every (or the chosen) fold checkpoint of ``models`` into ``out``; returns one
-    ``{"fold", "weights", "before", "after"}`` per fold (held-out WA/UA before and after)."""
-    from audit.data import ProblemLog, load_data, manifest_hash, split_fold
+    ``{"fold", "weights", "before", "after"}`` per fold (held-out WA/UA before and after).
+
+    The training rows are the data's utterances of the sidecar's training speakers, in manifest
+    order; after loading, their number and segment count must equal the sidecar's
+    (``n_train_utterances``, ``n_train_segments``), so other files or skipped ones are refused.
+    ``threads``: default the sidecar's training threads (the statistics depend on it)."""
+    from audit.data import ProblemLog, load_data, manifest_hash
     from audit.engine.training import _load_waveforms
     from model.checkpoint import update_sidecar
     from model.errors import ModelError
@@ -74,39 +107,46 @@ def recalibrate_folder(data: str | Path, models: str | Path, out: str | Path, *,
 
     out = Path(out)
     source_dir = Path(models) if Path(models).is_dir() else Path(models).parent
+    if out.exists() and not out.is_dir():
+        raise AuditError(f"--out {out}: is a file, not a folder")
     if out.resolve() == source_dir.resolve():
         raise AuditError(f"--out {out}: is the source folder; write the recalibrated checkpoints elsewhere")
     todo = fold_checkpoints(Path(models))
     if folds:
-        have = {k for k, _ in todo}
+        have = {k for k, _, _ in todo}
         missing = sorted(set(folds) - have)
         if missing:
             raise AuditError(f"{models}: no checkpoint for fold(s) {missing} (has {sorted(have)})")
-        todo = [(k, s) for k, s in todo if k in set(folds)]
-    existing = [out / f"{s.stem}.json" for _, s in todo if (out / f"{s.stem}.json").exists()]
+        todo = [item for item in todo if item[0] in set(folds)]
+    existing = [out / f"{s.stem}.json" for _, s, _ in todo if (out / f"{s.stem}.json").exists()]
     if existing and not force:  # refused before anything is written
         raise AuditError(f"{existing[0]} exists; use --force to overwrite or choose another --out")
     problems = ProblemLog()
     df = load_data(data, corpus=corpus, skip_bad=skip_bad, problems=problems)
     mhash = manifest_hash(df)
+    sides = {k: _sides(df, k, s, doc, data) for k, s, doc in todo}  # every fold checked first
     results = []
-    for k, sidecar in todo:
-        doc = json.loads(sidecar.read_text())
+    for k, sidecar, doc in todo:
+        train_df, test_df = sides[k]
         stem = out / sidecar.stem
-        try:
-            train_df, test_df = split_fold(df, k)
-        except AuditError as exc:
-            raise AuditError(f"{sidecar}: {exc}") from None
-        speakers = sorted(map(str, train_df["speaker"].unique()))
-        if speakers != sorted(map(str, _trained_on(doc))):
-            raise AuditError(f"{sidecar}: fold {k} of {data} trains on other speakers than the checkpoint "
-                             f"did; recalibrate with the data that trained it")
-        waves, train_df = _load_waveforms(train_df, problems, skip_bad)
+        waves, loaded = _load_waveforms(train_df, problems, skip_bad)
+        expected = doc.get("n_train_utterances")
+        if expected is not None and len(loaded) != int(expected):
+            raise AuditError(f"{sidecar}: trained on {expected} utterances, {len(loaded)} of {data} loaded "
+                             f"(see problems with --skip-bad); recalibrate with the data that trained it")
+        if str(doc.get("device", "cpu")).startswith("cuda"):
+            print(f"fold {k}: trained on {doc['device']}; statistics recomputed on the CPU differ in the last "
+                  f"bits from --bn-recalibrate there", file=sys.stderr, flush=True)
+        if doc.get("manifest_hash") and doc["manifest_hash"] != mhash:
+            print(f"fold {k}: {data} is not the manifest that trained it (other hash), though its training "
+                  f"utterances match in speakers and number", file=sys.stderr, flush=True)
         provenance = {"data_source": str(Path(data).resolve()), "manifest_hash": mhash,
                       "manifest_hash_matches": mhash == doc.get("manifest_hash")}
         try:
-            weights = recalibrate_checkpoint(sidecar, waves, stem, batch_size=batch_size, threads=threads,
-                                             provenance=provenance)
+            weights = recalibrate_checkpoint(
+                sidecar, waves, stem, batch_size=batch_size, provenance=provenance,
+                threads=threads if threads is not None else int(doc.get("threads") or 1),
+                expect_segments=doc.get("n_train_segments"))
         except ModelError as exc:
             raise AuditError(str(exc)) from None
         del waves

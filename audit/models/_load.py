@@ -75,9 +75,14 @@ class ModelSet:
 
 def _training_record(meta: Any) -> dict[str, Any] | None:
     """How a checkpoint was trained (precision, threads, CPU kernels), from its sidecar."""
-    if not isinstance(meta, dict) or "train_config" not in meta:
+    if not isinstance(meta, dict) or not ({"train_config", "bn_recalibrated"} & set(meta)):
         return None
-    return {k: meta.get(k) for k in ("precision", "threads", "cpu_capability", "epochs", "device")}
+    record = {k: meta.get(k) for k in ("precision", "threads", "cpu_capability", "epochs", "device")}
+    recal = meta.get("bn_recalibrated")
+    if isinstance(recal, dict):  # BatchNorm statistics recomputed after training (audit model recalibrate)
+        record["bn_recalibrated"] = {k: recal.get(k) for k in ("source_weights_sha256", "n_segments",
+                                                             "batch_size", "threads", "cpu_capability")}
+    return record
 
 
 def _sha256(path: Path) -> str:

@@ -58,6 +58,14 @@ def _model_details(info: dict) -> list[str]:
             lines.append(f"- Architecture: {c.get('name', '?')} ({', '.join(f'{k}={v}' for k, v in cfg.items())})")
             lines.append(f"- Training: {tc.get('epochs', '?')} epochs, augmentation {tc.get('aug', '?')}, "
                          f"batch {tc.get('batch_size', '?')}, lr {tc.get('lr', '?')}, seed {tc.get('seed', '?')}")
+            recal = c.get("bn_recalibrated")
+            if isinstance(recal, dict):
+                lines.append(f"- BatchNorm statistics recomputed after training over "
+                             f"{recal.get('n_segments', '?')} training segments (`audit model recalibrate`), "
+                             f"weights of `{str(recal.get('source_weights_sha256', '?'))[:12]}…` unchanged; "
+                             f"fold {c.get('fold', '?')} held-out WA before "
+                             f"{(recal.get('source_final_metrics') or {}).get('test_wa', '?')}, after "
+                             f"{(c.get('final_metrics') or {}).get('test_wa', '?')}")
             versions = c.get("versions") or {}
             lines.append("- Software: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
             if c.get("git_commit"):

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
+import torch
 
 from _engine_helpers import save_untrained
 
@@ -48,6 +50,12 @@ def test_recalibrates_every_fold_and_scores_its_held_out_speakers(tmp_path, caps
     code, _, err = _cli(capsys, "run", "fairness", "--data", str(corpus), "--models", str(out), "--out",
                         str(tmp_path / "run"), "--n-boot", "10", "--no-cache", "--device", "cpu")
     assert code in (0, 3), err
+    recorded = json.loads((tmp_path / "run" / "run.json").read_text())["models"][0]["checkpoints"]["0"]
+    assert recorded["trained"]["bn_recalibrated"]["source_weights_sha256"] == \
+        json.loads((fold_models / "fold0.json").read_text())["weights_sha256"]
+    code, _, err = _cli(capsys, "card", str(tmp_path / "run"), "-o", str(tmp_path / "card.md"))
+    assert code == 0, err
+    assert "BatchNorm statistics recomputed after training" in (tmp_path / "card.md").read_text()
     # an existing output needs --force, and nothing is written before that is known
     (out / "fold0.json").unlink()
     before = (out / "fold0.safetensors").stat().st_mtime_ns
@@ -60,12 +68,65 @@ def test_recalibrates_every_fold_and_scores_its_held_out_speakers(tmp_path, caps
     assert code == 0, err
 
 
+def _train(capsys, corpus, out, *extra):
+    code, _, err = _cli(capsys, "train", "--data", str(corpus), "--model", "macnn", "--aug", "none",
+                        "--epochs", "1", "--batch-size", "8", "--fold", "0", "--jobs", "1", "--device", "cpu",
+                        "--out", str(out), *extra)
+    assert code == 0, err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, corpus):
+    """fold 0 of the corpus trained by `audit train`, once without and once with --bn-recalibrate."""
+    root = tmp_path_factory.mktemp("trained")
+    _train(_NoCapture, corpus, root / "plain")
+    _train(_NoCapture, corpus, root / "ref", "--bn-recalibrate")
+    return root
+
+
+class _NoCapture:
+    """What `_cli` needs of capsys, for a module-scoped fixture (pytest captures the output anyway)."""
+
+    out = err = ""
+
+    @classmethod
+    def readouterr(cls):
+        return cls
+
+
+def test_a_trained_fold_comes_out_as_training_with_bn_recalibrate_would(tmp_path, capsys, corpus, trained):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "recal"
+    code, _, err = _cli(capsys, "model", "recalibrate", "--data", str(corpus), "--models",
+                        str(trained / "plain"), "--out", str(out))
+    assert code == 0, err
+    a, b = load_file(str(out / "fold0.safetensors")), load_file(str(trained / "ref" / "fold0.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    doc = json.loads((out / "fold0.json").read_text())
+    ref = json.loads((trained / "ref" / "fold0.json").read_text())
+    assert doc["final_metrics"]["test_wa"] == ref["final_metrics"]["test_wa"]
+    assert doc["bn_recalibrated"]["manifest_hash_matches"] is True
+
+
+def test_refuses_other_or_fewer_training_utterances(tmp_path, capsys, corpus, manifest, trained):
+    # one training file of fold 0 unreadable: with --skip-bad it would be left out, so refused
+    copy = tmp_path / "corpus"
+    shutil.copytree(corpus.parent, copy)
+    victim = manifest.loc[manifest["fold"] != 0, "path"].iloc[0]
+    (copy / Path(victim).relative_to(corpus.parent)).write_bytes(b"not audio")
+    code, _, err = _cli(capsys, "model", "recalibrate", "--data", str(copy / corpus.name), "--models",
+                        str(trained / "plain"), "--out", str(tmp_path / "o"), "--skip-bad")
+    assert code == 2 and "trained on" in err and "utterances" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o" / "fold0.json").exists()
+
+
 def test_refuses_data_that_did_not_train_the_checkpoint(tmp_path, capsys, corpus, manifest):
     models = tmp_path / "m"
     save_untrained(models / "fold0", fold=0, seed=1, train_speakers=["someone-else"])
     code, _, err = _cli(capsys, "model", "recalibrate", "--data", str(corpus), "--models", str(models),
                         "--out", str(tmp_path / "o"))
-    assert code == 2 and "other speakers" in err and "fold0.json" in err
+    assert code == 2 and "lacks 1 of the speakers" in err and "fold0.json" in err
     assert len(err.strip().splitlines()) == 1
 
 
@@ -89,3 +150,19 @@ def test_refuses_bad_folders(tmp_path, capsys, corpus, fold_models):
     code, _, err = _cli(capsys, "model", "recalibrate", "--data", str(corpus), "--models", str(fold_models),
                         "--out", str(tmp_path / "o3"), "--fold", "7")
     assert code == 2 and "fold(s) [7]" in err
+    afile = tmp_path / "a-file"
+    afile.write_text("x")
+    code, _, err = _cli(capsys, "model", "recalibrate", "--data", str(corpus), "--models", str(fold_models),
+                        "--out", str(afile))
+    assert code == 2 and "is a file" in err
+    for bad, says in (("[1, 2]", "not a checkpoint sidecar"), ('{"classes": ["a"], "fold": "x", '
+                                                                '"training_speakers": ["s"]}', "not a fold number")):
+        odd = tmp_path / f"odd{len(says)}"
+        odd.mkdir()
+        (odd / "fold0.json").write_text(bad)
+        code, _, err = _cli(capsys, "model", "recalibrate", "--data", str(corpus), "--models", str(odd),
+                            "--out", str(tmp_path / f"o{len(says)}"))
+        assert code == 2 and says in err and len(err.strip().splitlines()) == 1
+    code, _, err = _cli(capsys, "model", "recalibrate", "--data", str(corpus), "--models", str(fold_models),
+                        "--out", str(tmp_path / "o5"), "--batch-size", "0")
+    assert code == 2 and "--batch-size" in err

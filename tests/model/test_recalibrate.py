@@ -28,9 +28,10 @@ def _is_bn_buffer(key: str) -> bool:
 
 @pytest.mark.parametrize("name,aug", [("macnn", "none"), ("macnn_icasa", "aam"), ("ifn", "none")])
 def test_equals_training_with_bn_recalibrate(tmp_path, make_tones, name, aug):
-    waves, labels = make_tones(8)
-    plain = _train(tmp_path, waves, labels, "plain", model=name, aug=aug)
-    reference = _train(tmp_path, waves, labels, "ref", model=name, aug=aug, bn_recalibrate=True)
+    waves, labels = make_tones(40)  # more segments than one statistics batch of 64
+    plain = _train(tmp_path, waves, labels, "plain", model=name, aug=aug, epochs=1)
+    reference = _train(tmp_path, waves, labels, "ref", model=name, aug=aug, epochs=1, bn_recalibrate=True)
+    assert json.loads((tmp_path / "plain.json").read_text())["n_train_segments"] > 64
     out = recalibrate_checkpoint(plain, waves, tmp_path / "recal")
     a, b, src = load_file(str(out)), load_file(str(reference)), load_file(str(plain))
     assert a.keys() == b.keys()
@@ -38,6 +39,9 @@ def test_equals_training_with_bn_recalibrate(tmp_path, make_tones, name, aug):
     # the weights are the source's; only BatchNorm statistics moved
     assert all(torch.equal(a[k], src[k]) for k in a if not _is_bn_buffer(k))
     assert any(not torch.equal(a[k], src[k]) for k in a if k.endswith("running_mean"))
+    # another batch size gives other statistics: the equality above is not automatic
+    other = load_file(str(recalibrate_checkpoint(plain, waves, tmp_path / "b32", batch_size=32)))
+    assert any(not torch.equal(other[k], b[k]) for k in b if k.endswith("running_var"))
 
 
 def test_sidecar_records_what_was_done_and_drops_the_old_held_out_score(tmp_path, make_tones):
@@ -73,5 +77,10 @@ def test_refuses_what_cannot_or_need_not_be_recalibrated(tmp_path, make_tones):
         recalibrate_checkpoint(once, waves, tmp_path / "twice")
     with pytest.raises(ModelError, match="no training waveforms"):
         recalibrate_checkpoint(plain, [], tmp_path / "y")
-    with pytest.raises(ModelError, match="at least 2"):
-        recalibrate_checkpoint(plain, waves, tmp_path / "z", batch_size=1)
+    for bad in (0, 1):
+        with pytest.raises(ModelError, match="at least 2"):
+            recalibrate_checkpoint(plain, waves, tmp_path / "z", batch_size=bad)
+    with pytest.raises(ModelError, match="not the utterances that trained it"):
+        recalibrate_checkpoint(plain, waves[:-1], tmp_path / "w", expect_segments=json.loads(
+            (tmp_path / "plain.json").read_text())["n_train_segments"])
+    assert not list(tmp_path.glob("[xyzw].*"))  # nothing written by a refused call
