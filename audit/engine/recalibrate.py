@@ -76,19 +76,6 @@ def _sides(df, k: int, sidecar: Path, doc: dict, data):
     return train_df, test_df
 
 
-def _score(weights: Path, test_df, problems, skip_bad: bool, classes: list[str]) -> dict:
-    from audit.analysis.metrics import unweighted_accuracy, weighted_accuracy
-    from audit.engine.training import _load_waveforms
-    from model import load_checkpoint
-
-    waves, test_df = _load_waveforms(test_df, problems, skip_bad)
-    proba = load_checkpoint(weights, device="cpu").predict_proba(waves)
-    pred = [classes[i] for i in proba.argmax(axis=1)]
-    y = list(test_df["emotion"])
-    return {"test_wa": round(weighted_accuracy(y, pred), 6), "test_ua": round(unweighted_accuracy(y, pred), 6),
-            "n_test": len(y)}
-
-
 def recalibrate_folder(data: str | Path, models: str | Path, out: str | Path, *, folds: list[int] | None = None,
                        corpus: str | None = None, skip_bad: bool = False, batch_size: int | None = None,
                        threads: int | None = None, force: bool = False) -> list[dict]:
@@ -100,7 +87,7 @@ def recalibrate_folder(data: str | Path, models: str | Path, out: str | Path, *,
     (``n_train_utterances``, ``n_train_segments``), so other files or skipped ones are refused.
     ``threads``: default the sidecar's training threads (the statistics depend on it)."""
     from audit.data import ProblemLog, load_data, manifest_hash
-    from audit.engine.training import _load_waveforms
+    from audit.engine.training import _load_waveforms, held_out_scores
     from model.checkpoint import update_sidecar
     from model.errors import ModelError
     from model.recalibrate import recalibrate_checkpoint
@@ -153,7 +140,8 @@ def recalibrate_folder(data: str | Path, models: str | Path, out: str | Path, *,
         log = sidecar.with_suffix(".log.csv")
         if log.is_file():
             shutil.copyfile(log, stem.with_suffix(".log.csv"))
-        after = _score(weights, test_df, problems, skip_bad, list(doc["classes"]))
+        wa, ua, n = held_out_scores(weights, test_df, problems, skip_bad, list(doc["classes"]))
+        after = {"test_wa": round(wa, 6), "test_ua": round(ua, 6), "n_test": n}
         update_sidecar(stem.with_suffix(".json"), final_metrics=after)
         before = {key: (doc.get("final_metrics") or {}).get(key) for key in ("test_wa", "test_ua")}
         print(f"fold {k}: held-out WA {_pct(before['test_wa'])} -> {_pct(after['test_wa'])}  "

@@ -23,7 +23,7 @@ from typing import Any
 from audit.engine._lifeline import exit_with_driver
 from audit.errors import AuditError
 
-__all__ = ["FoldJob", "plan_folds", "run_fold_job", "run_fold_jobs", "default_jobs", "training_status"]
+__all__ = ["FoldJob", "plan_folds", "run_fold_job", "held_out_scores", "run_fold_jobs", "default_jobs", "training_status"]
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,18 @@ def _load_waveforms(df, problems, skip_bad: bool):
     return waves, df.iloc[keep].reset_index(drop=True)
 
 
+def held_out_scores(weights, test_df, problems, skip_bad: bool, classes, device="cpu") -> tuple[float, float, int]:
+    """``(WA, UA, n)`` of the checkpoint ``weights`` on the held-out rows ``test_df`` (fp32)."""
+    from audit.analysis.metrics import unweighted_accuracy, weighted_accuracy
+    from model import load_checkpoint
+
+    waves, test_df = _load_waveforms(test_df, problems, skip_bad)
+    proba = load_checkpoint(weights, device=device).predict_proba(waves)
+    pred = [classes[i] for i in proba.argmax(axis=1)]
+    y = list(test_df["emotion"])
+    return weighted_accuracy(y, pred), unweighted_accuracy(y, pred), len(y)
+
+
 def run_fold_job(job: FoldJob) -> dict:
     """Train (or resume) one fold, then score its held-out speakers in fp32.
 
@@ -128,8 +140,7 @@ def run_fold_job(job: FoldJob) -> dict:
     "problems": [rows]}``; a skipped job returns its action only.
     """
     from audit.data import ProblemLog, load_data, split_fold
-    from audit.analysis.metrics import unweighted_accuracy, weighted_accuracy
-    from model import TrainConfig, load_checkpoint, train_model
+    from model import TrainConfig, train_model
     from model.checkpoint import update_sidecar
 
     if job.action == "skip":
@@ -161,14 +172,10 @@ def run_fold_job(job: FoldJob) -> dict:
               "epochs_requested": doc["epochs_requested"]}
     if job.evaluate:
         # Held-out score of the final-epoch model (reported, never used to pick a model).
-        test_wavs, test_df = _load_waveforms(test_df, problems, job.skip_bad)
-        proba = load_checkpoint(weights, device=config.device).predict_proba(test_wavs)
-        pred = [job.classes[i] for i in proba.argmax(axis=1)]
-        y = list(test_df["emotion"])
-        wa, ua = weighted_accuracy(y, pred), unweighted_accuracy(y, pred)
+        wa, ua, n = held_out_scores(weights, test_df, problems, job.skip_bad, job.classes, config.device)
         update_sidecar(Path(job.out_stem + ".json"),
-                       final_metrics={"test_wa": round(wa, 6), "test_ua": round(ua, 6), "n_test": len(y)})
-        result.update(test_wa=wa, test_ua=ua, n_test=len(y))
+                       final_metrics={"test_wa": round(wa, 6), "test_ua": round(ua, 6), "n_test": n})
+        result.update(test_wa=wa, test_ua=ua, n_test=n)
     result["problems"] = problems.rows
     return result
 
