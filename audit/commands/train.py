@@ -19,6 +19,10 @@ __all__ = ["train"]
               type=click.Choice(["none", "aam", "aam_nodiff", "aam_random", "mixup", "aam+mixup"]))
 @click.option("--folds", "n_folds", type=int, default=None, help="Number of folds (default: the corpus's own).")
 @click.option("--fold", "folds", type=int, multiple=True, help="Fold(s) to train (repeatable; default all).")
+@click.option("--split", type=click.Choice(["speaker", "utterance"]), default="speaker", show_default=True,
+              help="utterance = speaker-DEPENDENT folds (every speaker's utterances dealt over the folds, "
+                   "seeded): a diagnostic to compare with papers that split so; such checkpoints are "
+                   "refused by audits.")
 @click.option("--epochs", type=int, default=60, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate (the paper's 1e-3).")
@@ -52,7 +56,7 @@ __all__ = ["train"]
 @click.option("--force", is_flag=True, help="Retrain folds whose checkpoint already exists.")
 @click.option("--out", default=None, type=click.Path(file_okay=False, path_type=Path))
 @click.pass_context
-def train(ctx, data, corpus, model_name, aug, n_folds, folds, epochs, batch_size, lr, lr_step, standardize,
+def train(ctx, data, corpus, model_name, aug, n_folds, folds, split, epochs, batch_size, lr, lr_step, standardize,
           ssl_model, aam_threshold, aam_alpha, aam_similarity, bn_recalibrate, time_budget_min, precision,
           threads, jobs, executor, address, status_dir, device, seed, skip_bad, force, out):
     """Train MODEL on each fold; write OUT/fold{k}.safetensors, .json and .log.csv.
@@ -61,7 +65,7 @@ def train(ctx, data, corpus, model_name, aug, n_folds, folds, epochs, batch_size
     continues unfinished folds from their last finished epoch and skips finished ones.
     """
     from audit.data import ProblemLog, load_data
-    from audit.engine.training import default_jobs, plan_folds, run_fold_jobs, training_status
+    from audit.engine.training import apply_split, default_jobs, plan_folds, run_fold_jobs, training_status
     from model import AAMConfig, FeatureConfig, TrainConfig
     from model.precision import resolve_precision
     from model.predict import resolve_device
@@ -84,11 +88,12 @@ def train(ctx, data, corpus, model_name, aug, n_folds, folds, epochs, batch_size
     )
     resolved = resolve_precision(precision, resolve_device(device))  # refuse emulated bf16 up front
     problems = ProblemLog()
-    df = load_data(data, corpus=corpus, skip_bad=skip_bad, problems=problems, n_folds=n_folds)
+    df = apply_split(load_data(data, corpus=corpus, skip_bad=skip_bad, problems=problems, n_folds=n_folds),
+                     split, seed)
     todo = list(folds) or sorted(int(f) for f in df["fold"].unique())
     out.mkdir(parents=True, exist_ok=True)
     plan = plan_folds(df, data=str(data), folds=todo, train_config=config.to_dict(), out=out, corpus=corpus,
-                      n_folds=n_folds, skip_bad=skip_bad, force=force)
+                      n_folds=n_folds, skip_bad=skip_bad, force=force, split=split)
     n_run = sum(j.action != "skip" for j in plan)
     jobs = jobs if jobs is not None else default_jobs(n_run, threads)
     if jobs < 1:
@@ -96,6 +101,9 @@ def train(ctx, data, corpus, model_name, aug, n_folds, folds, epochs, batch_size
     if n_run:
         click.echo(f"{model_name} ({aug}): {n_run} fold(s) to train, {jobs} at a time, {threads} thread(s) "
                    f"each, precision {resolved}", err=True)
+        if split == "utterance":
+            click.echo("speaker-dependent split: every speaker is in training and test; the held-out "
+                       "scores do not estimate new speakers", err=True)
 
     def report(r: dict) -> None:
         if r["action"] == "skip":

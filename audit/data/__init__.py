@@ -6,7 +6,7 @@ from audit.data.audio import TARGET_SR, check_waveform, load_audio, read_header,
 from audit.data.corpora import list_corpora
 from audit.data.export import export_corpus
 from audit.data.fetch import RAVDESS_URL, fetch_ravdess
-from audit.data.folds import assign_folds, default_n_folds, split_fold
+from audit.data.folds import assign_folds, assign_utterance_folds, default_n_folds, split_fold
 from audit.data.load import MANIFEST_NAME, detect_corpus, load_data
 from audit.data.manifest import manifest_hash, read_manifest, validate_manifest, write_manifest
 from audit.data.info import check_audio, format_summary, summarize
@@ -18,7 +18,7 @@ __all__ = [
     "CORE_COLUMNS", "GENDERS", "TARGET_SR", "SYNTH_EMOTIONS", "ProblemLog",
     "load_audio", "resample", "read_header", "check_waveform", "write_audio",
     "read_manifest", "write_manifest", "validate_manifest", "manifest_hash",
-    "assign_folds", "split_fold", "default_n_folds",
+    "assign_folds", "assign_utterance_folds", "split_fold", "default_n_folds",
     "write_synthetic_corpus",
     "load_data", "detect_corpus", "list_corpora", "MANIFEST_NAME",
     "summarize", "format_summary", "check_audio", "export_corpus", "fetch_ravdess", "RAVDESS_URL",

@@ -3,6 +3,10 @@
 Rules: RAVDESS (6 folds) fold k tests actors {2k+1, 2k+2, 2k+13, 2k+14} (2 male + 2 female);
 IEMOCAP is leave-one-session-out (fold = session - 1); any other corpus gets a grouped k-fold
 by speaker in which each gender is spread evenly over the folds.
+
+``assign_utterance_folds`` is the one speaker-*dependent* split (``audit train --split
+utterance``): a diagnostic for comparing with papers that split utterances at random; every
+speaker is on both sides, so its scores are not estimates for new speakers.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import pandas as pd
 
 from audit.errors import AuditError
 
-__all__ = ["assign_folds", "split_fold", "default_n_folds", "RAVDESS_N_FOLDS"]
+__all__ = ["assign_folds", "assign_utterance_folds", "split_fold", "default_n_folds", "RAVDESS_N_FOLDS"]
 
 RAVDESS_N_FOLDS = 6
 _MAX_DEFAULT_FOLDS = 5
@@ -95,11 +99,51 @@ def assign_folds(df: pd.DataFrame, n_folds: int | None = None) -> pd.DataFrame:
         out["fold"] = _grouped_folds(out, n)
     return out
 
-def split_fold(df: pd.DataFrame, fold: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def assign_utterance_folds(df: pd.DataFrame, n_folds: int, seed: int) -> pd.DataFrame:
+    """Return a copy of ``df`` with a speaker-dependent ``fold`` column (0..n_folds-1).
+
+    Each speaker's utterances, grouped by emotion (and by utterance id inside a group, shuffled
+    with a generator seeded from ``seed``, the speaker and the emotion), are dealt to the folds
+    in turn, so every speaker has utterances in every fold, a speaker's count differs by at
+    most one between folds, and so does each (speaker, emotion) pair's. Deterministic: the same
+    manifest and seed give the same folds, whatever the row order.
+    """
+    import hashlib
+
+    import numpy as np
+
+    if df.empty:
+        raise AuditError("cannot assign folds to an empty manifest")
+    n = int(n_folds)
+    if n < 2:
+        raise AuditError(f"need at least 2 folds for a train/test split, got {n}")
+    small = df.groupby("speaker")["utt_id"].size()
+    small = small[small < n]
+    if len(small):
+        raise AuditError(f"speaker '{small.index[0]}' has {int(small.iloc[0])} utterance(s), fewer than "
+                         f"the {n} folds of a speaker-dependent split")
+    fold = pd.Series(-1, index=df.index, dtype="int64")
+    for speaker, rows in df.groupby("speaker", sort=True):
+        dealt = 0
+        for emotion, group in rows.groupby("emotion", sort=True):
+            ids = sorted(group["utt_id"].astype(str))
+            key = f"{seed}|{speaker}|{emotion}".encode()
+            rng = np.random.default_rng(int.from_bytes(hashlib.sha256(key).digest()[:8], "little"))
+            order = [ids[i] for i in rng.permutation(len(ids))]
+            where = dict(zip(group["utt_id"].astype(str), group.index))
+            for i, utt in enumerate(order):
+                fold[where[utt]] = (dealt + i) % n
+            dealt += len(order)
+    out = df.copy()
+    out["fold"] = fold
+    return out
+
+def split_fold(df: pd.DataFrame, fold: int, *, speaker_dependent: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split a manifest into ``(train_df, test_df)`` for ``fold``; test rows have ``fold == k``.
 
     Raises ``AuditError`` if there is no ``fold`` column, the fold is empty, or any speaker
-    appears on both sides (a speaker-dependent split would inflate every number).
+    appears on both sides (a speaker-dependent split would inflate every number), unless
+    ``speaker_dependent`` says the folds came from ``assign_utterance_folds`` on purpose.
     """
     if "fold" not in df.columns:
         raise AuditError("manifest has no 'fold' column; assign folds first")
@@ -109,7 +153,7 @@ def split_fold(df: pd.DataFrame, fold: int) -> tuple[pd.DataFrame, pd.DataFrame]
         raise AuditError(f"fold {fold} has no utterances (folds present: {have})")
     train, test = df[~is_test].reset_index(drop=True), df[is_test].reset_index(drop=True)
     shared = sorted(set(train["speaker"]) & set(test["speaker"]))
-    if shared:
+    if shared and not speaker_dependent:
         raise AuditError(f"fold {fold} is not speaker-independent: speaker(s) "
                          f"{', '.join(map(str, shared[:5]))} in both train and test")
     return train, test

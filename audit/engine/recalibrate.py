@@ -39,6 +39,9 @@ def fold_checkpoints(models: Path) -> list[tuple[int, Path, dict]]:
             raise AuditError(f"{s}: unreadable sidecar ({exc})") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("classes"), list):
             raise AuditError(f"{s}: not a checkpoint sidecar (expected a JSON object with a class list)")
+        if (doc.get("metadata") or {}).get("split") == "utterance":
+            raise AuditError(f"{s}: trained on a speaker-dependent split (--split utterance); recalibrating "
+                             f"by speaker would take in its held-out utterances")
         if doc.get("fold") is None or not _trained_on(doc):
             raise AuditError(f"{s}: the sidecar names no fold or training speakers, so the utterances "
                              f"that trained it cannot be found")

@@ -72,6 +72,10 @@ def _check_inputs(manifest: pd.DataFrame, model_sets: Sequence[ModelSet]) -> lis
 def _check_leak(ms: ModelSet, fold: int, pred: Any, manifest: pd.DataFrame) -> None:
     """Refuse a fold model that was trained on a speaker it would be tested on."""
     meta = getattr(pred, "meta", {}) or {}
+    if (meta.get("metadata") or {}).get("split") == "utterance":
+        raise AuditError(f"model {ms.name!r} fold {fold}: trained on a speaker-dependent split (audit train "
+                         "--split utterance), so every speaker is in its training data; its held-out score "
+                         "is in its sidecar, it cannot be audited")
     trained = meta.get("train_speakers") or meta.get("training_speakers") or []
     tested = set(manifest.loc[manifest["fold"] == fold, "speaker"].astype(str))
     overlap = sorted(tested & {str(s) for s in trained})

@@ -23,7 +23,7 @@ from typing import Any
 from audit.engine._lifeline import exit_with_driver
 from audit.errors import AuditError
 
-__all__ = ["FoldJob", "plan_folds", "run_fold_job", "held_out_scores", "run_fold_jobs", "default_jobs", "training_status"]
+__all__ = ["FoldJob", "SPLITS", "apply_split", "plan_folds", "run_fold_job", "held_out_scores", "run_fold_jobs", "default_jobs", "training_status"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,22 @@ class FoldJob:
     evaluate: bool = True
     label: str = ""
     extra_metadata: dict = field(default_factory=dict)
+    split: str = "speaker"
+
+
+SPLITS = ("speaker", "utterance")
+
+
+def apply_split(df: Any, split: str, seed: int) -> Any:
+    """``df`` with the folds of ``split``: ``speaker`` keeps the speaker-independent folds it has,
+    ``utterance`` deals each speaker's utterances over as many folds (speaker-dependent, seeded)."""
+    from audit.data import assign_utterance_folds
+
+    if split not in SPLITS:
+        raise AuditError(f"split {split!r}: expected one of {', '.join(SPLITS)}")
+    if split == "speaker":
+        return df
+    return assign_utterance_folds(df, int(df["fold"].nunique()), seed)
 
 
 def default_jobs(n_folds: int, threads: int) -> int:
@@ -82,9 +98,10 @@ def _stem_state(stem: Path, train_config: dict, mhash: str, force: bool) -> str:
 
 def plan_folds(df: Any, *, data: str, folds: list[int], train_config: dict, out: Path,
                corpus: str | None = None, n_folds: int | None = None, skip_bad: bool = False,
-               force: bool = False, label: str = "") -> list[FoldJob]:
-    """One ``FoldJob`` per fold of ``df`` (a manifest with ``fold``); raises ``AuditError`` for an
-    output that belongs to another config (before anything is trained)."""
+               force: bool = False, label: str = "", split: str = "speaker") -> list[FoldJob]:
+    """One ``FoldJob`` per fold of ``df`` (a manifest with ``fold``, already through
+    ``apply_split`` for ``split``); raises ``AuditError`` for an output that belongs to another
+    config (before anything is trained)."""
     from audit.data import manifest_hash
 
     mhash = manifest_hash(df)
@@ -99,7 +116,7 @@ def plan_folds(df: Any, *, data: str, folds: list[int], train_config: dict, out:
         action = _stem_state(stem, train_config, mhash, force)
         jobs.append(FoldJob(data=str(data), fold=int(k), train_config=train_config, out_stem=str(stem),
                             classes=classes, manifest_hash=mhash, corpus=corpus, n_folds=n_folds,
-                            skip_bad=skip_bad, action=action, label=label))
+                            skip_bad=skip_bad, action=action, label=label, split=split))
     return jobs
 
 
@@ -148,7 +165,8 @@ def run_fold_job(job: FoldJob) -> dict:
     config = TrainConfig.from_dict(job.train_config)
     problems = ProblemLog()
     df = load_data(job.data, corpus=job.corpus, skip_bad=job.skip_bad, problems=problems, n_folds=job.n_folds)
-    train_df, test_df = split_fold(df, job.fold)
+    df = apply_split(df, job.split, config.seed)
+    train_df, test_df = split_fold(df, job.fold, speaker_dependent=job.split == "utterance")
     waves, train_df = _load_waveforms(train_df, problems, job.skip_bad)
     tag = f"{job.label + ' ' if job.label else ''}fold {job.fold}"
     print(f"{tag}: {'resuming' if job.action == 'resume' else 'training'} {config.model} ({config.aug}) on "
@@ -163,6 +181,8 @@ def run_fold_job(job: FoldJob) -> dict:
                 "test_speakers": sorted(map(str, test_df["speaker"].unique())),
                 "manifest_hash": job.manifest_hash, "data_source": str(Path(job.data).resolve()),
                 **job.extra_metadata}
+    if job.split == "utterance":  # speaker-dependent: say so, and which utterances were held out
+        metadata.update(split="utterance", test_utterances=sorted(map(str, test_df["utt_id"])))
     weights = train_model(waves, list(train_df["emotion"]), list(job.classes), config,
                           out_stem=Path(job.out_stem), metadata=metadata,
                           resume=job.action == "resume", on_epoch=epoch_line)

@@ -59,3 +59,46 @@ def test_split_fold_refuses_leaks_and_missing_folds():
         split_fold(df.drop(columns="fold"), 0)
     with pytest.raises(AuditError, match="3 speaker-independent folds from 2"):
         assign_folds(_frame({"a": "female", "b": "male"}), 3)
+
+
+def _mixed(speakers=("a", "b", "c"), emotions=("angry", "neutral", "sad"), per=(7, 4, 5)) -> pd.DataFrame:
+    rows = [dict(utt_id=f"{s}_{e}_{i}", speaker=s, gender="female", corpus="generic", emotion=e)
+            for s in speakers for e, n in zip(emotions, per) for i in range(n)]
+    return pd.DataFrame(rows)
+
+
+def test_utterance_folds_put_every_speaker_on_both_sides_evenly():
+    from audit.data import assign_utterance_folds
+
+    df = assign_utterance_folds(_mixed(), 3, seed=11)
+    assert sorted(df["fold"].unique()) == [0, 1, 2] and len(df) == len(_mixed())
+    per_speaker = df.groupby(["speaker", "fold"]).size().unstack()
+    assert (per_speaker.max(axis=1) - per_speaker.min(axis=1)).max() <= 1  # 16 -> 6/5/5
+    per_pair = df.groupby(["speaker", "emotion", "fold"]).size().unstack(fill_value=0)
+    assert (per_pair.max(axis=1) - per_pair.min(axis=1)).max() <= 1  # each emotion dealt evenly too
+    for k in range(3):
+        with pytest.raises(AuditError, match="not speaker-independent"):
+            split_fold(df, k)  # refused unless asked for
+        train, test = split_fold(df, k, speaker_dependent=True)
+        assert set(train["speaker"]) == set(test["speaker"]) == {"a", "b", "c"}
+        assert not set(train["utt_id"]) & set(test["utt_id"]) and len(train) + len(test) == len(df)
+
+
+def test_utterance_folds_are_seeded_and_ignore_row_order():
+    from audit.data import assign_utterance_folds
+
+    base = _mixed()
+    one = assign_utterance_folds(base, 3, seed=11).set_index("utt_id")["fold"]
+    shuffled = assign_utterance_folds(base.sample(frac=1.0, random_state=3), 3, seed=11)
+    assert shuffled.set_index("utt_id")["fold"].sort_index().equals(one.sort_index())
+    other = assign_utterance_folds(base, 3, seed=12).set_index("utt_id")["fold"]
+    assert not other.sort_index().equals(one.sort_index())
+
+
+def test_utterance_folds_refuse_too_few_utterances():
+    from audit.data import assign_utterance_folds
+
+    with pytest.raises(AuditError, match="speaker 'a' has 2 utterance\\(s\\), fewer than the 3 folds"):
+        assign_utterance_folds(_mixed(per=(1, 1, 0)), 3, seed=1)
+    with pytest.raises(AuditError, match="at least 2 folds"):
+        assign_utterance_folds(_mixed(), 1, seed=1)
