@@ -46,7 +46,14 @@ def test_sidecar_follows_the_protocol(sidecar):
     cfg = meta["train_config"]
     assert (cfg["lr"], cfg["weight_decay"], cfg["batch_size"], cfg["seed"]) == (1e-3, 1e-6, 32, 987654)
     assert cfg["lr_step_epochs"] is None and not cfg["bn_recalibrate"]
-    assert not meta["feature_config"]["standardize"]
+    if meta["name"].startswith("ifn"):
+        # IFN standardises every stream with statistics of its own training fold (ifn-spec)
+        stats = meta["feature_stats"]
+        width = len(stats["mean"])
+        assert meta["feature_config"]["standardize"] and len(stats["std"]) == width > 0
+        assert all(s > 0 for s in stats["std"])
+    else:
+        assert not meta["feature_config"]["standardize"]  # MACNN: raw MFCCs, the paper's input
     # speaker-independent: fold k's four test actors never trained it, the other 20 did
     assert set(meta["training_speakers"]) == ACTORS - _test_actors(k)
     assert set(meta["metadata"]["test_speakers"]) == _test_actors(k)
