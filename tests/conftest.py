@@ -25,6 +25,21 @@ def ravdess_root() -> Path:
     return root
 
 
+@pytest.fixture
+def audit_cli(capsys):
+    """Run ``audit ARGS...`` in-process (a subprocess would pay the torch import again):
+    ``audit_cli("train", "--data", ...)`` returns (exit code, stdout, stderr)."""
+    from audit.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as done:
+            main(list(args))
+        cap = capsys.readouterr()
+        return done.value.code, cap.out, cap.err
+
+    return run
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
     """Drop never-loaded lazy modules (and redirects) that cannot load (speechbrain registers e.g.

@@ -20,7 +20,6 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from audit.cli import main  # noqa: E402
 from audit.engine import PredictionCache, RayExecutor, evaluate  # noqa: E402
 from audit.models import load_models  # noqa: E402
 from audit._atomic import atomic_write_csv  # noqa: E402
@@ -77,13 +76,6 @@ def cluster(toy_dir):
     sys.path.remove(str(toy_dir))
 
 
-def _cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(list(args))
-    cap = capsys.readouterr()
-    return done.value.code, cap.out, cap.err
-
-
 def _outputs(run_dir: Path) -> dict[str, bytes]:
     names = ["predictions.csv", "metrics.csv", "problems.csv"]
     names += sorted(p.name for p in run_dir.glob("table*.*"))
@@ -94,15 +86,15 @@ def _csv(df, path: Path) -> bytes:
     return atomic_write_csv(path, df).read_bytes()
 
 
-def test_ray_run_writes_the_same_bytes_as_local(cluster, capsys, tmp_path, corpus, manifest,
+def test_ray_run_writes_the_same_bytes_as_local(cluster, audit_cli, tmp_path, corpus, manifest,
                                                  fold_models):
     args = ["run", "noise", "--snr", "10", "--data", str(corpus), "--models", str(fold_models),
             *FAST]
-    code, _, err = _cli(capsys, *args, "--out", str(tmp_path / "local"),
-                        "--cache-dir", str(tmp_path / "c1"))
+    code, _, err = audit_cli(*args, "--out", str(tmp_path / "local"),
+                             "--cache-dir", str(tmp_path / "c1"))
     assert code == 0, err
-    code, _, err = _cli(capsys, *args, "--out", str(tmp_path / "ray"),
-                        "--cache-dir", str(tmp_path / "c2"), "--executor", "ray")
+    code, _, err = audit_cli(*args, "--out", str(tmp_path / "ray"),
+                             "--cache-dir", str(tmp_path / "c2"), "--executor", "ray")
     assert code == 0, err
     local, distributed = _outputs(tmp_path / "local"), _outputs(tmp_path / "ray")
     assert "table15_noise.csv" in local
@@ -111,8 +103,8 @@ def test_ray_run_writes_the_same_bytes_as_local(cluster, capsys, tmp_path, corpu
     assert info["executor"] == "ray" and info["tasks"] > 0
     assert info["returned_rows"] == 2 * len(manifest)  # clean + 10 dB, every utterance once
     # the cache is the source of truth: a rerun schedules nothing
-    code, _, err = _cli(capsys, *args, "--out", str(tmp_path / "ray2"),
-                        "--cache-dir", str(tmp_path / "c2"), "--executor", "ray")
+    code, _, err = audit_cli(*args, "--out", str(tmp_path / "ray2"),
+                             "--cache-dir", str(tmp_path / "c2"), "--executor", "ray")
     assert code == 0, err
     assert json.loads((tmp_path / "ray2" / "run.json").read_text())["executor"]["tasks"] == 0
     assert _outputs(tmp_path / "ray2") == local
@@ -172,15 +164,15 @@ def test_worker_killed_during_a_task_is_retried(cluster, manifest, toy_dir, tmp_
     assert _csv(whole, tmp_path / "a.csv") == _csv(again, tmp_path / "b.csv")
 
 
-def test_unreachable_address_is_one_error_line(capsys, tmp_path, corpus, fold_models):
+def test_unreachable_address_is_one_error_line(audit_cli, tmp_path, corpus, fold_models):
     import socket
 
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code, _, err = _cli(capsys, "run", "noise", "--snr", "10", "--data", str(corpus),
-                        "--models", str(fold_models), "--out", str(tmp_path / "r"), *FAST,
-                        "--executor", "ray", "--address", f"127.0.0.1:{port}")
+    code, _, err = audit_cli("run", "noise", "--snr", "10", "--data", str(corpus),
+                             "--models", str(fold_models), "--out", str(tmp_path / "r"), *FAST,
+                             "--executor", "ray", "--address", f"127.0.0.1:{port}")
     assert code == 2
     assert err.strip().splitlines() == [
         f"error: --address 127.0.0.1:{port}: cannot reach a Ray cluster there (Connection "

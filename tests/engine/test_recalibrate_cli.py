@@ -13,16 +13,7 @@ import torch
 from _engine_helpers import save_untrained
 
 
-def _cli(capsys, *args: str) -> tuple[int, str, str]:
-    from audit.cli import main
-
-    with pytest.raises(SystemExit) as done:
-        main(list(args))
-    cap = capsys.readouterr()
-    return done.value.code, cap.out, cap.err
-
-
-def test_recalibrates_every_fold_and_scores_its_held_out_speakers(tmp_path, capsys, corpus, manifest,
+def test_recalibrates_every_fold_and_scores_its_held_out_speakers(tmp_path, audit_cli, corpus, manifest,
                                                                   fold_models):
     from audit.analysis.metrics import weighted_accuracy
     from audit.data import load_audio, resample
@@ -30,8 +21,8 @@ def test_recalibrates_every_fold_and_scores_its_held_out_speakers(tmp_path, caps
     from model.recalibrate import SIDECAR_KEY
 
     out = tmp_path / "recal"
-    code, stdout, err = _cli(capsys, "model", "recalibrate", "--data", str(corpus), "--models", str(fold_models),
-                             "--out", str(out))
+    code, stdout, err = audit_cli("model", "recalibrate", "--data", str(corpus), "--models", str(fold_models),
+                                  "--out", str(out))
     assert code == 0, err
     assert "2 checkpoint(s) recalibrated" in stdout and "fold 1: held-out WA" in err
     assert (out / "problems.csv").read_text().startswith("stage,")
@@ -47,31 +38,31 @@ def test_recalibrates_every_fold_and_scores_its_held_out_speakers(tmp_path, caps
         assert doc["final_metrics"]["test_wa"] == round(weighted_accuracy(list(test["emotion"]), pred), 6)
         assert doc["final_metrics"]["n_test"] == len(test)
     # the output is a checkpoint folder like any other: it audits
-    code, _, err = _cli(capsys, "run", "fairness", "--data", str(corpus), "--models", str(out), "--out",
-                        str(tmp_path / "run"), "--n-boot", "10", "--no-cache", "--device", "cpu")
+    code, _, err = audit_cli("run", "fairness", "--data", str(corpus), "--models", str(out), "--out",
+                             str(tmp_path / "run"), "--n-boot", "10", "--no-cache", "--device", "cpu")
     assert code in (0, 3), err
     recorded = json.loads((tmp_path / "run" / "run.json").read_text())["models"][0]["checkpoints"]["0"]
     assert recorded["trained"]["bn_recalibrated"]["source_weights_sha256"] == \
         json.loads((fold_models / "fold0.json").read_text())["weights_sha256"]
-    code, _, err = _cli(capsys, "card", str(tmp_path / "run"), "-o", str(tmp_path / "card.md"))
+    code, _, err = audit_cli("card", str(tmp_path / "run"), "-o", str(tmp_path / "card.md"))
     assert code == 0, err
     assert "BatchNorm statistics recomputed after training" in (tmp_path / "card.md").read_text()
     # an existing output needs --force, and nothing is written before that is known
     (out / "fold0.json").unlink()
     before = (out / "fold0.safetensors").stat().st_mtime_ns
-    code, _, err = _cli(capsys, "model", "recalibrate", "--data", str(corpus), "--models", str(fold_models),
-                        "--out", str(out))
+    code, _, err = audit_cli("model", "recalibrate", "--data", str(corpus), "--models", str(fold_models),
+                             "--out", str(out))
     assert code == 2 and "fold1.json exists" in err and "--force" in err and len(err.strip().splitlines()) == 1
     assert not (out / "fold0.json").exists() and (out / "fold0.safetensors").stat().st_mtime_ns == before
-    code, _, err = _cli(capsys, "model", "recalibrate", "--data", str(corpus), "--models", str(fold_models),
-                        "--out", str(out), "--fold", "0", "--force")
+    code, _, err = audit_cli("model", "recalibrate", "--data", str(corpus), "--models", str(fold_models),
+                             "--out", str(out), "--fold", "0", "--force")
     assert code == 0, err
 
 
-def _train(capsys, corpus, out, *extra):
-    code, _, err = _cli(capsys, "train", "--data", str(corpus), "--model", "macnn", "--aug", "none",
-                        "--epochs", "1", "--batch-size", "8", "--fold", "0", "--jobs", "1", "--device", "cpu",
-                        "--out", str(out), *extra)
+def _train(audit_cli, corpus, out, *extra):
+    code, _, err = audit_cli("train", "--data", str(corpus), "--model", "macnn", "--aug", "none",
+                             "--epochs", "1", "--batch-size", "8", "--fold", "0", "--jobs", "1", "--device", "cpu",
+                             "--out", str(out), *extra)
     assert code == 0, err
 
 
@@ -79,27 +70,26 @@ def _train(capsys, corpus, out, *extra):
 def trained(tmp_path_factory, corpus):
     """fold 0 of the corpus trained by `audit train`, once without and once with --bn-recalibrate."""
     root = tmp_path_factory.mktemp("trained")
-    _train(_NoCapture, corpus, root / "plain")
-    _train(_NoCapture, corpus, root / "ref", "--bn-recalibrate")
+    _train(_uncaptured, corpus, root / "plain")
+    _train(_uncaptured, corpus, root / "ref", "--bn-recalibrate")
     return root
 
 
-class _NoCapture:
-    """What `_cli` needs of capsys, for a module-scoped fixture (pytest captures the output anyway)."""
+def _uncaptured(*args: str) -> tuple[int, str, str]:
+    """``audit_cli`` for a module-scoped fixture (capsys is per test; pytest captures the output anyway)."""
+    from audit.cli import main
 
-    out = err = ""
-
-    @classmethod
-    def readouterr(cls):
-        return cls
+    with pytest.raises(SystemExit) as done:
+        main(list(args))
+    return done.value.code, "", ""
 
 
-def test_a_trained_fold_comes_out_as_training_with_bn_recalibrate_would(tmp_path, capsys, corpus, trained):
+def test_a_trained_fold_comes_out_as_training_with_bn_recalibrate_would(tmp_path, audit_cli, corpus, trained):
     from safetensors.torch import load_file
 
     out = tmp_path / "recal"
-    code, _, err = _cli(capsys, "model", "recalibrate", "--data", str(corpus), "--models",
-                        str(trained / "plain"), "--out", str(out))
+    code, _, err = audit_cli("model", "recalibrate", "--data", str(corpus), "--models",
+                             str(trained / "plain"), "--out", str(out))
     assert code == 0, err
     a, b = load_file(str(out / "fold0.safetensors")), load_file(str(trained / "ref" / "fold0.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -109,60 +99,60 @@ def test_a_trained_fold_comes_out_as_training_with_bn_recalibrate_would(tmp_path
     assert doc["bn_recalibrated"]["manifest_hash_matches"] is True
 
 
-def test_refuses_other_or_fewer_training_utterances(tmp_path, capsys, corpus, manifest, trained):
+def test_refuses_other_or_fewer_training_utterances(tmp_path, audit_cli, corpus, manifest, trained):
     # one training file of fold 0 unreadable: with --skip-bad it would be left out, so refused
     copy = tmp_path / "corpus"
     shutil.copytree(corpus.parent, copy)
     victim = manifest.loc[manifest["fold"] != 0, "path"].iloc[0]
     (copy / Path(victim).relative_to(corpus.parent)).write_bytes(b"not audio")
-    code, _, err = _cli(capsys, "model", "recalibrate", "--data", str(copy / corpus.name), "--models",
-                        str(trained / "plain"), "--out", str(tmp_path / "o"), "--skip-bad")
+    code, _, err = audit_cli("model", "recalibrate", "--data", str(copy / corpus.name), "--models",
+                             str(trained / "plain"), "--out", str(tmp_path / "o"), "--skip-bad")
     assert code == 2 and "trained on" in err and "utterances" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o" / "fold0.json").exists()
 
 
-def test_refuses_data_that_did_not_train_the_checkpoint(tmp_path, capsys, corpus, manifest):
+def test_refuses_data_that_did_not_train_the_checkpoint(tmp_path, audit_cli, corpus, manifest):
     models = tmp_path / "m"
     save_untrained(models / "fold0", fold=0, seed=1, train_speakers=["someone-else"])
-    code, _, err = _cli(capsys, "model", "recalibrate", "--data", str(corpus), "--models", str(models),
-                        "--out", str(tmp_path / "o"))
+    code, _, err = audit_cli("model", "recalibrate", "--data", str(corpus), "--models", str(models),
+                             "--out", str(tmp_path / "o"))
     assert code == 2 and "lacks 1 of the speakers" in err and "fold0.json" in err
     assert len(err.strip().splitlines()) == 1
 
 
-def test_refuses_bad_folders(tmp_path, capsys, corpus, fold_models):
-    code, _, err = _cli(capsys, "model", "recalibrate", "--data", str(corpus), "--models", str(fold_models),
-                        "--out", str(fold_models))
+def test_refuses_bad_folders(tmp_path, audit_cli, corpus, fold_models):
+    code, _, err = audit_cli("model", "recalibrate", "--data", str(corpus), "--models", str(fold_models),
+                             "--out", str(fold_models))
     assert code == 2 and "source folder" in err
     empty = tmp_path / "empty"
     empty.mkdir()
-    code, _, err = _cli(capsys, "model", "recalibrate", "--data", str(corpus), "--models", str(empty),
-                        "--out", str(tmp_path / "o"))
+    code, _, err = audit_cli("model", "recalibrate", "--data", str(corpus), "--models", str(empty),
+                             "--out", str(tmp_path / "o"))
     assert code == 2 and "no fold*.json" in err
     nofold = tmp_path / "nofold"
     shutil.copytree(fold_models, nofold)
     doc = json.loads((nofold / "fold0.json").read_text())
     doc["fold"] = None
     (nofold / "fold0.json").write_text(json.dumps(doc))
-    code, _, err = _cli(capsys, "model", "recalibrate", "--data", str(corpus), "--models", str(nofold),
-                        "--out", str(tmp_path / "o2"))
+    code, _, err = audit_cli("model", "recalibrate", "--data", str(corpus), "--models", str(nofold),
+                             "--out", str(tmp_path / "o2"))
     assert code == 2 and "names no fold" in err
-    code, _, err = _cli(capsys, "model", "recalibrate", "--data", str(corpus), "--models", str(fold_models),
-                        "--out", str(tmp_path / "o3"), "--fold", "7")
+    code, _, err = audit_cli("model", "recalibrate", "--data", str(corpus), "--models", str(fold_models),
+                             "--out", str(tmp_path / "o3"), "--fold", "7")
     assert code == 2 and "fold(s) [7]" in err
     afile = tmp_path / "a-file"
     afile.write_text("x")
-    code, _, err = _cli(capsys, "model", "recalibrate", "--data", str(corpus), "--models", str(fold_models),
-                        "--out", str(afile))
+    code, _, err = audit_cli("model", "recalibrate", "--data", str(corpus), "--models", str(fold_models),
+                             "--out", str(afile))
     assert code == 2 and "is a file" in err
     for bad, says in (("[1, 2]", "not a checkpoint sidecar"), ('{"classes": ["a"], "fold": "x", '
                                                                 '"training_speakers": ["s"]}', "not a fold number")):
         odd = tmp_path / f"odd{len(says)}"
         odd.mkdir()
         (odd / "fold0.json").write_text(bad)
-        code, _, err = _cli(capsys, "model", "recalibrate", "--data", str(corpus), "--models", str(odd),
-                            "--out", str(tmp_path / f"o{len(says)}"))
+        code, _, err = audit_cli("model", "recalibrate", "--data", str(corpus), "--models", str(odd),
+                                 "--out", str(tmp_path / f"o{len(says)}"))
         assert code == 2 and says in err and len(err.strip().splitlines()) == 1
-    code, _, err = _cli(capsys, "model", "recalibrate", "--data", str(corpus), "--models", str(fold_models),
-                        "--out", str(tmp_path / "o5"), "--batch-size", "0")
+    code, _, err = audit_cli("model", "recalibrate", "--data", str(corpus), "--models", str(fold_models),
+                             "--out", str(tmp_path / "o5"), "--batch-size", "0")
     assert code == 2 and "--batch-size" in err

@@ -12,13 +12,6 @@ from audit.cli import main
 FAST = ["--workers", "1", "--n-boot", "20", "--batch-size", "8"]
 
 
-def _cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(list(args))
-    cap = capsys.readouterr()
-    return done.value.code, cap.out, cap.err
-
-
 def _one_line_error(err: str) -> bool:
     """stderr is exactly one ``error: ...`` line, with no traceback."""
     return err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
@@ -96,13 +89,13 @@ def test_run_json_records_the_real_versions_commit_device_and_timings(noise_run)
     assert all(t > 0 for t in info["timings_s"].values()), info["timings_s"]
 
 
-def test_identical_runs_give_identical_csvs(noise_run, tmp_path, capsys, corpus, fold_models):
+def test_identical_runs_give_identical_csvs(noise_run, tmp_path, audit_cli, corpus, fold_models):
     # a cold run without the cache, and a run served entirely from the cache
     for extra in (["--no-cache"], ["--cache-dir", str(noise_run.parent / ".cache")]):
         out = tmp_path / extra[0]
-        code, _, err = _cli(capsys, "run", "noise", "--snr", "0", "--data", str(corpus),
-                            "--models", str(fold_models), "--out", str(out), "--no-report",
-                            *FAST, *extra)
+        code, _, err = audit_cli("run", "noise", "--snr", "0", "--data", str(corpus),
+                                 "--models", str(fold_models), "--out", str(out), "--no-report",
+                                 *FAST, *extra)
         assert code == 0, err
         assert _outputs(out) == _outputs(noise_run)
     cached = json.loads((tmp_path / "--cache-dir" / "run.json").read_text())["cache"]
@@ -135,11 +128,11 @@ def test_killed_run_restarts_to_identical_csvs(noise_run, tmp_path, corpus, fold
                      "hits": 8 * 2, "misses": (n_utts - 8) * 2}
 
 
-def test_gate_failure_exits_3_after_writing_everything(tmp_path, capsys, corpus, fold_models):
+def test_gate_failure_exits_3_after_writing_everything(tmp_path, audit_cli, corpus, fold_models):
     out = tmp_path / "gated"
-    code, _, err = _cli(capsys, "run", "noise", "--snr", "0", "--data", str(corpus), "--models",
-                        str(fold_models), "--out", str(out), "--no-report", *FAST,
-                        "--fail-if", "ua_drop>-100", "ua>100")
+    code, _, err = audit_cli("run", "noise", "--snr", "0", "--data", str(corpus), "--models",
+                             str(fold_models), "--out", str(out), "--no-report", *FAST,
+                             "--fail-if", "ua_drop>-100", "ua>100")
     assert code == 3
     assert ("gate failed" in err or "gates failed" in err) and "ua_drop" in err
     assert err.startswith("error:") and len(err.strip().splitlines()) == 1
@@ -153,32 +146,32 @@ def test_gate_failure_exits_3_after_writing_everything(tmp_path, capsys, corpus,
     (["run", "--condition", "awgm:snr_db=3"], "unknown perturbation 'awgm' in 'awgm:snr_db=3'"),
     (["run", "noise", "--models", "/no/such/dir"], "/no/such/dir: model not found"),
 ])
-def test_user_errors_are_one_line_exit_2(args, needle, capsys, corpus, fold_models, tmp_path):
+def test_user_errors_are_one_line_exit_2(args, needle, audit_cli, corpus, fold_models, tmp_path):
     extra = [] if "--models" in args else ["--models", str(fold_models)]
-    code, _, err = _cli(capsys, *args, "--data", str(corpus), *extra, "--out", str(tmp_path / "x"),
-                        "--no-report", *FAST)
+    code, _, err = audit_cli(*args, "--data", str(corpus), *extra, "--out", str(tmp_path / "x"),
+                             "--no-report", *FAST)
     assert code == 2 and _one_line_error(err) and needle in err
 
 
-def test_spec_typo_names_key_and_file(tmp_path, capsys, corpus, fold_models):
+def test_spec_typo_names_key_and_file(tmp_path, audit_cli, corpus, fold_models):
     spec = tmp_path / "mine.toml"
     spec.write_text('name = "mine"\ngroups = ["gender"]\ngrups = ["emotion"]\n')
-    code, _, err = _cli(capsys, "run", str(spec), "--data", str(corpus), "--models",
-                        str(fold_models), "--out", str(tmp_path / "x"), *FAST)
+    code, _, err = audit_cli("run", str(spec), "--data", str(corpus), "--models",
+                             str(fold_models), "--out", str(tmp_path / "x"), *FAST)
     assert code == 2 and "grups" in err and str(spec) in err
 
 
-def test_unknown_group_column(tmp_path, capsys, corpus, fold_models):
+def test_unknown_group_column(tmp_path, audit_cli, corpus, fold_models):
     spec = tmp_path / "g.toml"
     spec.write_text('name = "g"\ngroups = ["accent"]\n')
-    code, _, err = _cli(capsys, "run", str(spec), "--data", str(corpus), "--models",
-                        str(fold_models), "--out", str(tmp_path / "x"), *FAST)
+    code, _, err = audit_cli("run", str(spec), "--data", str(corpus), "--models",
+                             str(fold_models), "--out", str(tmp_path / "x"), *FAST)
     assert code == 2 and "group column 'accent'" in err
 
 
-def test_fairness_over_a_run(noise_run, capsys):
-    code, out, err = _cli(capsys, "fairness", "--by", "gender", "--run", str(noise_run),
-                          "--n-boot", "20")
+def test_fairness_over_a_run(noise_run, audit_cli):
+    code, out, err = audit_cli("fairness", "--by", "gender", "--run", str(noise_run),
+                               "--n-boot", "20")
     assert code == 0, err
     frame = pd.read_csv(noise_run / "fairness.csv")
     assert "fairness.csv" in out
@@ -195,7 +188,7 @@ def test_fairness_over_a_run(noise_run, capsys):
             assert got == pytest.approx(sum(by_fold) / len(by_fold), abs=1e-6)
 
 
-def test_fairness_values_and_gap_by_hand(noise_run, tmp_path, capsys):
+def test_fairness_values_and_gap_by_hand(noise_run, tmp_path, audit_cli):
     """Predictions edited so the groups differ: female 4/4 right in fold 0 and 1/4 in fold 1,
     male always "sad" (1/4 per fold). WA: female (100 + 25) / 2 = 62.5, male 25, gap 37.5."""
     preds = pd.read_csv(noise_run / "predictions.csv", keep_default_na=False, na_values=[""])
@@ -207,8 +200,8 @@ def test_fairness_values_and_gap_by_hand(noise_run, tmp_path, capsys):
     run = tmp_path / "edited"
     run.mkdir()
     preds.to_csv(run / "predictions.csv", index=False)
-    code, _, err = _cli(capsys, "fairness", "--by", "gender", "--run", str(run), "--n-boot", "20",
-                        "--metric", "wa")
+    code, _, err = audit_cli("fairness", "--by", "gender", "--run", str(run), "--n-boot", "20",
+                             "--metric", "wa")
     assert code == 0, err
     frame = pd.read_csv(run / "fairness.csv").set_index(["group", "metric"])["value"]
     assert frame[("gender=female", "wa")] == pytest.approx(62.5)
@@ -259,13 +252,13 @@ def test_group_left_empty_by_skips_is_reported(tmp_path, manifest, fold_models):
     assert "group gender=unknown has no evaluated utterance" in problems
 
 
-def test_fairness_evaluates_when_no_run_is_given(tmp_path, capsys, corpus, toy_entry):
+def test_fairness_evaluates_when_no_run_is_given(tmp_path, audit_cli, corpus, toy_entry):
     import pandas as pd
 
     out = tmp_path / "fair"
-    code, _, err = _cli(capsys, "fairness", "--by", "gender", "emotion", "--data", str(corpus),
-                        "--models", toy_entry, "--out", str(out), "--n-boot", "10",
-                        "--workers", "1", "--no-cache")
+    code, _, err = audit_cli("fairness", "--by", "gender", "emotion", "--data", str(corpus),
+                             "--models", toy_entry, "--out", str(out), "--n-boot", "10",
+                             "--workers", "1", "--no-cache")
     assert code == 0, err
     frame = pd.read_csv(out / "fairness.csv")
     groups = set(frame["group"])
@@ -274,7 +267,7 @@ def test_fairness_evaluates_when_no_run_is_given(tmp_path, capsys, corpus, toy_e
     assert (out / "predictions.csv").is_file() and set(frame["condition"]) == {"clean"}
 
 
-def test_folds_option_evaluates_only_those_folds(tmp_path, capsys, corpus, manifest, fold_models):
+def test_folds_option_evaluates_only_those_folds(tmp_path, audit_cli, corpus, manifest, fold_models):
     import shutil
 
     only0 = tmp_path / "only0"  # a checkpoint folder that has fold 0 alone
@@ -283,16 +276,16 @@ def test_folds_option_evaluates_only_those_folds(tmp_path, capsys, corpus, manif
         shutil.copy(f, only0 / f.name)
     base = ["run", "noise", "--snr", "0", "--data", str(corpus), "--models", str(only0),
             "--no-report", "--no-cache", *FAST]
-    code, _, err = _cli(capsys, *base, "--out", str(tmp_path / "all"))
+    code, _, err = audit_cli(*base, "--out", str(tmp_path / "all"))
     assert code == 2  # fold 1 has no checkpoint: the line names the folder and the fold
     assert _one_line_error(err) and str(only0) in err
     assert "no checkpoint for fold(s) [1] of the data (has folds [0])" in err
-    code, _, err = _cli(capsys, *base, "--folds", "0", "--out", str(tmp_path / "f0"))
+    code, _, err = audit_cli(*base, "--folds", "0", "--out", str(tmp_path / "f0"))
     assert code == 0, err
     preds = pd.read_csv(tmp_path / "f0" / "predictions.csv")
     assert set(preds["fold"]) == {0}
     assert set(preds["speaker"]) == set(manifest.loc[manifest["fold"] == 0, "speaker"])
     info = json.loads((tmp_path / "f0" / "run.json").read_text())
     assert "folds 0 only" in info["data"]["source"]
-    code, _, err = _cli(capsys, *base, "--folds", "7", "--out", str(tmp_path / "f7"))
+    code, _, err = audit_cli(*base, "--folds", "7", "--out", str(tmp_path / "f7"))
     assert code == 2 and "no fold 7" in err and len(err.strip().splitlines()) == 1

@@ -10,13 +10,6 @@ from audit.cli import main
 FAST = ["--workers", "1", "--n-boot", "20", "--batch-size", "8", "--no-cache"]
 
 
-def _cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(list(args))
-    cap = capsys.readouterr()
-    return done.value.code, cap.out, cap.err
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, corpus, fold_models):
     out = tmp_path_factory.mktemp("findings") / "run"
@@ -43,26 +36,26 @@ def test_run_writes_summary_findings_and_drift(run_dir):
     assert (per_cond == 16).all()
 
 
-def test_gap_change_gate_fails_the_run(tmp_path, capsys, corpus, fold_models):
+def test_gap_change_gate_fails_the_run(tmp_path, audit_cli, corpus, fold_models):
     args = ["run", "noise", "--snr", "0", "--data", str(corpus), "--models", str(fold_models),
             "--no-report", *FAST]
-    code, _, err = _cli(capsys, *args, "--out", str(tmp_path / "a"), "--fail-if", "gender_ua_gap_change>-100")
+    code, _, err = audit_cli(*args, "--out", str(tmp_path / "a"), "--fail-if", "gender_ua_gap_change>-100")
     assert code == 3 and "gender_ua_gap_change>-100" in err
     assert "FAILED" in (tmp_path / "a" / "summary.md").read_text()
-    code, _, err = _cli(capsys, *args, "--out", str(tmp_path / "b"), "--fail-if", "gender_ua_gap_change>100")
+    code, _, err = audit_cli(*args, "--out", str(tmp_path / "b"), "--fail-if", "gender_ua_gap_change>100")
     assert code == 0, err
     assert "Passed: gender_ua_gap_change>100" in (tmp_path / "b" / "summary.md").read_text()
 
 
-def test_unknown_reference_model_is_one_line(tmp_path, capsys, corpus, fold_models):
-    code, _, err = _cli(capsys, "run", "noise", "--snr", "0", "--data", str(corpus), "--models",
-                        str(fold_models), "--out", str(tmp_path / "r"), "--reference-model", "nope", *FAST)
+def test_unknown_reference_model_is_one_line(tmp_path, audit_cli, corpus, fold_models):
+    code, _, err = audit_cli("run", "noise", "--snr", "0", "--data", str(corpus), "--models",
+                             str(fold_models), "--out", str(tmp_path / "r"), "--reference-model", "nope", *FAST)
     assert code == 2 and err.count("\n") == 1 and "--reference-model 'nope'" in err
 
 
-def test_card_has_the_mitchell_sections(run_dir, tmp_path, capsys):
+def test_card_has_the_mitchell_sections(run_dir, tmp_path, audit_cli):
     out = tmp_path / "cards" / "MODEL_CARD.md"
-    code, stdout, err = _cli(capsys, "card", str(run_dir), "-o", str(out))
+    code, stdout, err = audit_cli("card", str(run_dir), "-o", str(out))
     assert code == 0, err
     text = out.read_text()
     sections = ["## Model Details", "## Intended Use", "## Factors", "## Metrics", "## Evaluation Data",
@@ -81,6 +74,6 @@ def test_card_has_the_mitchell_sections(run_dir, tmp_path, capsys):
     assert "weights sha256" in text and "Architecture: macnn" in text  # from the sidecars
 
 
-def test_card_of_a_folder_that_is_not_a_run(tmp_path, capsys):
-    code, _, err = _cli(capsys, "card", str(tmp_path))
+def test_card_of_a_folder_that_is_not_a_run(tmp_path, audit_cli):
+    code, _, err = audit_cli("card", str(tmp_path))
     assert code == 2 and err.count("\n") == 1 and "no run.json" in err

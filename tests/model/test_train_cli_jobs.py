@@ -10,16 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.cli import main
-
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _run(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 def _sha(path: Path) -> str:
@@ -38,27 +29,27 @@ def _args(corpus, out, *extra):
             "--device", "cpu", "--out", str(out), *extra]
 
 
-def test_help_names_the_long_job_options(capsys):
-    code, out, _ = _run(capsys, "train", "--help")
+def test_help_names_the_long_job_options(audit_cli):
+    code, out, _ = audit_cli("train", "--help")
     assert code == 0
     for option in ("--precision", "--jobs", "--status", "--threads", "--time-budget"):
         assert option in out
 
 
-def test_two_jobs_give_the_same_checkpoints_as_one(capsys, corpus, tmp_path):
-    code, _, err1 = _run(capsys, *_args(corpus, tmp_path / "j1", "--epochs", "1", "--jobs", "1",
-                                        "--fold", "0", "--fold", "1"))
+def test_two_jobs_give_the_same_checkpoints_as_one(audit_cli, corpus, tmp_path):
+    code, _, err1 = audit_cli(*_args(corpus, tmp_path / "j1", "--epochs", "1", "--jobs", "1",
+                                     "--fold", "0", "--fold", "1"))
     assert code == 0, err1
-    code, _, err2 = _run(capsys, *_args(corpus, tmp_path / "j2", "--epochs", "1", "--jobs", "2",
-                                        "--fold", "0", "--fold", "1"))
+    code, _, err2 = audit_cli(*_args(corpus, tmp_path / "j2", "--epochs", "1", "--jobs", "2",
+                                     "--fold", "0", "--fold", "1"))
     assert code == 0, err2
     assert "2 at a time" in err2 and "1 at a time" in err1
     for k in (0, 1):
         assert _sha(tmp_path / "j1" / f"fold{k}.safetensors") == _sha(tmp_path / "j2" / f"fold{k}.safetensors")
 
 
-def test_killed_training_resumes_to_the_uninterrupted_checkpoint(capsys, corpus, tmp_path):
-    code, _, err = _run(capsys, *_args(corpus, tmp_path / "full", "--epochs", "3", "--fold", "1"))
+def test_killed_training_resumes_to_the_uninterrupted_checkpoint(audit_cli, corpus, tmp_path):
+    code, _, err = audit_cli(*_args(corpus, tmp_path / "full", "--epochs", "3", "--fold", "1"))
     assert code == 0, err
     cut = tmp_path / "cut"
     cmd = [sys.executable, "-m", "audit", *_args(corpus, cut, "--epochs", "3", "--fold", "1")]
@@ -74,22 +65,22 @@ def test_killed_training_resumes_to_the_uninterrupted_checkpoint(capsys, corpus,
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-500:]
     assert state.exists() and not (cut / "fold1.safetensors").exists()  # really cut short
     assert not list(cut.glob(".*.tmp"))  # no partial file left behind
-    code, _, err = _run(capsys, *_args(corpus, cut, "--epochs", "3", "--fold", "1"))
+    code, _, err = audit_cli(*_args(corpus, cut, "--epochs", "3", "--fold", "1"))
     assert code == 0 and "resuming" in err
     assert _sha(cut / "fold1.safetensors") == _sha(tmp_path / "full" / "fold1.safetensors")
     assert not state.exists()
 
 
-def test_status_reports_done_and_unfinished_folds(capsys, corpus, tmp_path):
+def test_status_reports_done_and_unfinished_folds(audit_cli, corpus, tmp_path):
     out = tmp_path / "st"
-    code, _, err = _run(capsys, *_args(corpus, out, "--epochs", "3", "--fold", "0", "--time-budget", "1e-6"))
+    code, _, err = audit_cli(*_args(corpus, out, "--epochs", "3", "--fold", "0", "--time-budget", "1e-6"))
     assert code == 0, err
-    code, _, err = _run(capsys, *_args(corpus, out, "--epochs", "1", "--fold", "1"))
+    code, _, err = audit_cli(*_args(corpus, out, "--epochs", "1", "--fold", "1"))
     assert code == 0, err
-    code, text, _ = _run(capsys, "train", "--status", str(out))
+    code, text, _ = audit_cli("train", "--status", str(out))
     assert code == 0
     lines = {line.split()[1]: line.split() for line in text.splitlines()[1:]}
     assert lines["fold0"][2] == "1/3" and lines["fold0"][-1] == "running/unfinished"
     assert lines["fold1"][2] == "1/1" and lines["fold1"][-1] == "finished"
-    code, _, err = _run(capsys, "train", "--status", str(tmp_path / "none"))
+    code, _, err = audit_cli("train", "--status", str(tmp_path / "none"))
     assert code == 2 and err.strip().endswith("no such training folder") and len(err.strip().splitlines()) == 1

@@ -10,13 +10,6 @@ import pytest
 from audit.cli import main
 
 
-def _run(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
-
-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     from audit.data import write_synthetic_corpus
@@ -49,27 +42,27 @@ def test_sidecar_names_the_split_and_the_held_out_utterances(corpus, trained):
     assert doc["manifest_hash"] == manifest_hash(df) != manifest_hash(load_data(corpus))  # the folds are data
 
 
-def test_split_changes_the_identity_so_outputs_do_not_mix(corpus, trained, capsys):
-    code, _, err = _run(capsys, "train", "--data", str(corpus), "--model", "macnn", "--aug", "none",
-                        "--batch-size", "8", "--epochs", "1", "--device", "cpu", "--fold", "0",
-                        "--out", str(trained))
+def test_split_changes_the_identity_so_outputs_do_not_mix(corpus, trained, audit_cli):
+    code, _, err = audit_cli("train", "--data", str(corpus), "--model", "macnn", "--aug", "none",
+                             "--batch-size", "8", "--epochs", "1", "--device", "cpu", "--fold", "0",
+                             "--out", str(trained))
     assert code != 0 and "exists with another config or manifest" in err
-    code, out, err = _run(capsys, "train", "--data", str(corpus), "--model", "macnn", "--aug", "none",
-                          "--batch-size", "8", "--epochs", "1", "--device", "cpu", "--split", "utterance",
-                          "--fold", "0", "--out", str(trained))
+    code, out, err = audit_cli("train", "--data", str(corpus), "--model", "macnn", "--aug", "none",
+                               "--batch-size", "8", "--epochs", "1", "--device", "cpu", "--split", "utterance",
+                               "--fold", "0", "--out", str(trained))
     assert code == 0 and "skipped" in out
 
 
-def test_audit_and_recalibration_refuse_a_speaker_dependent_checkpoint(corpus, trained, capsys, tmp_path):
-    code, _, err = _run(capsys, "run", "noise", "--snr", "0", "--data", str(corpus), "--models", str(trained),
-                        "--folds", "0", "--out", str(tmp_path / "run"))
+def test_audit_and_recalibration_refuse_a_speaker_dependent_checkpoint(corpus, trained, audit_cli, tmp_path):
+    code, _, err = audit_cli("run", "noise", "--snr", "0", "--data", str(corpus), "--models", str(trained),
+                             "--folds", "0", "--out", str(tmp_path / "run"))
     assert code != 0 and "trained on a speaker-dependent split" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
-    code, _, err = _run(capsys, "model", "recalibrate", "--data", str(corpus), "--models", str(trained),
-                        "--out", str(tmp_path / "recal"))
+    code, _, err = audit_cli("model", "recalibrate", "--data", str(corpus), "--models", str(trained),
+                             "--out", str(tmp_path / "recal"))
     assert code != 0 and "speaker-dependent split" in err and "Traceback" not in err
 
 
-def test_help_warns_what_the_split_is(capsys):
-    code, out, _ = _run(capsys, "train", "--help")
+def test_help_warns_what_the_split_is(audit_cli):
+    code, out, _ = audit_cli("train", "--help")
     assert code == 0 and "speaker-DEPENDENT" in out

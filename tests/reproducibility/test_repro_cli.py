@@ -7,15 +7,6 @@ import json
 import pandas as pd
 import pytest
 
-from audit.cli import main
-
-
-def _cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(list(args))
-    cap = capsys.readouterr()
-    return done.value.code, cap.out, cap.err
-
 
 def _fake_run(path, preds: str, *, manifest="abc", groups=("gender",)):
     """A finished run folder: predictions.csv (2 conditions) and the run.json keys used."""
@@ -29,10 +20,10 @@ def _fake_run(path, preds: str, *, manifest="abc", groups=("gender",)):
     return path
 
 
-def test_runs_mode_writes_tables_plot_and_html(tmp_path, capsys):
+def test_runs_mode_writes_tables_plot_and_html(tmp_path, audit_cli):
     runs = [_fake_run(tmp_path / f"s{i}", p) for i, p in enumerate(["abab", "abaa", "bbab"])]
     out = tmp_path / "repro"
-    code, stdout, err = _cli(capsys, "reproducibility", "--runs", *map(str, runs), "--out", str(out))
+    code, stdout, err = audit_cli("reproducibility", "--runs", *map(str, runs), "--out", str(out))
     assert code == 0, err
     summary = pd.read_csv(out / "reproducibility.csv")
     assert set(summary["condition"]) == {"clean", "awgn:snr_db=0"}
@@ -45,10 +36,10 @@ def test_runs_mode_writes_tables_plot_and_html(tmp_path, capsys):
     assert "reproducibility across 3 runs" in stdout
 
 
-def test_runs_mode_is_deterministic(tmp_path, capsys):
+def test_runs_mode_is_deterministic(tmp_path, audit_cli):
     runs = [_fake_run(tmp_path / f"s{i}", p) for i, p in enumerate(["abab", "abaa"])]
     for out in ("x", "y"):
-        assert _cli(capsys, "reproducibility", "--runs", *map(str, runs), "--out", str(tmp_path / out))[0] == 0
+        assert audit_cli("reproducibility", "--runs", *map(str, runs), "--out", str(tmp_path / out))[0] == 0
     for name in ("reproducibility.csv", "reproducibility_runs.csv", "plots/reproducibility_m.png"):
         assert (tmp_path / "x" / name).read_bytes() == (tmp_path / "y" / name).read_bytes()
 
@@ -59,19 +50,19 @@ def test_runs_mode_is_deterministic(tmp_path, capsys):
     (lambda t: [_fake_run(t / "a", "abab"), _fake_run(t / "b", "abab", manifest="xyz")],
      "evaluated different data"),
 ])
-def test_runs_mode_input_errors_are_one_line(tmp_path, capsys, setup, needle):
+def test_runs_mode_input_errors_are_one_line(tmp_path, audit_cli, setup, needle):
     paths = setup(tmp_path)
     (tmp_path / "nope").mkdir(exist_ok=True)
-    code, _, err = _cli(capsys, "reproducibility", "--runs", *map(str, paths), "--out", str(tmp_path / "o"))
+    code, _, err = audit_cli("reproducibility", "--runs", *map(str, paths), "--out", str(tmp_path / "o"))
     assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
 
 
-def test_runs_or_data_not_both(tmp_path, capsys):
-    code, _, err = _cli(capsys, "reproducibility", "--out", str(tmp_path))
+def test_runs_or_data_not_both(tmp_path, audit_cli):
+    code, _, err = audit_cli("reproducibility", "--out", str(tmp_path))
     assert code == 2 and "either --runs" in err
 
 
-def test_seeds_mode_trains_audits_and_resumes(tmp_path, capsys):
+def test_seeds_mode_trains_audits_and_resumes(tmp_path, audit_cli):
     # End to end through the trainer (the reason this test takes ~20 s): 2 seeds x fold 0,
     # 1 epoch on 4 speakers x 4 emotions x 1 utterance.
     from audit.data import write_synthetic_corpus
@@ -82,7 +73,7 @@ def test_seeds_mode_trains_audits_and_resumes(tmp_path, capsys):
     args = ["reproducibility", "--data", str(data), "--model", "macnn", "--seeds", "2", "--folds", "0",
             "--epochs", "1", "--seed", "3", "--n-boot", "5", "--workers", "1", "--precision", "fp32",
             "--out", str(out)]
-    code, _, err = _cli(capsys, *args)
+    code, _, err = audit_cli(*args)
     assert code == 0, err
     for s in (3, 4):
         sidecar = json.loads((out / f"seed{s}" / "macnn" / "fold0.json").read_text())
@@ -94,7 +85,7 @@ def test_seeds_mode_trains_audits_and_resumes(tmp_path, capsys):
     assert set(per_run["n"][per_run["group"] == "all"]) == {8}  # fold 0: 2 speakers x 4 emotions
     first = (out / "reproducibility.csv").read_bytes()
     weights = (out / "seed3" / "macnn" / "fold0.safetensors").stat().st_mtime_ns
-    code, _, err = _cli(capsys, *args)  # rerun: finished folds are skipped, same results
+    code, _, err = audit_cli(*args)  # rerun: finished folds are skipped, same results
     assert code == 0 and "finished; skipped" in err
     assert (out / "seed3" / "macnn" / "fold0.safetensors").stat().st_mtime_ns == weights
     assert (out / "reproducibility.csv").read_bytes() == first
