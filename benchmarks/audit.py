@@ -64,6 +64,7 @@ def _bare_forward_s(data: str, model_dirs: list[str], predictions: Path, precisi
     from audit.models import load_models
     from model.features import segment_starts
     from model.precision import autocast_context
+    from model.registry import input_shape
 
     from audit.data import load_data
 
@@ -76,7 +77,7 @@ def _bare_forward_s(data: str, model_dirs: list[str], predictions: Path, precisi
     for ms in load_models(model_dirs, precision=precision):
         n = int(preds.loc[preds["model"] == ms.name, "segments"].sum())
         net = next(iter(ms.predictors.values())).model.eval()
-        x = torch.randn(batch, 1, 39, 200)
+        x = torch.randn(batch, *input_shape(net.config)[1:])  # 39 MFCC rows, or IFN's streams
         with torch.no_grad(), autocast_context(next(iter(ms.predictors.values())).precision, "cpu"):
             net(x)
             t = time.perf_counter()

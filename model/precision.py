@@ -24,7 +24,7 @@ import torch
 from model.errors import ModelError
 
 __all__ = ["PRECISIONS", "cpu_has_native_bf16", "resolve_precision", "autocast_context", "cpu_capability",
-           "cpu_name"]
+           "cpu_name", "KERNEL_ENV", "kernel_settings"]
 
 PRECISIONS = ("fp32", "bf16", "auto")
 
@@ -57,6 +57,27 @@ def cpu_capability() -> str:
         return str(torch.backends.cpu.get_cpu_capability())
     except (AttributeError, RuntimeError):
         return "unknown"
+
+
+# The variables that pick the SIMD kernels of torch (ATen, oneDNN, MKL) and numpy. Set at process
+# start, they let a CPU run the kernels of a lesser one: with all four at the AVX2 values
+# (README, "What reproduces where") an AVX512 CPU reproduced an AVX2 CPU's audit byte for byte.
+KERNEL_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS",
+              "NPY_DISABLE_CPU_FEATURES")
+
+
+def kernel_settings() -> dict:
+    """What chose this process's SIMD kernels: the ``KERNEL_ENV`` variables that are set and the
+    numpy dispatch targets enabled on this CPU (``numpy_simd``, e.g. ``['X86_V3', 'X86_V4']``)."""
+    import os
+
+    info: dict = {"env": {k: os.environ[k] for k in KERNEL_ENV if k in os.environ}}
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+        info["numpy_simd"] = [t for t in __cpu_dispatch__ if __cpu_features__.get(t)]
+    except ImportError:  # another numpy layout: record that it is unknown
+        info["numpy_simd"] = None
+    return info
 
 
 def resolve_precision(precision: str, device: torch.device | str) -> str:

@@ -35,12 +35,13 @@ def device_info(device: str) -> dict[str, Any]:
     """The device that ran the models, with its name when it is a GPU."""
     import torch
 
-    from model.precision import cpu_capability, cpu_has_native_bf16, cpu_name
+    from model.precision import cpu_capability, cpu_has_native_bf16, cpu_name, kernel_settings
 
     info: dict[str, Any] = {
         "device": device, "cpu_count": os.cpu_count(), "platform": platform.platform(),
         "cpu": cpu_name(), "torch_threads": torch.get_num_threads(),
         "cpu_capability": cpu_capability(), "cpu_native_bf16": cpu_has_native_bf16(),
+        "kernels": kernel_settings(),
     }
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))

@@ -64,4 +64,5 @@ def test_run_json_records_precision_threads_and_cpu(corpus, fold_models, tmp_pat
     assert doc["precision"] == "fp32"
     assert doc["device"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert doc["device"]["torch_threads"] == torch.get_num_threads()
+    assert set(doc["device"]["kernels"]) == {"env", "numpy_simd"}
     assert doc["models"][0]["checkpoints"]["0"]["precision"] == "fp32"
