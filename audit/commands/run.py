@@ -63,7 +63,7 @@ def build_scenario(target: str | None, snr: tuple[float, ...], bitrate: tuple[in
               help="Gate rule(s), e.g. 'ua_drop>10' 'gender_ua_gap>5': exit 3 when violated.")
 @click.option("--no-report", is_flag=True, help="Skip plots and report.html.")
 @click.option("--compress-predictions", is_flag=True,
-              help="Write predictions.csv.gz (same bytes for the same CSV) instead of predictions.csv.")
+              help="Write predictions.csv.gz and metrics.csv.gz (same bytes for the same CSV) instead of the CSVs.")
 @click.option("--reference-model", default=None,
               help="Model the robustness score is relative to (default: the first of --models).")
 @click.option("--p-adjust", type=click.Choice(["holm", "bh"]), default="holm", show_default=True,
@@ -96,7 +96,9 @@ def run(ctx: click.Context, target: str | None, snr, bitrate, rt60, fail_if, no_
         if isinstance(exc, GateFailed):
             import pandas as pd
 
-            print_summary(pd.read_csv(opts.out / "metrics.csv", keep_default_na=False,
+            from audit.runfiles import metrics_file
+
+            print_summary(pd.read_csv(metrics_file(opts.out), keep_default_na=False,
                                       na_values=[""]), opts.out)
         raise
     print_summary(result.metrics, result.out)

@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 
 # Files a run writes; a rerun into the same folder first removes them so no stale table from
 # an earlier scenario survives (the cache lives elsewhere and is kept).
-OUTPUT_FILES = ("predictions.csv", "predictions.csv.gz", "metrics.csv", "problems.csv", "run.json", "report.html",
-                "fairness.csv")
+OUTPUT_FILES = ("predictions.csv", "predictions.csv.gz", "metrics.csv", "metrics.csv.gz", "problems.csv",
+                "run.json", "report.html", "fairness.csv")
 
 
 @dataclass
@@ -61,7 +61,7 @@ class RunOptions:
     gpus_per_task: float | None = None
     reference_model: str | None = None  # robustness score reference (None: the first model)
     p_adjust: str = "holm"  # multiplicity adjustment of the findings: holm | bh
-    compress_predictions: bool = False  # predictions.csv.gz instead of predictions.csv
+    compress_predictions: bool = False  # predictions.csv.gz and metrics.csv.gz instead of the CSVs
 
 
 @dataclass
@@ -237,7 +237,8 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
     if opts.compress_predictions:
         from audit.runfiles import compress_predictions
 
-        outputs[0] = compress_predictions(out)
+        gz = {p.name[:-len(".gz")]: p for p in compress_predictions(out)}
+        outputs = [gz.get(Path(p).name, p) for p in outputs]
     t_an = time.perf_counter()
 
     info = build_run_info(

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from audit.errors import AuditError
+from audit.runfiles import metrics_file
 from audit.report.summary import build_summary
 from audit.report.tables import _TITLES
 
@@ -158,7 +159,7 @@ def model_card(run_dir, *, base=None) -> str:
         info = json.loads(info_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise AuditError(f"{info_path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    if not (run_dir / "metrics.csv").is_file():
+    if metrics_file(run_dir) is None:
         raise AuditError(f"{run_dir}: no metrics.csv (run `audit report {run_dir}` to recompute it)")
     summary = build_summary(run_dir)
     scen = info.get("scenario") if isinstance(info.get("scenario"), dict) else {}

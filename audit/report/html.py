@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import AuditError
-from audit.runfiles import predictions_file
+from audit.runfiles import metrics_file, predictions_file
 from audit.report.drift_plot import plot_drift
 from audit.report.interaction_plot import plot_interaction
 from audit.report.protocols import evaluation_html
@@ -133,7 +133,8 @@ def write_report(run_dir, *, gates: dict | None = None, analysis: dict | None = 
         run.json's (a rebuilt report).
     """
     run_dir = Path(run_dir)
-    metrics = _read_csv(run_dir / "metrics.csv")
+    metrics_path = metrics_file(run_dir)
+    metrics = _read_csv(metrics_path) if metrics_path else None
     if metrics is None:
         raise AuditError(f"{run_dir}: no metrics.csv (run `audit report {run_dir}` to recompute it)")
     info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}

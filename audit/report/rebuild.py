@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from audit.errors import AuditError
-from audit.runfiles import predictions_file
+from audit.runfiles import METRICS, METRICS_GZ, compress_run_file, predictions_file
 
 __all__ = ["analysis_settings", "rebuild_report"]
 
@@ -76,7 +76,12 @@ def rebuild_report(run_dir, *, n_boot: int | None = None, seed: int | None = Non
         settings["seed"] = int(seed)
     analysis = run_analysis(predictions, classes=classes_of(predictions), **settings)
     metrics = analysis.metrics
-    write_analysis(run_dir, analysis)
+    write_analysis(run_dir, analysis)  # metrics.csv: compressed again below if the run was
+    metrics_path = run_dir / METRICS
+    if pred_path.name.endswith(".gz"):
+        metrics_path = compress_run_file(run_dir, METRICS)
+    elif (run_dir / METRICS_GZ).is_file():
+        (run_dir / METRICS_GZ).unlink()  # stale beside the plain one just written
     tables = write_tables(run_dir, metrics, predictions)
     rules = list((info.get("gates") or {}).get("rules") or [])
     violations = check_gates(metrics, rules) if rules else []
@@ -84,5 +89,5 @@ def rebuild_report(run_dir, *, n_boot: int | None = None, seed: int | None = Non
     used = {"reference_model": analysis.reference, "p_adjust": analysis.p_adjust}
     summary = write_summary(run_dir, gates=gates, analysis=used)
     report = write_report(run_dir, gates=gates, analysis=used)
-    return {"metrics": run_dir / "metrics.csv", "tables": tables, "report": report, "summary": summary,
+    return {"metrics": metrics_path, "tables": tables, "report": report, "summary": summary,
             "violations": violations, "warnings": list(metrics.attrs.get("warnings", []))}

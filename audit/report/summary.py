@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from audit.analysis.conditions import condition_kind
+from audit.runfiles import metrics_file
 
 __all__ = ["Summary", "build_summary", "write_summary", "summary_html", "condition_phrase"]
 
@@ -162,7 +163,8 @@ def build_summary(run_dir, *, gates: dict | None = None, analysis: dict | None =
         s.gates = [f"Passed: {', '.join(rules)}."]
     if analysis is None:
         analysis = info.get("analysis") if isinstance(info.get("analysis"), dict) else {}
-    metrics = _read(run_dir, "metrics.csv")
+    metrics_path = metrics_file(run_dir)
+    metrics = _read(run_dir, metrics_path.name) if metrics_path else None
     if metrics is not None:
         s.scores = _scores(metrics, analysis.get("reference_model"))
     f = _read(run_dir, "findings.csv")
