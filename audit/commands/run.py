@@ -23,10 +23,13 @@ def build_scenario(target: str | None, snr: tuple[float, ...], bitrate: tuple[in
                    rt60: tuple[float, ...], conditions: tuple[str, ...]):
     """The scenario for a CLI target plus the ``--snr/--bitrate/--rt60/--condition`` options."""
     from audit.scenario import resolve_scenario, scenario_from_dict
+    from perturbations import format_value
 
-    made = {"snr": [f"awgn:snr_db={s:g}" for s in snr],
+    # format_value is the condition key's own spelling: every digit kept (12.3456789, not
+    # {:g}'s 12.3457) and no exponent sign ({:g} made 1e6 '1e+06', read as two stages)
+    made = {"snr": [f"awgn:snr_db={format_value(float(s))}" for s in snr],
             "bitrate": [f"mp3:bitrate_kbps={b}" for b in bitrate],
-            "rt60": [f"reverb:rt60_s={r:g}" for r in rt60]}
+            "rt60": [f"reverb:rt60_s={format_value(float(r))}" for r in rt60]}
     if target is None:
         extra = made["snr"] + made["bitrate"] + made["rt60"] + list(conditions)
         if not extra:
