@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from pathlib import Path
@@ -22,11 +23,24 @@ _ALIASES = {"crema-d": "cremad", "crema_d": "cremad", "emo-db": "emodb", "berlin
             "generic": "manifest", "csv": "manifest", "synth": "manifest"}
 
 
+def _missing_source(path: Path) -> AuditError:
+    """The error for a source that does not exist: a symlink loop and a broken symlink say so."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return AuditError(f"{path}: symlink loop (the link leads back to itself); "
+                              "point it at the corpus folder")
+    if path.is_symlink():
+        return AuditError(f"{path}: broken symlink to {os.readlink(path)}, which does not exist")
+    return AuditError(f"{path}: no such file or folder")
+
+
 def detect_corpus(root: str | os.PathLike) -> str:
     """Name of the corpus layout in folder ``root`` (``manifest`` if it holds ``manifest.csv``)."""
     root = Path(root)
     if not root.exists():
-        raise AuditError(f"{root}: no such file or folder")
+        raise _missing_source(root)
     if not root.is_dir():
         raise AuditError(f"{root}: not a folder")
     try:
@@ -83,7 +97,7 @@ def load_data(source: str | os.PathLike, *, corpus: str | None = None, skip_bad:
         return _with_folds(df, n_folds, where, log, problems)
     source = Path(source).expanduser()
     if not source.exists():
-        raise AuditError(f"{source}: no such file or folder")
+        raise _missing_source(source)
     name = _canonical_name(corpus) if corpus else None
     if source.is_file():
         if name not in (None, "manifest"):
