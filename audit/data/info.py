@@ -87,7 +87,10 @@ def format_summary(summary: dict) -> str:
                   f"mean {d['mean']:.2f} s, max {d['max']:.2f} s",
               "sample rates: " + ", ".join(f"{r} Hz x {n}" for r, n in summary["sample_rates"].items()),
               "channels: " + ", ".join(f"{c} x {n}" for c, n in summary["channels"].items())]
-    if summary["folds"]:
+    if not summary["folds"]:
+        lines.append(f"folds: none ({plural(summary['speakers'], 'speaker')}; a speaker-independent "
+                     "train/test split needs at least 2)")
+    else:
         lines.append(f"folds: {len(summary['folds'])}")
         for k, f in summary["folds"].items():
             g = ", ".join(f"{n} {gender}" for gender, n in f["speakers_by_gender"].items())
