@@ -20,8 +20,8 @@ import soundfile as sf
 from audit._atomic import atomic_write_bytes
 from audit.errors import AuditError
 
-__all__ = ["TARGET_SR", "AudioHeader", "load_audio", "resample", "read_header", "check_waveform",
-           "write_audio"]
+__all__ = ["TARGET_SR", "AudioHeader", "load_audio", "resample", "resampled_length", "read_header",
+           "check_waveform", "write_audio"]
 
 TARGET_SR = 16000
 
@@ -159,6 +159,11 @@ def resample(waveform: np.ndarray, orig_sr: int, target_sr: int = TARGET_SR) -> 
     with torch.no_grad():
         out = _resampler(int(orig_sr), int(target_sr))(torch.from_numpy(waveform))
     return out.numpy().astype(np.float32, copy=False)
+
+
+def resampled_length(n_samples: int, orig_sr: int, target_sr: int = TARGET_SR) -> int:
+    """Length of ``resample`` 's output for ``n_samples`` at ``orig_sr``: ``ceil(n * target / orig)``."""
+    return -(-int(n_samples) * int(target_sr) // int(orig_sr))
 
 
 def _short(exc: BaseException) -> str:
