@@ -88,14 +88,19 @@ def test_root_that_is_a_symlink_loop_says_so(tmp_path, capsys):
 
 # --- 3. two checkpoints claiming one fold -----------------------------------------------------
 
+def _copied(fold_models: Path, dest: Path, src: str, dst: str) -> Path:
+    """A copy of the checkpoint folder in which checkpoint ``src`` is copied to ``dst``."""
+    shutil.copytree(fold_models, dest)
+    for ext in (".json", ".safetensors"):
+        shutil.copy(dest / f"{src}{ext}", dest / f"{dst}{ext}")
+    return dest
+
+
 def test_copied_sidecar_claiming_another_fold_is_refused(fold_models, tmp_path, capsys, corpus):
     from audit.errors import AuditError
     from audit.models import load_model
 
-    bad = tmp_path / "macnn"
-    shutil.copytree(fold_models, bad)
-    for ext in (".json", ".safetensors"):
-        shutil.copy(bad / f"fold0{ext}", bad / f"fold1{ext}")
+    bad = _copied(fold_models, tmp_path / "macnn", "fold0", "fold1")
     with pytest.raises(AuditError, match=r"fold1\.json.*says fold 0.*named fold 1"):
         load_model(bad)
     code, _, err = cli(capsys, "run", "noise", "--snr", "0", "--data", str(corpus), "--models",
@@ -107,15 +112,10 @@ def test_two_file_names_for_one_fold_are_refused(fold_models, tmp_path):
     from audit.errors import AuditError
     from audit.models import load_model
 
-    bad = tmp_path / "macnn"
-    shutil.copytree(fold_models, bad)
-    for ext in (".json", ".safetensors"):
-        shutil.copy(bad / f"fold1{ext}", bad / f"fold01{ext}")
+    bad = _copied(fold_models, tmp_path / "macnn", "fold1", "fold01")
     with pytest.raises(AuditError, match=r"fold 1 is claimed by both fold1\.json and fold01\.json"):
         load_model(bad)
-    shutil.rmtree(bad)
-    shutil.copytree(fold_models, bad)
-    assert sorted(load_model(bad).predictors) == [0, 1]  # the honest folder still loads
+    assert sorted(load_model(fold_models).predictors) == [0, 1]  # the honest folder still loads
 
 
 # --- 4. condition values kept exactly ---------------------------------------------------------
