@@ -23,7 +23,8 @@ def drop_too_short(rows: Sequence[Any], model_sets: Sequence[Any],
     """``rows`` (manifest tuples with ``utt_id, path``) less those too short for a model.
 
     ``predictor(model_set, row) -> (predictor, fold)`` picks the model that scores ``row``;
-    a predictor without ``min_samples`` (a Python entry point) takes any length.
+    a predictor without ``min_samples`` has its feature config's (a seed ensemble shares its
+    members'), and one with neither (a Python entry point) takes any length.
     """
     from audit.data import TARGET_SR, read_header, resampled_length
 
@@ -34,7 +35,8 @@ def drop_too_short(rows: Sequence[Any], model_sets: Sequence[Any],
         for ms in model_sets:
             pred = predictor(ms, row)[0]
             if id(pred) not in minimum:
-                minimum[id(pred)] = int(getattr(pred, "min_samples", 1))
+                config = getattr(pred, "feature_config", None)
+                minimum[id(pred)] = int(getattr(pred, "min_samples", getattr(config, "min_samples", 1)))
             if minimum[id(pred)] > 1:
                 needs[ms.name] = minimum[id(pred)]
         try:

@@ -93,3 +93,26 @@ def test_engine_skips_a_file_too_short_for_one_model_for_all_of_them(tmp_path):
     (row,) = problems.rows
     assert row["utt_id"] == "u0" and row["stage"] == "predict" and row["model"] == "w"
     assert "300 samples at 16 kHz" in row["problem"] and "at least 325" in row["problem"]
+
+
+def test_a_predictor_without_min_samples_falls_back_on_its_feature_config(tmp_path):
+    """A wrapper that states no minimum (e.g. a seed ensemble of checkpoints) is judged by its
+    feature config; one with neither (an entry point) gets every length."""
+    from types import SimpleNamespace
+
+    from audit.data import ProblemLog
+    from audit.engine._length import drop_too_short
+    from model import FeatureConfig
+
+    rows = []
+    for i, n in enumerate((256, 257)):
+        path = tmp_path / f"u{i}.wav"
+        sf.write(str(path), _noise(n), 16000, subtype="PCM_16")
+        rows.append(SimpleNamespace(utt_id=f"u{i}", path=str(path)))
+    wrapper = SimpleNamespace(name="ens", predictors={None: SimpleNamespace(feature_config=FeatureConfig())})
+    entry = SimpleNamespace(name="fn", predictors={None: SimpleNamespace(feature_config=None)})
+    pick = lambda ms, row: (ms.predictors[None], None)  # noqa: E731
+    problems = ProblemLog()
+    assert [r.utt_id for r in drop_too_short(rows, [wrapper], pick, problems)] == ["u1"]
+    assert [r["model"] for r in problems.rows] == ["ens"]
+    assert [r.utt_id for r in drop_too_short(rows, [entry], pick, ProblemLog())] == ["u0", "u1"]
