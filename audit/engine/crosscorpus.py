@@ -60,10 +60,12 @@ def _meta(pred: Any) -> dict:
 
 
 def _trained_speakers(ms: ModelSet) -> set[str]:
+    from model import speakers_seen
+
     out: set[str] = set()
     for p in ms.predictors.values():
         meta = _meta(p)
-        out |= {str(s) for s in (meta.get("training_speakers") or meta.get("train_speakers") or [])}
+        out |= set(speakers_seen(meta))
     return out
 
 

@@ -76,11 +76,13 @@ def _check_leak(ms: ModelSet, fold: int, pred: Any, manifest: pd.DataFrame) -> N
         raise AuditError(f"model {ms.name!r} fold {fold}: trained on a speaker-dependent split (audit train "
                          "--split utterance), so every speaker is in its training data; its held-out score "
                          "is in its sidecar, it cannot be audited")
-    trained = meta.get("train_speakers") or meta.get("training_speakers") or []
+    from model import speakers_seen
+
+    trained = speakers_seen(meta)
     tested = set(manifest.loc[manifest["fold"] == fold, "speaker"].astype(str))
     overlap = sorted(tested & {str(s) for s in trained})
     if overlap:
-        raise AuditError(f"model {ms.name!r} fold {fold}: trained on test speaker(s) {overlap}; "
+        raise AuditError(f"model {ms.name!r} fold {fold}: trained or validated on test speaker(s) {overlap}; "
                          "the folds of the data do not match the checkpoints")
 
 

@@ -68,7 +68,8 @@ class ModelSet:
             "checkpoints": {("all" if k is None else str(k)): {
                 "sha256": p.sha256, "name": getattr(p, "name", ""),
                 "fold": getattr(p, "fold", None), "precision": getattr(p, "precision", "fp32"),
-                "trained": _training_record(getattr(p, "meta", None))} for k, p in sorted(
+                "trained": _training_record(getattr(p, "meta", None)),
+                **({"members": p.member_records()} if hasattr(p, "member_records") else {})} for k, p in sorted(
                     self.predictors.items(), key=lambda kv: -1 if kv[0] is None else kv[0])},
         }
 
