@@ -82,6 +82,22 @@ def _field_types(name: str) -> dict[str, Any]:
     return {f.name: hints.get(f.name) for f in dataclasses.fields(cls) if f.init}
 
 
+def _typed(value: str, hint: Any, where: str, key: str) -> Any:
+    """``value`` (text) as the field's type (numbers for float / int fields)."""
+    try:
+        if hint is float:
+            return float(value)
+        if hint is int:
+            number = float(value)
+            if number.is_integer():
+                return int(number)
+            raise ValueError
+    except ValueError:
+        raise AuditError(f"--augment {where!r}: {key}={value!r} is not {'a number' if hint is float else 'an integer'}"
+                         ) from None
+    return value
+
+
 def _accepted_integers(name: str, key: str, lo: int, hi: int, fixed: dict, where: str) -> tuple[int, ...]:
     import perturbations
 
@@ -132,9 +148,9 @@ def _parse_entry(text: str) -> AugmentEntry:
             else:
                 ranges[key] = (lo, hi)
         elif "|" in value:
-            choices[key] = tuple(value.split("|"))
+            choices[key] = tuple(_typed(v.strip(), types[key], text, key) for v in value.split("|"))
         else:
-            fixed[key] = value
+            fixed[key] = _typed(value, types[key], text, key)
     for key, (lo, hi) in pending.items():
         choices[key] = _accepted_integers(name, key, int(np.ceil(lo)), int(np.floor(hi)), fixed, text)
     entry = AugmentEntry(body.strip(), name, fixed, ranges, choices, p)
