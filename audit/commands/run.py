@@ -81,7 +81,7 @@ def run(ctx: click.Context, target: str | None, snr, bitrate, rt60, fail_if, no_
       audit run --condition 'reverb:rt60_s=0.5+awgn:snr_db=10' --data DATA --models ckpt/m
       audit run noise --data DATA --models ckpt/a ckpt/b --fail-if 'gender_ua_gap_change>3'
     """
-    from audit.engine import RunOptions, run_audit
+    from audit.workflows import RunOptions, run_audit
 
     scenario = build_scenario(target, snr, bitrate, rt60, kw["conditions"])
     opts = RunOptions(**common_run_options(ctx, kw, f"results/{scenario.name}"),

@@ -62,7 +62,7 @@ def window_starts(n_samples: int, window: int, hop: int) -> list[int]:
 
 
 class WindowedPredictor:
-    """Duck-typed ``model.Predictor`` for a model that takes raw waveforms.
+    """A :class:`audit.models.Predictor` for a model that takes raw waveforms.
 
     Parameters
     ----------

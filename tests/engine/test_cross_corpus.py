@@ -11,7 +11,7 @@ import torch
 
 from audit.cli import main
 from audit.data import load_audio, load_label_map, manifest_hash, read_manifest
-from audit.engine import RunOptions, run_audit
+from audit.workflows import RunOptions, run_audit
 from audit.errors import AuditError
 from audit.scenario import resolve_scenario, scenario_from_dict
 
@@ -213,7 +213,7 @@ def test_fairness_evaluates_with_a_label_map(tmp_path, capsys, corpus_b, models_
 def test_mapped_predictor_pickles(models_a):
     import pickle
 
-    from audit.engine.crosscorpus import MappedPredictor
+    from audit.workflows.crosscorpus import MappedPredictor
     from model import load_checkpoint
 
     inner = load_checkpoint(models_a / "fold0.safetensors")

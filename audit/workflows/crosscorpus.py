@@ -27,24 +27,32 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import AuditError
-from audit.models import ModelSet
+from audit.models import ModelSet, Predictor
 
 __all__ = ["EvaluationPlan", "MappedPredictor", "plan_evaluation", "corpus_relation"]
 
 
 class MappedPredictor:
-    """A predictor whose probabilities are projected onto a label map's shared classes.
+    """A :class:`audit.models.Predictor` whose probabilities are projected onto a label map's
+    shared classes.
 
-    ``predict_proba(waveforms) -> (n_utt, K_shared)``; other attributes are the wrapped one's.
+    ``predict_proba(waveforms) -> (n_utt, K_shared)``; its own ``classes`` and cache identity,
+    the wrapped predictor's name, fold, meta, feature settings and precision.
     """
 
-    def __init__(self, inner: Any, mapping: Any) -> None:
+    def __init__(self, inner: Predictor, mapping: Any) -> None:
         self._inner, self.mapping = inner, mapping
         self.classes = list(mapping.shared)
         # a distinct identity: the cache must not hand these probabilities to the bare model
         import hashlib
 
         self.sha256 = hashlib.sha256(f"{inner.sha256}:{mapping.digest}".encode()).hexdigest()
+
+    name = property(lambda self: self._inner.name)
+    fold = property(lambda self: self._inner.fold)
+    meta = property(lambda self: self._inner.meta)
+    feature_config = property(lambda self: self._inner.feature_config)
+    precision = property(lambda self: self._inner.precision)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):  # unpickling looks these up before _inner exists
@@ -55,8 +63,8 @@ class MappedPredictor:
         return self.mapping.project(self._inner.predict_proba(waveforms, **kw)).astype(np.float32)
 
 
-def _meta(pred: Any) -> dict:
-    return getattr(pred, "meta", None) or {}
+def _meta(pred: Predictor) -> dict:
+    return pred.meta or {}
 
 
 def _trained_speakers(ms: ModelSet) -> set[str]:

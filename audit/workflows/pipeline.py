@@ -18,7 +18,7 @@ import pandas as pd
 from audit._atomic import atomic_write_csv, atomic_write_json
 from audit._text import plural
 from audit.engine.cache import MemoryCache, PredictionCache
-from audit.engine.runinfo import build_run_info, utc_now
+from audit.workflows.runinfo import build_run_info, utc_now
 from audit.engine.runner import evaluate
 from audit.errors import AuditError, GateFailed
 from audit.scenario import Scenario
@@ -157,7 +157,7 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
 def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch) -> RunResult:
     from audit.analysis import adjust_p, check_gates, run_analysis, write_analysis
     from audit.data import ProblemLog, load_data, load_label_map, manifest_hash
-    from audit.engine.crosscorpus import plan_evaluation
+    from audit.workflows.crosscorpus import plan_evaluation
     from audit.models import load_models
     from audit.report import write_tables
 
