@@ -18,6 +18,7 @@ __all__ = ["main", "cli"]
 _COMMANDS = {
     "data": "audit.commands.data:data",
     "train": "audit.commands.train:train",
+    "search": "audit.commands.search:search",
     "model": "audit.commands.model:model",
     "perturb": "audit.commands.perturb:perturb",
     "run": "audit.commands.run:run",

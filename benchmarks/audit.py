@@ -92,7 +92,7 @@ def _bare_forward_s(data: str, model_dirs: list[str], predictions: Path, precisi
 def _phase(args: argparse.Namespace) -> None:
     import torch
 
-    from audit.engine import RunOptions, run_audit
+    from audit.workflows import RunOptions, run_audit
     from audit.scenario import resolve_scenario
 
     torch.set_num_threads(args.threads)

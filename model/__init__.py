@@ -14,6 +14,8 @@ from model.features import FeatureConfig, FeatureStats, MFCCExtractor
 from model.ifn import IFN, IFNConfig
 from model.macnn import MACNN, MACNNConfig
 from model.mixup import mixup
+from model.checkpoint import speakers_seen
+from model.ensemble import EnsemblePredictor, load_ensemble, write_ensemble
 from model.predict import Predictor, load_checkpoint, resolve_device
 from model.recalibrate import recalibrate_checkpoint
 from model.registry import create_model, list_models
@@ -24,6 +26,7 @@ __all__ = [
     "AAMConfig",
     "ATTENTION_KINDS",
     "AUGMENTATIONS",
+    "EnsemblePredictor",
     "FeatureConfig",
     "FeatureStats",
     "IFN",
@@ -43,10 +46,13 @@ __all__ = [
     "create_model",
     "list_models",
     "load_checkpoint",
+    "load_ensemble",
     "measure_latency",
     "mixup",
     "recalibrate_checkpoint",
     "resolve_device",
+    "speakers_seen",
     "stream_dims",
     "train_model",
+    "write_ensemble",
 ]

@@ -11,13 +11,17 @@ from model._seed import numpy_rng
 from model.aam import aam_batch
 from model.mixup import mixup
 from model.precision import autocast_context
+from model.specaugment import MaskPlan, apply_masks
 
-__all__ = ["train_epoch", "recalibrate_batchnorm", "epoch_betas"]
+__all__ = ["train_epoch", "recalibrate_batchnorm", "epoch_betas", "batchnorm_buffers"]
 
 
-def _soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean of ``-sum(target * log_softmax(logits))``; ``logits, target: (N, K)``."""
-    return -(target * torch.log_softmax(logits.float(), dim=1)).sum(dim=1).mean()
+def _soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
+                        weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of ``-sum(target * log_softmax(logits))``; ``logits, target: (N, K)``; with
+    ``weight: (N,)`` the mean of the weighted rows."""
+    per_row = -(target * torch.log_softmax(logits.float(), dim=1)).sum(dim=1)
+    return per_row.mean() if weight is None else (per_row * weight).mean()
 
 
 def epoch_betas(model: nn.Module) -> dict[str, float]:
@@ -26,11 +30,13 @@ def epoch_betas(model: nn.Module) -> dict[str, float]:
 
 
 def train_epoch(model, opt, scaler, x_all, y_all, config, aam_cfg, epoch, device, precision="fp32",
-                on_step=None, stats=None):
+                on_step=None, stats=None, weight: torch.Tensor | None = None, masks: MaskPlan | None = None):
     """One pass over ``x_all: (N, 1, 39, 200)``, ``y_all: (N,)`` in a seeded shuffled order.
 
-    Each batch: AAM samples (``aam_cfg``, None = off) appended, MixUp if ``config.aug`` asks,
-    one soft-target cross-entropy step. ``precision`` is a resolved one (``fp32``, ``bf16``,
+    Each batch: SpecAugment masks (``masks``, drawn per segment) applied, AAM samples
+    (``aam_cfg``, None = off) appended, MixUp if ``config.aug`` asks, targets smoothed by
+    ``config.label_smoothing``, one soft-target cross-entropy step (rows weighted by
+    ``weight: (N,)`` when given). ``precision`` is a resolved one (``fp32``, ``bf16``,
     ``fp16``): the forwards (AAM's difficulty pass included) run under its autocast; loss,
     softmax and the AAM similarity in float32. ``on_step(loss, acc)`` is called after each
     batch. ``stats``: the standardisation ``x_all`` went through, undone for AAM's raw
@@ -45,6 +51,8 @@ def train_epoch(model, opt, scaler, x_all, y_all, config, aam_cfg, epoch, device
     for step, start in enumerate(range(0, x_all.shape[0], config.batch_size)):
         idx = order[start : start + config.batch_size]
         x, y = x_all[idx], y_all[idx]  # (B, 1, 39, 200), (B,)
+        if masks is not None:
+            x = apply_masks(x, masks, idx.cpu().numpy())
         rng = numpy_rng(config.seed, "aug", epoch, step)
         target = nn.functional.one_hot(y, k).float()
         if aam_cfg is not None:
@@ -55,9 +63,11 @@ def train_epoch(model, opt, scaler, x_all, y_all, config, aam_cfg, epoch, device
             x, target = torch.cat([x, x_mix]), torch.cat([target, y_mix])
         if config.aug in ("mixup", "aam+mixup"):
             x, target = mixup(x, target, config.mixup_alpha, rng)
+        if config.label_smoothing:
+            target = target * (1 - config.label_smoothing) + config.label_smoothing / k
         with autocast_context(precision, device):
             logits = model(x)
-        loss = _soft_cross_entropy(logits, target)
+        loss = _soft_cross_entropy(logits, target, None if weight is None else weight[idx])
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)
@@ -71,6 +81,17 @@ def train_epoch(model, opt, scaler, x_all, y_all, config, aam_cfg, epoch, device
         on_step(float(loss.detach()), correct / seen)
     rate = float(np.mean(pass_rates)) if pass_rates else float("nan")
     return loss_sum / trained, correct / seen, rate
+
+
+def batchnorm_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Copies of every BatchNorm buffer (running mean/var, batch count), keyed as in the
+    state dict: what ``recalibrate_batchnorm`` replaces."""
+    out = {}
+    for name, m in model.named_modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            for b, t in m.named_buffers(recurse=False):
+                out[f"{name}.{b}"] = t.detach().clone()
+    return out
 
 
 @torch.no_grad()

@@ -28,6 +28,7 @@ from model.registry import FAMILIES, family_of
 
 __all__ = [
     "SIDECAR_FORMAT",
+    "speakers_seen",
     "save_checkpoint",
     "read_sidecar",
     "resolve_paths",
@@ -217,6 +218,15 @@ def update_sidecar(path: Path, **updates) -> None:
             doc[key] = value
     text = json.dumps(doc, indent=2)
     _atomic_write_bytes(path, lambda tmp: Path(tmp).write_text(text + "\n"))
+
+
+def speakers_seen(doc: dict) -> list[str]:
+    """Every speaker a checkpoint's training saw, sorted: those it trained on and those whose
+    validation scores chose its epoch (sidecar ``training_speakers`` / ``train_speakers`` and
+    ``validation.speakers``). None of them may be among the speakers it is tested on."""
+    seen = set(map(str, doc.get("training_speakers") or doc.get("train_speakers") or []))
+    seen |= set(map(str, (doc.get("validation") or {}).get("speakers") or []))
+    return sorted(seen)
 
 
 def checkpoint_matches(stem: Path, train_config: dict, manifest_hash: str | None) -> bool | None:

@@ -20,6 +20,7 @@ class MACNNConfig:
     """MACNN settings.
 
     attention : one of ``ATTENTION_KINDS``; a block after each of Conv2..Conv5.
+    dropout : dropout before the classifier (0 = none, the paper's MACNN).
     fusion : False = the plain head fusion (concat heads on height, ReLU, pool); True = the
         spec's option (softmax-weighted heads, 1x1 conv back to 80 channels, residual add,
         LayerNorm over channels, pool).
@@ -32,6 +33,7 @@ class MACNNConfig:
     fusion: bool = False
     sa_groups: int = 4
     ca_reduction: int = 32
+    dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.attention not in ATTENTION_KINDS:
@@ -42,9 +44,14 @@ class MACNNConfig:
                 raise ModelError(f"{name}={value!r}: must be a positive integer")
         if self.num_classes < 2:
             raise ModelError(f"num_classes={self.num_classes}: need at least 2 classes")
+        if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise ModelError(f"dropout={self.dropout!r}: must lie in [0, 1)")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if not self.dropout:  # added later: configs without it read as before
+            del d["dropout"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> MACNNConfig:
@@ -137,7 +144,10 @@ class MACNN(nn.Module):
             z = self.norm(z.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # LayerNorm over channels
         else:
             z = torch.relu(torch.cat(list(heads), dim=2))  # (B, hidden, 9 * n_heads, 49)
-        return self.fc(z.mean(dim=(2, 3)))  # (B, num_classes)
+        pooled = z.mean(dim=(2, 3))  # (B, channels)
+        if self.config.dropout:
+            pooled = nn.functional.dropout(pooled, self.config.dropout, self.training)
+        return self.fc(pooled)  # (B, num_classes)
 
     def betas(self) -> dict[str, float]:
         """Current ``beta`` of each ICASA module, keyed ``beta_att2`` .. ``beta_att5``."""

@@ -160,8 +160,13 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", *,
 
     The sidecar's ``feature_config`` names the streams (and, for ssl, the encoder folder) the
     network needs; a stream that cannot be built (ssl without transformers or its folder) is a
-    one-line ``ModelError``.
+    one-line ``ModelError``. An ensemble sidecar (``model.ensemble``) gives an
+    ``EnsemblePredictor`` of its members.
     """
+    from model.ensemble import is_ensemble, load_ensemble
+
+    if is_ensemble(path):
+        return load_ensemble(path, device, precision=precision)
     model, doc, weights = load_model(path)
 
     stats = doc.get("feature_stats")

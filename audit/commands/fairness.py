@@ -34,7 +34,7 @@ def fairness(ctx: click.Context, by, run_dir, metrics, **kw) -> None:
     """
     import pandas as pd
 
-    from audit.engine import RunOptions, run_audit
+    from audit.workflows import RunOptions, run_audit
     from audit._atomic import atomic_write_csv
     from audit.errors import AuditError
     from audit.analysis import fairness_frame

@@ -92,7 +92,7 @@ def recalibrate(data, models, out, corpus, folds, batch_size, threads, skip_bad,
     average over the fold's training segments (what `audit train --bn-recalibrate` does), weights
     unchanged, then scores each fold's held-out speakers. Audit OUT like any checkpoint folder.
     """
-    from audit.engine.recalibrate import recalibrate_folder
+    from audit.workflows.recalibrate import recalibrate_folder
 
     results = recalibrate_folder(data, models, out, folds=list(folds) or None, corpus=corpus, skip_bad=skip_bad,
                                  batch_size=batch_size, threads=threads, force=force)

@@ -61,8 +61,8 @@ def reproducibility(ctx, runs, data, model_name, n_seeds, folds, epochs, aug, ba
     """
     from audit.errors import AuditError
     from model import FeatureConfig
-    from audit.reproducibility import (audit_seeds, compare_predictions, load_runs, run_groups,
-                                       seed_list, train_seeds, write_outputs)
+    from audit.reproducibility import compare_predictions, load_runs, run_groups, write_outputs
+    from audit.workflows import audit_seeds, seed_list, train_seeds
 
     if bool(runs) == bool(data):
         raise click.UsageError("give either --runs RUN_1 RUN_2 ... or --data DATA (train k seeds)")

@@ -67,13 +67,16 @@ def build_scenario(target: str | None, snr: tuple[float, ...], bitrate: tuple[in
 @click.option("--no-report", is_flag=True, help="Skip plots and report.html.")
 @click.option("--compress-predictions", is_flag=True,
               help="Write predictions.csv.gz and metrics.csv.gz (same bytes for the same CSV) instead of the CSVs.")
+@click.option("--ensemble", is_flag=True,
+              help="On another corpus, audit a folder of fold checkpoints as ONE model: the mean of its fold "
+                   "models' probabilities (default: one <name>-fold<k> model per fold).")
 @click.option("--reference-model", default=None,
               help="Model the robustness score is relative to (default: the first of --models).")
 @click.option("--p-adjust", type=click.Choice(["holm", "bh"]), default="holm", show_default=True,
               help="Multiplicity adjustment of the findings: Holm or Benjamini-Hochberg.")
 @click.pass_context
 def run(ctx: click.Context, target: str | None, snr, bitrate, rt60, fail_if, no_report,
-        compress_predictions, reference_model, p_adjust, **kw) -> None:
+        compress_predictions, ensemble, reference_model, p_adjust, **kw) -> None:
     """Audit models under TARGET: noise | mp3 | reverb | a scenario name (paper, fairness, ...)
     | a SPEC.toml file. Without TARGET: the conditions given, or the paper scenario.
 
@@ -84,13 +87,13 @@ def run(ctx: click.Context, target: str | None, snr, bitrate, rt60, fail_if, no_
       audit run --condition 'reverb:rt60_s=0.5+awgn:snr_db=10' --data DATA --models ckpt/m
       audit run noise --data DATA --models ckpt/a ckpt/b --fail-if 'gender_ua_gap_change>3'
     """
-    from audit.engine import RunOptions, run_audit
+    from audit.workflows import RunOptions, run_audit
 
     scenario = build_scenario(target, snr, bitrate, rt60, kw["conditions"])
     opts = RunOptions(**common_run_options(ctx, kw, f"results/{scenario.name}"),
                       fail_if=list(fail_if), report=not no_report, argv=list(sys.argv),
                       reference_model=reference_model, p_adjust=p_adjust,
-                      compress_predictions=compress_predictions)
+                      compress_predictions=compress_predictions, ensemble_folds=ensemble)
     try:
         result = run_audit(scenario, opts)
     except Exception as exc:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from audit.commands._recipe_options import recipe_given, recipe_options
+
 __all__ = ["train"]
 
 
@@ -13,33 +15,20 @@ __all__ = ["train"]
 @click.option("--data", "data", default=None, type=click.Path(exists=True, path_type=Path),
               help="Corpus folder or manifest CSV (required unless --status).")
 @click.option("--corpus", default=None, help="Corpus layout (default: auto-detect).")
-@click.option("--model", "model_name", default="macnn_icasa", show_default=True,
-              help="Registered model name (see `audit model list`).")
-@click.option("--aug", default="aam", show_default=True,
-              type=click.Choice(["none", "aam", "aam_nodiff", "aam_random", "mixup", "aam+mixup"]))
+@recipe_options
 @click.option("--folds", "n_folds", type=int, default=None, help="Number of folds (default: the corpus's own).")
 @click.option("--fold", "folds", type=int, multiple=True, help="Fold(s) to train (repeatable; default all).")
 @click.option("--split", type=click.Choice(["speaker", "utterance"]), default="speaker", show_default=True,
               help="utterance = speaker-DEPENDENT folds (every speaker's utterances dealt over the folds, "
                    "seeded): a diagnostic to compare with papers that split so; such checkpoints are "
                    "refused by audits.")
-@click.option("--epochs", type=int, default=60, show_default=True)
-@click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate (the paper's 1e-3).")
-@click.option("--lr-step", type=int, default=None, help="Divide lr by 10 every N epochs (default: constant).")
-@click.option("--standardize/--no-standardize", default=False, show_default=True,
-              help="Per-coefficient MFCC standardisation fitted on the training fold (IFN: always on).")
 @click.option("--ssl-model", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Local pre-trained speech model folder for the ssl stream (ifn_ssl; never downloaded).")
-@click.option("--aam-threshold", type=float, default=0.7, show_default=True)
-@click.option("--aam-alpha", type=float, default=2.0, show_default=True)
-@click.option("--aam-similarity", type=click.Choice(["raw", "standardized"]), default="raw", show_default=True)
-@click.option("--bn-recalibrate", is_flag=True,
-              help="Exact BatchNorm statistics over the training set after the last epoch.")
+@click.option("--seeds", "n_seeds", type=int, default=1, show_default=True,
+              help="K > 1: train seeds SEED..SEED+K-1 into OUT/seed<s>/ and write OUT/fold<k>.json "
+                   "ensembles that average their members' probabilities.")
 @click.option("--time-budget", "time_budget_min", type=float, default=None,
               help="Minutes per fold and call: stop before an epoch that would overrun (saved; rerun to resume).")
-@click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16"]),
-              help="auto = bf16 autocast where the CPU has native bf16 (fp16 AMP on CUDA), else fp32.")
 @click.option("--threads", type=int, default=1, show_default=True,
               help="Torch threads per fold (recorded: weights depend on it; use --jobs for more cores).")
 @click.option("--jobs", type=int, default=None,
@@ -56,44 +45,48 @@ __all__ = ["train"]
 @click.option("--force", is_flag=True, help="Retrain folds whose checkpoint already exists.")
 @click.option("--out", default=None, type=click.Path(file_okay=False, path_type=Path))
 @click.pass_context
-def train(ctx, data, corpus, model_name, aug, n_folds, folds, split, epochs, batch_size, lr, lr_step, standardize,
-          ssl_model, aam_threshold, aam_alpha, aam_similarity, bn_recalibrate, time_budget_min, precision,
-          threads, jobs, executor, address, status_dir, device, seed, skip_bad, force, out):
-    """Train MODEL on each fold; write OUT/fold{k}.safetensors, .json and .log.csv.
+def train(ctx, data, corpus, n_folds, folds, split, ssl_model, n_seeds, time_budget_min, threads, jobs, executor,
+          address, status_dir, device, seed, skip_bad, force, out, **options):
+    """Train a model on each fold; write OUT/fold{k}.safetensors, .json and .log.csv.
 
+    --recipe paper (default) is the paper's protocol; --recipe tuned the recipe chosen on
+    validation speakers (docs/model.md, "Recipes"); any option given overrides its recipe.
     Resumable: after every epoch OUT/fold{k}.resume.pt is written; rerunning the same command
     continues unfinished folds from their last finished epoch and skips finished ones.
     """
     from audit.data import ProblemLog, load_data
     from audit.engine.training import apply_split, default_jobs, plan_folds, run_fold_jobs, training_status
-    from model import AAMConfig, FeatureConfig, TrainConfig
+    from audit.engine.ensembles import plan_seeds, write_ensembles
     from model.precision import resolve_precision
     from model.predict import resolve_device
+    from model.recipes import build_config
 
     if status_dir is not None:
         _print_status(training_status(status_dir))
         return
     if data is None or out is None:
         raise click.UsageError("--data and --out are required (or --status OUT)")
+    if n_seeds < 1:
+        raise click.BadParameter(f"--seeds {n_seeds}: must be >= 1")
     obj = ctx.obj or {}
     seed = seed if seed is not None else (obj.get("seed") if obj.get("seed") is not None else 987654)
     device = device or obj.get("device") or "auto"
-    config = TrainConfig(
-        model=model_name, aug=aug, epochs=epochs, batch_size=batch_size, lr=lr, lr_step_epochs=lr_step,
-        seed=seed, device=device, precision=precision, threads=threads, bn_recalibrate=bn_recalibrate,
-        time_budget_s=None if time_budget_min is None else 60.0 * time_budget_min,
-        features=FeatureConfig(standardize=standardize,
-                               ssl_model=str(ssl_model.resolve()) if ssl_model else None),
-        aam=AAMConfig(threshold=aam_threshold, alpha=aam_alpha, similarity=aam_similarity),
-    )
+    recipe, given = recipe_given(options)
+    config = build_config(recipe, **given, seed=seed, device=device, threads=threads,
+                          time_budget_s=None if time_budget_min is None else 60.0 * time_budget_min,
+                          ssl_model=str(ssl_model.resolve()) if ssl_model else None)
+    precision, model_name, aug = config.precision, config.model, config.aug
     resolved = resolve_precision(precision, resolve_device(device))  # refuse emulated bf16 up front
     problems = ProblemLog()
     df = apply_split(load_data(data, corpus=corpus, skip_bad=skip_bad, problems=problems, n_folds=n_folds),
                      split, seed)
     todo = list(folds) or sorted(int(f) for f in df["fold"].unique())
     out.mkdir(parents=True, exist_ok=True)
-    plan = plan_folds(df, data=str(data), folds=todo, train_config=config.to_dict(), out=out, corpus=corpus,
-                      n_folds=n_folds, skip_bad=skip_bad, force=force, split=split)
+    plan = []
+    for member_config, member_out in plan_seeds(config, out, n_seeds):
+        plan += plan_folds(df, data=str(data), folds=todo, train_config=member_config.to_dict(), out=member_out,
+                           corpus=corpus, n_folds=n_folds, skip_bad=skip_bad, force=force, split=split,
+                           label=f"seed {member_config.seed}" if n_seeds > 1 else "")
     n_run = sum(j.action != "skip" for j in plan)
     jobs = jobs if jobs is not None else default_jobs(n_run, threads)
     if jobs < 1:
@@ -109,7 +102,8 @@ def train(ctx, data, corpus, model_name, aug, n_folds, folds, split, epochs, bat
         if r["action"] == "skip":
             click.echo(f"fold {r['fold']}: {r['weights']} exists with the same config; skipped (--force retrains)")
         elif "test_wa" in r:
-            click.echo(f"fold {r['fold']}: held-out WA {100 * r['test_wa']:.2f} %  UA {100 * r['test_ua']:.2f} %  "
+            val = f"validation UA {100 * r['val_ua']:.2f} % (epoch {r['selected_epoch']}); " if "val_ua" in r else ""
+            click.echo(f"fold {r['fold']}: {val}held-out WA {100 * r['test_wa']:.2f} %  UA {100 * r['test_ua']:.2f} %  "
                        f"({r['n_test']} utterances, {r['epochs']}/{r['epochs_requested']} epochs) -> {r['weights']}")
         for row in r.get("problems", []):
             problems.add(row["stage"], row["problem"], utt_id=row["utt_id"], path=row["path"])
@@ -122,6 +116,13 @@ def train(ctx, data, corpus, model_name, aug, n_folds, folds, split, epochs, bat
             run_fold_jobs_ray(plan, cluster, on_result=report)
     else:
         run_fold_jobs(plan, jobs, on_result=report)
+    if n_seeds > 1:
+        written, unfinished = write_ensembles(out, [m for _, m in plan_seeds(config, out, n_seeds)], todo)
+        for path in written:
+            click.echo(f"ensemble of {n_seeds} seeds -> {path}")
+        if unfinished:
+            click.echo(f"fold(s) {unfinished}: a member stopped early (time budget); rerun to finish, then the "
+                       f"ensemble is written", err=True)
     if len(problems):
         problems.write(out / "problems.csv")
         click.echo(f"{len(problems)} problem(s) recorded in {out / 'problems.csv'}", err=True)

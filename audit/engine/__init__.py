@@ -1,10 +1,13 @@
-"""The audit engine: stream a corpus through conditions and models, cache, write a run folder."""
+"""The evaluation core: stream a corpus through conditions and models, with a prediction cache.
 
+Workflows that drive it (an audit run, cross-corpus planning, recalibration, seeds) live in
+:mod:`audit.workflows`.
+"""
+
+from audit.engine._lifeline import exit_with_driver, process_ended
 from audit.engine.cache import MemoryCache, PredictionCache, audio_key, entry_key
 from audit.engine.conditions import Renderer, parse_conditions
-from audit.engine.pipeline import RunOptions, RunResult, resolve_device, run_audit
 from audit.engine.ray_executor import RayExecutor
-from audit.engine.recalibrate import recalibrate_folder
 from audit.engine.runner import evaluate, prediction_columns
 from audit.engine.tasks import ShardTask, TaskContext, TaskResult, plan_shard_tasks, run_shard_task
 
@@ -13,19 +16,16 @@ __all__ = [
     "PredictionCache",
     "RayExecutor",
     "Renderer",
-    "RunOptions",
-    "RunResult",
     "ShardTask",
     "TaskContext",
     "TaskResult",
     "audio_key",
     "entry_key",
     "evaluate",
+    "exit_with_driver",
     "parse_conditions",
     "plan_shard_tasks",
     "prediction_columns",
-    "recalibrate_folder",
-    "resolve_device",
-    "run_audit",
+    "process_ended",
     "run_shard_task",
 ]

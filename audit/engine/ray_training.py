@@ -53,6 +53,10 @@ def _replan(job: FoldJob) -> FoldJob:
     return dataclasses.replace(job, action=action)
 
 
+def _key(job: FoldJob) -> str:
+    return str(Path(job.out_stem).resolve())
+
+
 def run_fold_jobs_ray(jobs: list[FoldJob], executor: Any,
                       on_result: Callable[[dict], None] | None = None) -> list[dict]:
     """Run ``jobs`` as Ray tasks on a connected :class:`RayExecutor`; results in job order.
@@ -60,11 +64,11 @@ def run_fold_jobs_ray(jobs: list[FoldJob], executor: Any,
     Skipped jobs return at once in the driver; ``on_result(result)`` is called as each ends.
     """
     ray = executor.ray
-    results: dict[int, dict] = {}
+    results: dict[str, dict] = {}  # by resolved out_stem: unique across seeds
     for job in jobs:
         if job.action == "skip":
-            results[job.fold] = run_fold_job(job)
-            on_result and on_result(results[job.fold])
+            results[_key(job)] = run_fold_job(job)
+            on_result and on_result(results[_key(job)])
     todo = [_absolute(j) for j in jobs if j.action != "skip"]
     if todo:
         on_gpu = ray.cluster_resources().get("GPU", 0) > 0
@@ -93,11 +97,11 @@ def run_fold_jobs_ray(jobs: list[FoldJob], executor: Any,
                                      f"({type(exc).__name__}); see the Ray logs") from None
                 again = _replan(job)
                 if again.action == "skip":
-                    results[job.fold] = run_fold_job(again)
-                    on_result and on_result(results[job.fold])
+                    results[_key(job)] = run_fold_job(again)
+                    on_result and on_result(results[_key(job)])
                 else:
                     submit(again, attempt + 1)
                 continue
-            results[job.fold] = result
+            results[_key(job)] = result
             on_result and on_result(result)
-    return [results[j.fold] for j in jobs]
+    return [results[_key(j)] for j in jobs]

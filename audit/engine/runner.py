@@ -10,7 +10,8 @@ depend on ``batch_size`` or ``workers``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from audit.engine._progress import progress_bar
 from audit.engine.cache import MemoryCache, audio_key, entry_key
 from audit.engine.conditions import RenderItem, Renderer, parse_conditions
 from audit.errors import AuditError
-from audit.models import ModelSet, check_classes
+from audit.models import ModelSet, Predictor, check_classes, feature_key
 
 __all__ = ["evaluate", "prediction_columns", "GROUP_EXCLUDE"]
 
@@ -70,35 +71,53 @@ def _check_inputs(manifest: pd.DataFrame, model_sets: Sequence[ModelSet]) -> lis
     return classes
 
 
-def _check_leak(ms: ModelSet, fold: int, pred: Any, manifest: pd.DataFrame) -> None:
+def _check_leak(ms: ModelSet, fold: int, pred: Predictor, manifest: pd.DataFrame) -> None:
     """Refuse a fold model that was trained on a speaker it would be tested on."""
-    meta = getattr(pred, "meta", {}) or {}
+    meta = pred.meta or {}
     if (meta.get("metadata") or {}).get("split") == "utterance":
         raise AuditError(f"model {ms.name!r} fold {fold}: trained on a speaker-dependent split (audit train "
                          "--split utterance), so every speaker is in its training data; its held-out score "
                          "is in its sidecar, it cannot be audited")
-    trained = meta.get("train_speakers") or meta.get("training_speakers") or []
+    from model import speakers_seen
+
+    trained = speakers_seen(meta)
     tested = set(manifest.loc[manifest["fold"] == fold, "speaker"].astype(str))
     overlap = sorted(tested & {str(s) for s in trained})
     if overlap:
-        raise AuditError(f"model {ms.name!r} fold {fold}: trained on test speaker(s) {overlap}; "
+        raise AuditError(f"model {ms.name!r} fold {fold}: trained or validated on test speaker(s) {overlap}; "
                          "the folds of the data do not match the checkpoints")
 
 
-def _feature_key(pred: Any) -> str:
-    cfg = getattr(pred, "feature_config", None)
-    # Reduced precision changes the outputs: it keys the cache (fp32 keeps the historic key).
-    precision = getattr(pred, "precision", "fp32")
-    suffix = "" if precision == "fp32" else f"|precision={precision}"
-    if cfg is None:
-        return "none" + suffix
-    return json.dumps(cfg.to_dict() if hasattr(cfg, "to_dict") else repr(cfg), sort_keys=True) + suffix
-
-
-def _predictor(ms: ModelSet, row: Any) -> tuple[Any, int | None]:
+def _predictor(ms: ModelSet, row: Any) -> tuple[Predictor, int | None]:
     if ms.per_fold:
         return ms.predictors[int(row.fold)], int(row.fold)
     return ms.predictors[None], None
+
+
+# A prediction's place in a run: (model name, condition, utt_id).
+Slot = tuple[str, str, str]
+
+
+@dataclass
+class _Store:
+    """Where finished predictions go: the cache (kept across runs) and this run's results
+    (``{cache key: (probs float32 (n_classes,), record JSON)}``), with the run's problem log."""
+
+    cache: MemoryCache
+    problems: Any
+    results: dict[str, tuple[np.ndarray, str]] = field(default_factory=dict)
+
+    def lookup(self, keys: list[str]) -> set[str]:
+        """Take the cached ones of ``keys`` into the results; return the keys found."""
+        found = self.cache.get_many(keys)
+        self.results.update(found)
+        return set(found)
+
+    def put(self, items: Sequence[tuple[str, np.ndarray, str]]) -> None:
+        """Store computed ``(key, probs, record)`` items in the cache and the results."""
+        self.cache.put_many(list(items))
+        for k, p, rec in items:
+            self.results[k] = (np.asarray(p, dtype=np.float32).copy(), rec)
 
 
 def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions: Sequence[str], *,
@@ -127,29 +146,28 @@ def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions:
     -------
     DataFrame with :func:`prediction_columns`, rows ordered by model, condition, ``utt_id``.
     """
-    from audit.data import ProblemLog, load_audio
+    from audit.data import ProblemLog
 
     if not model_sets:
         raise AuditError("no models to evaluate")
     if batch_size < 1:
         raise AuditError(f"--batch-size must be >= 1, got {batch_size}")
-    problems = problems if problems is not None else ProblemLog()
-    cache = cache if cache is not None else MemoryCache()
+    store = _Store(cache if cache is not None else MemoryCache(),
+                   problems if problems is not None else ProblemLog())
     classes = _check_inputs(manifest, model_sets)
     conds = parse_conditions(conditions)
     for _, pert in conds:
         pert.bind_corpus(manifest)
     df = manifest.sort_values("utt_id", kind="stable").reset_index(drop=True)
-    feats = {id(p): _feature_key(p) for ms in model_sets for p in ms.predictors.values()}
+    feats = {id(p): feature_key(p) for ms in model_sets for p in ms.predictors.values()}
 
     akeys: dict[str, str] = {}
     for row in df.itertuples(index=False):
         try:
             akeys[row.utt_id] = audio_key(row.path)
         except OSError as exc:
-            problems.add("load", f"{row.path}: cannot read file ({exc.strerror})",
-                         utt_id=row.utt_id, path=str(row.path))
-    results: dict[str, tuple[np.ndarray, str]] = {}
+            store.problems.add("load", f"{row.path}: cannot read file ({exc.strerror})",
+                               utt_id=row.utt_id, path=str(row.path))
 
     def key(ms: ModelSet, cond: str, row: Any) -> str:
         pred, _ = _predictor(ms, row)
@@ -161,26 +179,32 @@ def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions:
                               model_sets, _predictor, problems)
     batches = [rows_all[b:b + batch_size] for b in range(0, len(rows_all), batch_size)]
     if executor is not None:
-        _run_tasks(executor, batches, model_sets, conds, key, cache, results, problems,
-                   seed=seed, device=device, progress=progress, after_batch=after_batch)
+        _run_tasks(executor, batches, model_sets, conds, key, store, seed=seed, device=device,
+                   progress=progress, after_batch=after_batch)
     else:
         bar = progress_bar(progress, len(batches))
         with Renderer(seed, workers=workers, device=device) as renderer:
             for b, batch in enumerate(batches):
                 wanted = {(ms.name, c, r.utt_id): key(ms, c, r)
                           for ms in model_sets for c, _ in conds for r in batch}
-                found = cache.get_many(list(wanted.values()))
-                results.update(found)
-                todo = {k for k, v in wanted.items() if v not in found}
+                found = store.lookup(list(wanted.values()))
+                todo = {slot: k for slot, k in wanted.items() if k not in found}
                 if todo:
-                    _compute_batch(batch, todo, wanted, conds, model_sets, renderer, cache,
-                                   results, problems, load_audio)
-                cache.commit()
+                    _compute_batch(batch, todo, conds=conds, model_sets=model_sets,
+                                   renderer=renderer, store=store)
+                store.cache.commit()
                 if after_batch is not None:
                     after_batch(b)
                 bar.advance()
         bar.close()
+    return _prediction_frame(df, rows_all, model_sets, conds, classes, key, store.results)
 
+
+def _prediction_frame(df: pd.DataFrame, rows_all: Sequence[Any], model_sets: Sequence[ModelSet],
+                      conds: Sequence[tuple[str, Any]], classes: list[str],
+                      key: Callable[[ModelSet, str, Any], str],
+                      results: Mapping[str, tuple[np.ndarray, str]]) -> pd.DataFrame:
+    """The rows of ``predictions.csv``: model, then condition, then ``utt_id`` order."""
     extra = [c for c in df.columns if c not in GROUP_EXCLUDE]
     out_rows = []
     for ms in model_sets:
@@ -202,19 +226,20 @@ def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions:
     return pd.DataFrame(out_rows, columns=prediction_columns(df, classes))
 
 
-def _run_tasks(executor, batches, model_sets, conds, key, cache, results, problems, *, seed,
-               device, progress, after_batch) -> None:
+def _run_tasks(executor: Any, batches: Sequence[Sequence[Any]], model_sets: Sequence[ModelSet],
+               conds: Sequence[tuple[str, Any]], key: Callable[[ModelSet, str, Any], str],
+               store: _Store, *, seed: int, device: str, progress: bool,
+               after_batch: Callable[[int], None] | None) -> None:
     """Look every batch up in the cache, run the missing predictions as tasks, store them."""
     from pathlib import Path
 
-    from audit.engine.tasks import TaskContext, plan_shard_tasks
+    from audit.engine.tasks import TaskContext, TaskResult, ShardTask, plan_shard_tasks
 
     missing: dict[tuple[int, int, str], str] = {}
     for batch in batches:
         wanted = {(m, c, r.utt_id): key(ms, cond, r) for m, ms in enumerate(model_sets)
                   for c, (cond, _) in enumerate(conds) for r in batch}
-        found = cache.get_many(list(wanted.values()))
-        results.update(found)
+        found = store.lookup(list(wanted.values()))
         missing.update((k, v) for k, v in wanted.items() if v not in found)
     fold_of = [{r.utt_id: _predictor(ms, r)[1] for batch in batches for r in batch}
                for ms in model_sets]
@@ -227,33 +252,32 @@ def _run_tasks(executor, batches, model_sets, conds, key, cache, results, proble
     ctx = TaskContext(int(seed), device, models, tuple(conds))
     seen: set[tuple[str, ...]] = set()
     bar = progress_bar(progress, len(tasks), "running tasks")
+    n_done = 0
 
-    def store(task, result) -> None:
-        cache.put_many(result.items)
-        cache.commit()
-        for k, p, rec in result.items:
-            results[k] = (np.asarray(p, dtype=np.float32).copy(), rec)
+    def on_result(task: ShardTask, result: TaskResult) -> None:
+        nonlocal n_done
+        store.put(result.items)
+        store.cache.commit()
         # a file or input refused by one task is refused by its siblings too: one row each
         for row in result.problems:
             if row not in seen:
                 seen.add(row)
                 stage, problem, utt, path, cond = row
-                problems.add(stage, problem, utt_id=utt, path=path, condition=cond)
+                store.problems.add(stage, problem, utt_id=utt, path=path, condition=cond)
         if after_batch is not None:
-            after_batch(n_done[0])
-        n_done[0] += 1
+            after_batch(n_done)
+        n_done += 1
         bar.advance()
 
-    n_done = [0]
     try:
-        executor.run(ctx, tasks, store)
+        executor.run(ctx, tasks, on_result)
     finally:
         bar.close()
 
 
 def _precision(ms: ModelSet) -> str:
-    """The arithmetic the driver's copy resolved to (``fp32`` for other model kinds)."""
-    return str(getattr(next(iter(ms.predictors.values())), "precision", "fp32"))
+    """The arithmetic the driver's copy resolved to (the same for every fold)."""
+    return str(next(iter(ms.predictors.values())).precision)
 
 
 def _measured(record: dict[str, Any], name: str) -> float:
@@ -262,8 +286,17 @@ def _measured(record: dict[str, Any], name: str) -> float:
     return float(vals[-1]) if vals else float("nan")
 
 
-def _compute_batch(batch, todo, wanted, conds, model_sets, renderer, cache, results, problems,
-                   load_audio) -> None:
+def _compute_batch(batch: Sequence[Any], todo: Mapping[Slot, str], *,
+                   conds: Sequence[tuple[str, Any]], model_sets: Sequence[ModelSet],
+                   renderer: Renderer, store: _Store) -> None:
+    """Compute the ``todo`` predictions of one batch (``{slot: cache key}``) into ``store``.
+
+    Each file with work is decoded once and reused for every condition; each condition is
+    rendered once per utterance and predicted by every model that misses it, one call per
+    (model, fold) group in ``utt_id`` order.
+    """
+    from audit.data import load_audio
+
     needed_utts = {u for (_, _, u) in todo}
     audio: dict[str, tuple[np.ndarray, int]] = {}
     for r in batch:
@@ -272,7 +305,7 @@ def _compute_batch(batch, todo, wanted, conds, model_sets, renderer, cache, resu
         try:
             audio[r.utt_id] = load_audio(r.path)
         except AuditError as exc:
-            problems.add("load", str(exc), utt_id=r.utt_id, path=str(r.path))
+            store.problems.add("load", str(exc), utt_id=r.utt_id, path=str(r.path))
     for cond, pert in conds:
         rows = [r for r in batch if r.utt_id in audio
                 and any((ms.name, cond, r.utt_id) in todo for ms in model_sets)]
@@ -282,7 +315,8 @@ def _compute_batch(batch, todo, wanted, conds, model_sets, renderer, cache, resu
         ok = []
         for r, out in zip(rows, rendered, strict=True):
             if out.error:
-                problems.add("perturb", out.error, utt_id=r.utt_id, path=str(r.path), condition=cond)
+                store.problems.add("perturb", out.error, utt_id=r.utt_id, path=str(r.path),
+                                   condition=cond)
             else:
                 ok.append((r, out))
         for ms in model_sets:
@@ -294,8 +328,5 @@ def _compute_batch(batch, todo, wanted, conds, model_sets, renderer, cache, resu
                 pred = ms.predictors[fold]
                 probs = np.asarray(pred.predict_proba([o.waveform for _, o in members]),
                                    dtype=np.float32)
-                items = [(wanted[(ms.name, cond, r.utt_id)], probs[i], o.record)
-                         for i, (r, o) in enumerate(members)]
-                cache.put_many(items)
-                for k, p, rec in items:
-                    results[k] = (np.asarray(p, dtype=np.float32).copy(), rec)
+                store.put([(todo[(ms.name, cond, r.utt_id)], probs[i], o.record)
+                           for i, (r, o) in enumerate(members)])

@@ -120,8 +120,9 @@ def plan_folds(df: Any, *, data: str, folds: list[int], train_config: dict, out:
     return jobs
 
 
-def _load_waveforms(df, problems, skip_bad: bool):
-    """16 kHz waveforms of the manifest rows that load; failures raise or go to problems."""
+def _load_waveforms(df, problems, skip_bad: bool, natives: list | None = None):
+    """16 kHz waveforms of the manifest rows that load; failures raise or go to problems.
+    ``natives``, when given, receives each kept row's ``(waveform, native rate)``."""
     from audit.data import TARGET_SR, load_audio, resample
 
     waves, keep = [], []
@@ -134,8 +135,22 @@ def _load_waveforms(df, problems, skip_bad: bool):
             problems.add("train", str(exc), utt_id=row.utt_id, path=str(row.path))
             continue
         waves.append(resample(wav, sr, TARGET_SR))
+        if natives is not None:
+            natives.append((wav, sr))
         keep.append(i)
     return waves, df.iloc[keep].reset_index(drop=True)
+
+
+def _augment_renderer(config, train_df, natives):
+    """The ``render`` of ``config.augment`` (None without one); babble draws its talkers from
+    the training rows only."""
+    if not config.augment:
+        return None
+    from audit.engine.augment import AugmentRenderer, parse_augment
+
+    entries = parse_augment(config.augment, config.augment_hold_out)
+    contexts = [{"utt_id": str(r.utt_id), "speaker": str(r.speaker)} for r in train_df.itertuples(index=False)]
+    return AugmentRenderer(entries, natives, contexts, config.seed, pool=train_df)
 
 
 def held_out_scores(weights, test_df, problems, skip_bad: bool, classes, device="cpu") -> tuple[float, float, int]:
@@ -157,6 +172,7 @@ def run_fold_job(job: FoldJob) -> dict:
     "problems": [rows]}``; a skipped job returns its action only.
     """
     from audit.data import ProblemLog, load_data, split_fold
+    from audit.engine.trainsplit import balance_cells, choose_validation_speakers, split_validation
     from model import TrainConfig, train_model
     from model.checkpoint import update_sidecar
 
@@ -167,29 +183,44 @@ def run_fold_job(job: FoldJob) -> dict:
     df = load_data(job.data, corpus=job.corpus, skip_bad=job.skip_bad, problems=problems, n_folds=job.n_folds)
     df = apply_split(df, job.split, config.seed)
     train_df, test_df = split_fold(df, job.fold, speaker_dependent=job.split == "utterance")
-    waves, train_df = _load_waveforms(train_df, problems, job.skip_bad)
+    val_speakers = choose_validation_speakers(train_df, config.val_speakers, config.seed, job.fold) \
+        if config.val_speakers else []
+    train_df, val_df = split_validation(train_df, val_speakers)
+    natives: list | None = [] if config.augment else None
+    waves, train_df = _load_waveforms(train_df, problems, job.skip_bad, natives)
+    validation = None
+    if val_speakers:
+        val_waves, val_df = _load_waveforms(val_df, problems, job.skip_bad)
+        validation = (val_waves, list(val_df["emotion"]))
     tag = f"{job.label + ' ' if job.label else ''}fold {job.fold}"
     print(f"{tag}: {'resuming' if job.action == 'resume' else 'training'} {config.model} ({config.aug}) on "
-          f"{len(train_df)} utterances, {train_df['speaker'].nunique()} speakers, {config.epochs} epochs",
-          file=sys.stderr, flush=True)
+          f"{len(train_df)} utterances, {train_df['speaker'].nunique()} speakers, {config.epochs} epochs"
+          + (f"; validating on {', '.join(val_speakers)}" if val_speakers else ""), file=sys.stderr, flush=True)
 
     def epoch_line(row: dict) -> None:
-        print(f"{tag}: epoch {row['epoch']}/{config.epochs} loss {row['loss']:.4f} acc {row['train_acc']:.3f} "
-              f"{row['seconds']:.1f} s", file=sys.stderr, flush=True)
+        val = f" val UA {row['val_ua']:.3f}" if "val_ua" in row else ""
+        print(f"{tag}: epoch {row['epoch']}/{config.epochs} loss {row['loss']:.4f} acc {row['train_acc']:.3f}"
+              f"{val} {row['seconds']:.1f} s", file=sys.stderr, flush=True)
 
     metadata = {"fold": job.fold, "training_speakers": sorted(map(str, train_df["speaker"].unique())),
                 "test_speakers": sorted(map(str, test_df["speaker"].unique())),
                 "manifest_hash": job.manifest_hash, "data_source": str(Path(job.data).resolve()),
                 **job.extra_metadata}
+    if val_speakers:
+        metadata["validation_speakers"] = val_speakers
     if job.split == "utterance":  # speaker-dependent: say so, and which utterances were held out
         metadata.update(split="utterance", test_utterances=sorted(map(str, test_df["utt_id"])))
     weights = train_model(waves, list(train_df["emotion"]), list(job.classes), config,
                           out_stem=Path(job.out_stem), metadata=metadata,
-                          resume=job.action == "resume", on_epoch=epoch_line)
-    del waves
+                          resume=job.action == "resume", on_epoch=epoch_line, validation=validation,
+                          balance_cells=balance_cells(train_df, config.balance) if config.balance else None,
+                          render=_augment_renderer(config, train_df, natives))
+    del waves, natives, validation
     doc = json.loads(Path(job.out_stem + ".json").read_text())
     result = {"fold": job.fold, "action": job.action, "weights": str(weights), "epochs": doc["epochs"],
               "epochs_requested": doc["epochs_requested"]}
+    if doc.get("validation"):
+        result.update(val_ua=doc["validation"]["val_ua"], selected_epoch=doc["validation"]["selected_epoch"])
     if job.evaluate:
         # Held-out score of the final-epoch model (reported, never used to pick a model).
         wa, ua, n = held_out_scores(weights, test_df, problems, job.skip_bad, job.classes, config.device)
@@ -220,23 +251,23 @@ def run_fold_jobs(jobs: list[FoldJob], n_jobs: int = 1, on_result=None) -> list[
     job ends. Results come back in job order.
     """
     todo = [j for j in jobs if j.action != "skip"]
-    results = {j.fold: run_fold_job(j) for j in jobs if j.action == "skip"}
+    results = {j.out_stem: run_fold_job(j) for j in jobs if j.action == "skip"}  # stems are unique
     for r in results.values():
         on_result and on_result(r)
     threads = max([int(j.train_config.get("threads", 1)) for j in todo] or [1])
     if n_jobs <= 1 and threads == 1:
         for job in todo:
-            results[job.fold] = run_fold_job(job)
-            on_result and on_result(results[job.fold])
+            results[job.out_stem] = run_fold_job(job)
+            on_result and on_result(results[job.out_stem])
     elif todo:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=max(1, min(n_jobs, len(todo))), mp_context=ctx,
                                  initializer=_init_worker, initargs=(threads, os.getpid())) as pool:
             futures = {pool.submit(run_fold_job, job): job for job in todo}
             for fut, job in futures.items():
-                results[job.fold] = fut.result()
-                on_result and on_result(results[job.fold])
-    return [results[j.fold] for j in jobs]
+                results[job.out_stem] = fut.result()
+                on_result and on_result(results[job.out_stem])
+    return [results[j.out_stem] for j in jobs]
 
 
 def training_status(out: Path) -> list[dict]:

@@ -1,6 +1,6 @@
 """Load any supported model into a :class:`ModelSet` (a name plus per-fold predictors).
 
-Supported sources (see ``docs/_readme_engine.md``, "Any model"):
+Supported sources (see ``docs/engine.md``, "Any model"):
 
 * a folder of our checkpoints ``fold{k}.safetensors`` + ``fold{k}.json`` (per-fold models);
 * one checkpoint (``.safetensors`` / ``.json``) - evaluates every utterance;
@@ -14,7 +14,8 @@ Supported sources (see ``docs/_readme_engine.md``, "Any model"):
   (:mod:`audit.models._hf`), and ``speechbrain:FOLDER``, a local SpeechBrain classifier folder
   (:mod:`audit.models._speechbrain`); classes from the model, mapped onto emotion names.
 
-Class-order contract: probability column ``j`` is the class ``classes[j]``.
+Class-order contract: probability column ``j`` is the class ``classes[j]``. Every predictor
+satisfies :class:`audit.models.protocol.Predictor` (checked here, when it is loaded).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import numpy as np
 
 from audit.errors import AuditError
 from audit.models._segments import SegmentPredictor
+from audit.models.protocol import Predictor, check_predictor
 
 __all__ = ["ModelSet", "load_models", "load_model", "check_classes"]
 
@@ -47,7 +49,7 @@ class ModelSet:
     name: str
     source: str
     kind: str
-    predictors: dict[int | None, Any] = field(default_factory=dict)
+    predictors: dict[int | None, Predictor] = field(default_factory=dict)
 
     @property
     def per_fold(self) -> bool:
@@ -66,9 +68,9 @@ class ModelSet:
             "scope": "fold k evaluates fold k's test speakers" if self.per_fold
             else "one model evaluates all utterances (not fold-specific)",
             "checkpoints": {("all" if k is None else str(k)): {
-                "sha256": p.sha256, "name": getattr(p, "name", ""),
-                "fold": getattr(p, "fold", None), "precision": getattr(p, "precision", "fp32"),
-                "trained": _training_record(getattr(p, "meta", None))} for k, p in sorted(
+                "sha256": p.sha256, "name": p.name, "fold": p.fold, "precision": p.precision,
+                "trained": _training_record(p.meta),
+                **({"members": p.member_records()} if hasattr(p, "member_records") else {})} for k, p in sorted(
                     self.predictors.items(), key=lambda kv: -1 if kv[0] is None else kv[0])},
         }
 
@@ -171,7 +173,7 @@ def _onnx(path: Path, classes: Sequence[str] | None) -> SegmentPredictor:
 
 
 class _EntryPointPredictor:
-    """Wrap ``fn(waveforms) -> (n, n_classes)`` probabilities as a predictor."""
+    """Wrap ``fn(waveforms) -> (n, n_classes)`` probabilities as a :class:`Predictor`."""
 
     def __init__(self, spec: str, classes: Sequence[str] | None) -> None:
         module_name, attr = spec.split(":")
@@ -188,6 +190,7 @@ class _EntryPointPredictor:
         self._fn, self.classes, self.name, self.fold = fn, cls, spec, None
         self.meta = {"entry_point": spec}
         self.feature_config = None
+        self.precision = "fp32"  # the function runs as it is written
         src = getattr(module, "__file__", None)
         # The function's code identifies the model: hash its module's source with its name.
         digest = hashlib.sha256(spec.encode())
@@ -195,7 +198,7 @@ class _EntryPointPredictor:
             digest.update(Path(src).read_bytes())
         self.sha256 = digest.hexdigest()
 
-    def predict_proba(self, waveforms: Sequence[np.ndarray], *, batch_size: int = 256) -> np.ndarray:
+    def predict_proba(self, waveforms: Sequence[np.ndarray], *, batch_size: int | None = None) -> np.ndarray:
         out = np.asarray(self._fn(list(waveforms)), dtype=np.float32)
         if out.shape != (len(waveforms), len(self.classes)):
             raise AuditError(f"entry point {self.name!r} returned shape {out.shape}, expected "
@@ -248,12 +251,12 @@ def load_model(source: str | Path, *, classes: Sequence[str] | None = None,
     scheme, _, rest = text.partition(":")
     if scheme in _FOLDER_ADAPTERS and rest:
         kind, loader = _FOLDER_ADAPTERS[scheme]
-        pred = loader(rest, device=str(device), classes=classes, precision=precision)
+        pred = check_predictor(loader(rest, device=str(device), classes=classes, precision=precision), text)
         return ModelSet(pred.name, text, kind, {None: pred})
     path = Path(text)
     if not path.exists() and _ENTRY.match(text):
         return ModelSet(text.split(":")[-1], text, "entrypoint",
-                        {None: _EntryPointPredictor(text, classes)})
+                        {None: check_predictor(_EntryPointPredictor(text, classes), text)})
     if not path.exists():
         raise AuditError(f"{path}: model not found (expected a checkpoint folder, a .safetensors/"
                          ".json checkpoint, .pt/.ts TorchScript, .onnx, or pkg.module:fn)")
@@ -262,7 +265,7 @@ def load_model(source: str | Path, *, classes: Sequence[str] | None = None,
         sidecars = [p for p in sidecars if re.fullmatch(r"fold\d+", p.stem)]
         if not sidecars:
             raise AuditError(f"{path}: no fold*.json checkpoints in this folder")
-        preds: dict[int | None, Any] = {}
+        preds: dict[int | None, Predictor] = {}
         claimed: dict[int, str] = {}
         for sc in sidecars:
             pred = _checkpoint(sc, device, precision)
@@ -279,6 +282,8 @@ def load_model(source: str | Path, *, classes: Sequence[str] | None = None,
         raise AuditError(f"{path}: unknown model file type {path.suffix!r}")
     if len({tuple(p.classes) for p in ms.predictors.values()}) > 1:
         raise AuditError(f"{path}: fold checkpoints disagree on the class list")
+    for pred in ms.predictors.values():
+        check_predictor(pred, str(path))
     return ms
 
 

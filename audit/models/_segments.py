@@ -16,7 +16,7 @@ __all__ = ["SegmentPredictor"]
 
 
 class SegmentPredictor:
-    """Duck-typed ``model.Predictor`` for a segment network.
+    """A :class:`audit.models.Predictor` for a segment network (runs as exported: fp32).
 
     Parameters
     ----------
@@ -38,6 +38,7 @@ class SegmentPredictor:
         self.fold = None
         self.meta = dict(meta or {})
         self.feature_config = feature_config
+        self.precision = "fp32"
         self._stats = stats
         self._fixed_batch = fixed_batch
         self._extractor = MFCCExtractor(feature_config).eval()
@@ -59,10 +60,11 @@ class SegmentPredictor:
                 for i in range(0, len(segments), b)]
         return np.concatenate(outs)[:n]
 
-    def predict_proba(self, waveforms: Sequence[np.ndarray], *, batch_size: int = 256) -> np.ndarray:
+    def predict_proba(self, waveforms: Sequence[np.ndarray], *, batch_size: int | None = None) -> np.ndarray:
         """``waveforms``: each ``(time,)`` float32 at 16 kHz -> ``(n_utt, n_classes)``."""
         from model.features import utterance_segments
 
+        batch_size = batch_size or 256
         stride = self.feature_config.test_stride
         out = np.zeros((len(waveforms), len(self.classes)), dtype=np.float32)
         segs: list[np.ndarray] = []

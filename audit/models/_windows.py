@@ -81,7 +81,7 @@ def shortest_input(accepts: Callable[[int], bool], limit: int) -> int | None:
 
 
 class WindowedPredictor:
-    """Duck-typed ``model.Predictor`` for a model that takes raw waveforms.
+    """A :class:`audit.models.Predictor` for a model that takes raw waveforms.
 
     Parameters
     ----------

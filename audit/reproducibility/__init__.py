@@ -4,10 +4,9 @@ from audit.reproducibility.agreement import (agreement_rate, correct_agreement, 
                                              fleiss_kappa_counts, pairwise_agreement)
 from audit.reproducibility.compare import SUMMARY_COLUMNS, compare_predictions, load_runs, run_groups
 from audit.reproducibility.output import wide_table, write_outputs
-from audit.reproducibility.seeds import audit_seeds, seed_list, train_seeds
 
 __all__ = [
     "SUMMARY_COLUMNS", "agreement_rate", "pairwise_agreement", "correct_agreement",
     "fleiss_kappa", "fleiss_kappa_counts", "compare_predictions", "load_runs", "run_groups",
-    "wide_table", "write_outputs", "seed_list", "train_seeds", "audit_seeds",
+    "wide_table", "write_outputs",
 ]

@@ -131,7 +131,7 @@ def test_training_speaker_in_test_fold_is_refused(manifest, tmp_path):
     root = tmp_path / "leaky"
     for k in (0, 1):
         save_untrained(root / f"fold{k}", fold=k, seed=k, train_speakers=manifest["speaker"].unique())
-    with pytest.raises(AuditError, match="trained on test speaker"):
+    with pytest.raises(AuditError, match="trained or validated on test speaker"):
         evaluate(manifest, load_models([str(root)]), [], seed=1)
 
 

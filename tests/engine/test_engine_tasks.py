@@ -10,7 +10,7 @@ import pytest
 from audit._atomic import atomic_write_csv
 from audit.data import ProblemLog
 from audit.engine import evaluate, run_shard_task
-from audit.engine.pipeline import RunOptions, make_executor
+from audit.workflows.pipeline import RunOptions, make_executor
 from audit.errors import AuditError
 from audit.models import load_models
 from audit.scenario import resolve_scenario, scenario_from_dict

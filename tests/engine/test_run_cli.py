@@ -104,7 +104,7 @@ def test_identical_runs_give_identical_csvs(noise_run, tmp_path, audit_cli, corp
 
 def test_killed_run_restarts_to_identical_csvs(noise_run, tmp_path, corpus, fold_models):
     from audit.commands.run import build_scenario
-    from audit.engine import RunOptions, run_audit
+    from audit.workflows import RunOptions, run_audit
 
     scenario = build_scenario("noise", (0.0,), (), (), ())
     opts = RunOptions(data=str(corpus), models=[str(fold_models)], out=tmp_path / "r",
@@ -238,7 +238,7 @@ def test_group_left_empty_by_skips_is_reported(tmp_path, manifest, fold_models):
 
     from _engine_helpers import with_extra_utterance
     from audit.data import write_manifest
-    from audit.engine import RunOptions, run_audit
+    from audit.workflows import RunOptions, run_audit
     from audit.scenario import resolve_scenario
 
     df = with_extra_utterance(manifest, tmp_path, "zz_silent", np.zeros(16000),

@@ -196,11 +196,11 @@ def test_bf16_without_native_support_is_one_clear_line(folder, monkeypatch):
 @pytest.mark.skipif(not __import__("model.precision").precision.cpu_has_native_bf16(),
                     reason="this CPU has no native bf16")
 def test_bf16_is_close_to_fp32_and_cached_apart(folder):
-    from audit.engine.runner import _feature_key
+    from audit.models import feature_key
 
     fp32 = load_model(f"hf:{folder}").predictors[None]
     bf16 = load_model(f"hf:{folder}", precision="bf16").predictors[None]
-    assert bf16.precision == "bf16" and _feature_key(bf16) != _feature_key(fp32)
+    assert bf16.precision == "bf16" and feature_key(bf16) != feature_key(fp32)
     waves = voices(3)
     a, b = fp32.predict_proba(waves), bf16.predict_proba(waves)
     assert not np.array_equal(a, b)  # autocast really ran

@@ -52,7 +52,7 @@ def train_seeds(data: str, *, model: str, seeds: Sequence[int], folds: Sequence[
 def audit_seeds(scenario: Any, data: str, checkpoints: dict[int, Path], *, out: Path,
                 folds: Sequence[int] | None, run_options: dict[str, Any]) -> dict[int, Path]:
     """Audit each seed's checkpoints under ``scenario`` into ``out/seed<s>/run``."""
-    from audit.engine import RunOptions, run_audit
+    from audit.workflows import RunOptions, run_audit
 
     runs = {}
     for s, ckpt in checkpoints.items():

@@ -18,7 +18,7 @@ import pandas as pd
 from audit._atomic import atomic_write_csv, atomic_write_json
 from audit._text import plural
 from audit.engine.cache import MemoryCache, PredictionCache
-from audit.engine.runinfo import build_run_info, utc_now
+from audit.workflows.runinfo import build_run_info, utc_now
 from audit.engine.runner import evaluate
 from audit.errors import AuditError, GateFailed
 from audit.scenario import Scenario
@@ -62,6 +62,7 @@ class RunOptions:
     reference_model: str | None = None  # robustness score reference (None: the first model)
     p_adjust: str = "holm"  # multiplicity adjustment of the findings: holm | bh
     compress_predictions: bool = False  # predictions.csv.gz and metrics.csv.gz instead of the CSVs
+    ensemble_folds: bool = False  # a fold folder on another corpus: one model, its folds' mean probabilities
 
 
 @dataclass
@@ -157,7 +158,7 @@ def run_audit(scenario: Scenario, opts: RunOptions, *, after_batch=None) -> RunR
 def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch) -> RunResult:
     from audit.analysis import adjust_p, check_gates, run_analysis, write_analysis
     from audit.data import ProblemLog, load_data, load_label_map, manifest_hash
-    from audit.engine.crosscorpus import plan_evaluation
+    from audit.workflows.crosscorpus import plan_evaluation
     from audit.models import load_models
     from audit.report import write_tables
 
@@ -182,6 +183,7 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
     label_spec = opts.label_map or scenario.label_map
     plan = plan_evaluation(manifest, model_sets, data_hash=data_hash, source=str(opts.data),
                            label_map=load_label_map(label_spec) if label_spec else None,
+                           ensemble=opts.ensemble_folds,
                            problems=problems)
     if executor is not None and (plan.mapping is not None or len(plan.model_sets) != len(model_sets)):
         # Ray workers rebuild models from their sources, without the label map or fold split
