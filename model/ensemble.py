@@ -93,6 +93,11 @@ class EnsemblePredictor:
     def __repr__(self) -> str:
         return f"EnsemblePredictor(name={self.name!r}, fold={self.fold}, members={len(self.members)})"
 
+    @property
+    def min_samples(self) -> int:
+        """The shortest utterance (samples at 16 kHz) every member scores."""
+        return max(m.min_samples for m in self.members)
+
     def member_records(self) -> list[dict]:
         """Per member: its sidecar (relative), weights sha256 and seed (for run.json)."""
         return [dict(m) for m in self.meta.get("members", [])]

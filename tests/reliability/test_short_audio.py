@@ -142,3 +142,20 @@ def test_resampled_length_is_what_resample_returns(rate):
 
     for n in (1, 255, 256, 257, 767, 768, 769, 771, 12345):
         assert len(resample(_noise(n), rate)) == resampled_length(n, rate), (n, rate)
+
+
+def test_a_seed_ensemble_needs_what_its_longest_member_needs():
+    """Members with 512- and 1024-point frames: the ensemble takes 513 samples, not 257."""
+    from model import EnsemblePredictor, FeatureConfig, ModelError, create_model
+    from model.predict import Predictor
+
+    members = []
+    for n_fft in (512, 1024):
+        torch.manual_seed(n_fft)
+        net = create_model("macnn", len(CLASSES), n_heads=1, hidden=4).eval()
+        members.append(Predictor(net, CLASSES, FeatureConfig(n_fft=n_fft), sha256=str(n_fft)))
+    ens = EnsemblePredictor(members, {"name": "ens"}, name="ens")
+    assert [m.min_samples for m in members] == [257, 513] and ens.min_samples == 513
+    assert np.isfinite(ens.predict_proba([_noise(513)])).all()
+    with pytest.raises(ModelError, match="512 samples, too short"):
+        ens.predict_proba([_noise(512)])
