@@ -127,8 +127,9 @@ def fold_mean(values: np.ndarray, shares: np.ndarray) -> np.ndarray:
     without data). Returns (...): ``sum(share * value) / sum(share)`` over finite values, the
     plain mean of the folds at the estimate; NaN where no fold has data.
     """
-    w = np.where(np.isfinite(values) & (shares > 0), shares, 0.0)
-    num = (w * np.where(w > 0, values, 0.0)).sum(axis=-1)
+    ok = np.isfinite(values)
+    w = ok * shares  # shares >= 0
+    num = np.einsum("...f,...f->...", w, np.where(ok, values, 0.0))
     den = w.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)

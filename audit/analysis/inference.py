@@ -53,10 +53,16 @@ def replicate_se(replicates: np.ndarray) -> np.ndarray:
     return np.where((m * 2 >= r.shape[0]) & (m >= 3), se, np.nan)
 
 
-def _t_crit(df: np.ndarray, q: float) -> np.ndarray:
+@functools.lru_cache(maxsize=4096)
+def _t_quantile(q: float, df: float) -> float:
+    return float(st.t.ppf(q, min(df, _NORMAL_DF))) if df > 0 else np.nan
+
+
+def _t_crit(df, q: float) -> np.ndarray:
+    """t quantile per element of ``df`` (NaN where df <= 0); a few distinct df per run, cached."""
     df = np.asarray(df, dtype=np.float64)
-    safe = np.where(df > 0, df, 1.0)
-    return np.where(df > 0, st.t.ppf(q, np.minimum(safe, _NORMAL_DF)), np.nan)
+    values, inverse = np.unique(np.nan_to_num(df, nan=0.0), return_inverse=True)
+    return np.array([_t_quantile(float(q), float(d)) for d in values])[inverse].reshape(df.shape)
 
 
 def t_interval(estimate, se, df, ci: float = 0.95, bounds=(-np.inf, np.inf)) -> tuple[np.ndarray, np.ndarray]:

@@ -82,20 +82,22 @@ class _Emitter:
         """block : ``{metric: (1 + n_boot, F + 2)}``, columns folds..., mean, pooled, row 0 the
         estimate; n : ``{metric: (F + 2,)}`` utterance counts behind each value; df : (F + 2,)
         design degrees of freedom of the group's intervals."""
-        names = list(block)
+        names = [m for m in block if m not in _NO_INTERVAL]
         values = np.stack([block[m] for m in names], axis=1)  # (R, M, F + 2)
         se = replicate_se(values[1:])  # (M, F + 2)
+        low, high = t_interval(values[0], se, df[None, :], self.ci)
         scenario, model, condition = self.key
+        none = np.full(len(self.folds), np.nan)
+        for metric in [m for m in block if m in _NO_INTERVAL]:
+            for j, fold in enumerate(self.folds):
+                self.rows.append((scenario, model, fold, condition, group, metric, block[metric][0, j],
+                                  np.nan, np.nan, int(n[metric][j]), none[j]))
         for k, metric in enumerate(names):
             counts = n[metric]
-            if metric in _NO_INTERVAL:
-                low = high = dfs = np.full(len(self.folds), np.nan)
-            else:
-                low, high = t_interval(values[0, k], se[k], df, self.ci, metric_bounds(metric))
-                dfs = df
+            lo, hi = np.clip(low[k], *metric_bounds(metric)), np.clip(high[k], *metric_bounds(metric))
             for j, fold in enumerate(self.folds):
                 self.rows.append((scenario, model, fold, condition, group, metric,
-                                  values[0, k, j], low[j], high[j], int(counts[j]), dfs[j]))
+                                  values[0, k, j], lo[j], hi[j], int(counts[j]), df[j]))
 
 
 def analyse(predictions: pd.DataFrame, *, scenario: str, classes: Sequence[str],
