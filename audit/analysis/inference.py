@@ -33,24 +33,32 @@ __all__ = ["ALPHA", "POWER", "replicate_se", "t_interval", "t_test", "mdg_factor
 ALPHA = 0.05
 POWER = 0.80
 _NORMAL_DF = 1e5  # beyond this, t = normal to 5 decimals
+_FLOAT32_NOISE = 64 * float(np.finfo(np.float32).eps)  # relative spread of equal float32 replicates
 
 
 def replicate_se(replicates: np.ndarray) -> np.ndarray:
     """Standard deviation (ddof 1) over axis 0 of (n_boot, ...) replicates, finite ones only.
 
-    Returns (...); NaN where fewer than half the replicates (or fewer than 3) are finite.
+    Returns (...); NaN where fewer than half the replicates (or fewer than 3) are finite; 0
+    where the replicates differ by float32 rounding only (the rescaled weights n / (n - 1) are
+    not exact in float32, so a statistic that is the same in every replicate wobbles in its
+    7th digit).
     """
     r = np.asarray(replicates, dtype=np.float64)
     if r.shape[0] < 3:
         return np.full(r.shape[1:], np.nan)
     ok = np.isfinite(r)
-    if ok.all():
-        return r.std(axis=0, ddof=1)
-    m = ok.sum(axis=0)
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        se = np.nanstd(np.where(ok, r, np.nan), axis=0, ddof=1)
-    return np.where((m * 2 >= r.shape[0]) & (m >= 3), se, np.nan)
+        if ok.all():
+            se = r.std(axis=0, ddof=1)
+            spread, scale = np.ptp(r, axis=0), np.abs(r).max(axis=0)
+        else:
+            m = ok.sum(axis=0)
+            x = np.where(ok, r, np.nan)
+            se = np.where((m * 2 >= r.shape[0]) & (m >= 3), np.nanstd(x, axis=0, ddof=1), np.nan)
+            spread, scale = np.nanmax(x, axis=0) - np.nanmin(x, axis=0), np.nanmax(np.abs(x), axis=0)
+    return np.where(spread <= _FLOAT32_NOISE * np.maximum(scale, 1.0), np.where(np.isnan(se), se, 0.0), se)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -98,35 +98,30 @@ def _contains0(r) -> bool:
     return bool(r.ci_low <= 0 <= r.ci_high)
 
 
-def _above(what: str, size: float, bound: float) -> str:
-    """``"gaps above 12.3 points"``, or that none could be seen when the size exceeds any
-    possible effect (``bound`` points)."""
-    if size >= bound:
-        return f"no {what} at all (it would take more than {bound:.0f} points)"
-    return f"{what} above {size:.1f} points"
-
-
 def _not_shown(r, n_tests: int, what: str, speakers: bool = True, bound: float = 100.0) -> str:
     """Why a finding is not shown and what size the data could have shown; never calls an
-    effect undetectable that is larger than the detectable size it states."""
+    effect undetectable that is larger than the detectable size it states. ``what``: the
+    plural (``gaps``); a size of ``bound`` points or more means no effect of any size."""
     if not np.isfinite(r.p_adjusted):
         return f"{_p(r.p_adjusted, r)})"
+    one = what[:-1]
     n = "?" if not np.isfinite(r.n_speakers) else f"{int(r.n_speakers)}"
-    who = f"with {n} speakers in the smaller group " if speakers else ""
+    who = f"with {n} speakers in the smaller group, " if speakers else ""
     family = getattr(r, "mdg_family", np.nan)
     if _contains0(r):
-        after = ""
+        seen = (f"one test detects {what} above {r.mdg:.1f} points at 80 % power" if r.mdg < bound
+                else f"not even one test detects a {one} of any size at 80 % power")
         if np.isfinite(family):
-            after = (f", {family:.1f} after adjusting for the {n_tests} tests" if family < bound
-                     else f", and no {what} at all after adjusting for the {n_tests} tests")
-        return (f"{_p(r.p_adjusted)}; the interval contains 0); {who}one test detects "
-                f"{_above(what, r.mdg, bound)} at 80 % power{after}, so \"none found\" here means too few "
-                "speakers to see a smaller one")
+            seen += (f", {family:.1f} after adjusting for the {n_tests} tests" if family < bound
+                     else f", and none of any size after adjusting for the {n_tests} tests")
+        return (f"{_p(r.p_adjusted)}; the interval contains 0); {who}{seen}, so \"none found\" here means "
+                "too few speakers to see a smaller one")
     if not np.isfinite(family):  # findings.csv of an older run: no family-wise MDG to state
         return f"{_p(r.p_adjusted)}; not significant after adjusting for the {n_tests} tests)"
+    seen = (f"only {what} above {family:.1f} points were detectable" if family < bound
+            else f"no {one} of any size was detectable")
     return (f"{_p(r.p_adjusted)}; its interval excludes 0 but it is not significant after adjusting for "
-            f"the {n_tests} tests); at that level {who}only {_above(what, family, bound)} were "
-            f"detectable at 80 % power")
+            f"the {n_tests} tests); at that level, {who}{seen} at 80 % power")
 
 
 def _drop(r, n_tests: int) -> str:
