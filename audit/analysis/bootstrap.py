@@ -36,7 +36,7 @@ from fairlearn.metrics import MetricFrame
 from audit.analysis.metrics._frame import fold_order
 
 __all__ = ["ClusterTable", "Design", "cluster_table", "cluster_weights", "design_strata", "design_df",
-           "fold_mean", "make_design", "speaker_level_columns"]
+           "fold_mean", "group_label", "make_design", "spec_designs", "speaker_level_columns"]
 
 
 def cluster_weights(strata, n_boot: int, seed: int) -> np.ndarray:
@@ -167,6 +167,32 @@ def speaker_level_columns(frame: pd.DataFrame, cluster_col: str, cols) -> list[s
     """The columns of ``cols`` with one value per cluster (gender; not emotion): only those
     can stratify speakers."""
     return [c for c in cols if int(frame.groupby(cluster_col)[c].nunique().max()) <= 1]
+
+
+def group_label(cols, values) -> str:
+    """``gender=female&emotion=angry``; ``all`` without columns."""
+    return "&".join(f"{c}={v}" for c, v in zip(cols, values)) if cols else "all"
+
+
+def spec_designs(frame: pd.DataFrame, clusters, cluster_folds, specs, group_cols, fold_idx, n_boot: int,
+                 seed: int) -> dict[tuple, Design]:
+    """The replicate design of each group spec: strata fold x (the spec's speaker-level
+    columns); specs with the same such columns share one design (the same replicates).
+
+    frame : the rows with a ``_cluster`` column and the group columns; clusters,
+    cluster_folds : (n_clusters,) ids and folds; fold_idx : per fold, its cluster indices.
+    """
+    speaker_cols = speaker_level_columns(frame, "_cluster", group_cols)
+    first = frame.drop_duplicates("_cluster").set_index("_cluster")
+    by_key, out = {}, {}
+    for spec in specs:
+        key = tuple(c for c in spec if c in speaker_cols)
+        if key not in by_key:
+            labels = None if not key else np.array(
+                [group_label(key, [first.at[c, col] for col in key]) for c in np.asarray(clusters).tolist()])
+            by_key[key] = make_design(cluster_folds, fold_idx, n_boot, seed, labels)
+        out[spec] = by_key[key]
+    return out
 
 
 @dataclass

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from audit.analysis.bootstrap import cluster_table, design_df, fold_mean, make_design, speaker_level_columns
+from audit.analysis.bootstrap import cluster_table, design_df, fold_mean, group_label, spec_designs
 from audit.analysis.inference import replicate_se, t_interval
 from audit.analysis.replicates import Replicates
 from audit.errors import AuditError
@@ -63,10 +63,6 @@ def evaluate_stats(layout: _counts.Layout, x: np.ndarray, *, classes: Sequence[s
             for i, c in enumerate(classes):
                 out[f"{part}:{c}"] = cls[part][..., i] * 100
     return out
-
-
-def _group_label(cols: Sequence[str], values: Sequence[str]) -> str:
-    return "&".join(f"{c}={v}" for c, v in zip(cols, values)) if cols else "all"
 
 
 class _Emitter:
@@ -164,7 +160,10 @@ def _analyse(predictions, *, scenario, classes, groups, intersections, n_boot, s
     clean_pred = clean_lookup(data, clean)
     if clean_pred is None:
         warnings_out.append(f"no '{clean}' condition: drops and flip rates are not computed")
-    designs = _designs(data, specs, group_cols, fold_idx, n_boot, seed, warnings_out)
+    designs = spec_designs(data.frame, data.clusters, data.strata, specs, group_cols, fold_idx, n_boot, seed)
+    warnings_out += [f"strata with one speaker pooled across folds ({', '.join(d.collapsed)}): their "
+                     "variance includes the differences between those folds (conservative)"
+                     for d in {id(d): d for d in designs.values()}.values() if d.collapsed]
     flagged: set[str] = set()
     rows: list[tuple] = []
     store = Replicates(scenario=scenario, folds=[*folds, "mean", "pooled"], ci=ci, clean=clean,
@@ -189,7 +188,7 @@ def _analyse(predictions, *, scenario, classes, groups, intersections, n_boot, s
             union = np.zeros(len(clusters), dtype=bool)
             for combo in combos:
                 mask = None if not spec else np.all(cells == np.array(combo, dtype=object), axis=1)
-                label = _group_label(spec, combo)
+                label = group_label(spec, combo)
                 per_cluster = table.per_cluster(mask).astype(np.float32)
                 members = per_cluster[:, layout["conf"]].sum(axis=1) > 0  # speakers with data
                 union |= members
@@ -219,25 +218,6 @@ def _analyse(predictions, *, scenario, classes, groups, intersections, n_boot, s
         log.warning(w)
     store.reference = reference
     return tidy_frame(rows, clean, warnings_out), store
-
-
-def _designs(data, specs, group_cols, fold_idx, n_boot, seed, warnings_out) -> dict:
-    """The replicate design of each spec: strata fold x (its speaker-level columns)."""
-    speaker_cols = speaker_level_columns(data.frame, "_cluster", group_cols)
-    first = data.frame.drop_duplicates("_cluster").set_index("_cluster")
-    by_key, out = {}, {}
-    for spec in specs:
-        key = tuple(c for c in spec if c in speaker_cols)
-        if key not in by_key:
-            labels = None if not key else np.array([
-                _group_label(key, [first.at[c, col] for col in key]) for c in data.clusters.tolist()])
-            by_key[key] = make_design(data.strata, fold_idx, n_boot, seed, labels)
-            if by_key[key].collapsed:
-                warnings_out.append(
-                    f"strata with one speaker pooled across folds ({', '.join(by_key[key].collapsed)}): "
-                    "their variance includes the differences between those folds (conservative)")
-        out[spec] = by_key[key]
-    return out
 
 
 def _flag(block, n, df, label, min_group_speakers, n_boot, flagged, warnings_out) -> None:
