@@ -102,9 +102,11 @@ def _metrics_section(info: dict) -> list[str]:
         "area under the UA-SNR curve.",
         "- Fairness: between-group gap (max - min, points), its change under each condition, the minimum "
         "detectable gap at 80 % power.",
-        f"- Uncertainty: {int(boot.get('ci', 0.95) * 100)} % speaker-bootstrap intervals "
-        f"({info.get('n_boot', boot.get('n_boot', '?'))} resamples of speakers within folds); p-values "
-        f"adjusted over the whole grid ({(info.get('analysis') or {}).get('p_adjust', 'holm')}).",
+        f"- Uncertainty: {int(boot.get('ci', 0.95) * 100)} % t intervals with speaker-bootstrap standard "
+        f"errors ({info.get('n_boot', boot.get('n_boot', '?'))} Rao-Wu resamples of speakers within folds, "
+        "and within fold x group for groups such as gender) and the design degrees of freedom "
+        f"(speakers - strata); t-tests, p-values adjusted over the whole grid "
+        f"({(info.get('analysis') or {}).get('p_adjust', 'holm')}).",
     ]
 
 

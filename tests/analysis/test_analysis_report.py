@@ -6,7 +6,9 @@ import shutil
 import subprocess
 
 import numpy as np
+import pandas as pd
 import pytest
+from _summary_check import contradictions
 
 from audit.analysis import run_analysis, write_analysis
 from audit.report import write_report, write_summary, write_tables
@@ -78,11 +80,41 @@ def test_summary_sentences_in_report_and_markdown(run_dir):
     assert float(drop.group(3)) <= float(drop.group(2)) <= float(drop.group(4))
     assert "Holm-adjusted over all" in section
     # 6 speakers per gender: gaps are not shown and the power sentence says why
-    assert "only gaps above" in section and "too few speakers" in section
+    assert "one test detects gaps above" in section and "too few speakers" in section
     assert "FAILED" in section  # gate verdicts lead the summary
-    for text in ("## Gates", "## Largest robustness drops (UA)", "## Largest fairness gaps (UA)",
+    for text in ("## Gates", "## Largest robustness drops (UA)", "## Largest fairness gaps (UA",
                  "## Robustness scores", "Holm-adjusted"):
         assert text in md
+    # every sentence agrees with findings.csv: the estimate against the detectable sizes it states
+    f = pd.read_csv(run_dir / "findings.csv")
+    gaps = f[(f.kind == "gap") & (f.metric == "ua") & ~f.shown]
+    for r in gaps.itertuples():
+        if f"({r.estimate:.1f} points" not in md:
+            continue
+        line = next(x for x in md.splitlines() if f"({r.estimate:.1f} points" in x)
+        contains0 = r.ci_low <= 0 <= r.ci_high
+        assert abs(r.estimate) < (r.mdg if contains0 else r.mdg_family)
+        assert (f"above {r.mdg:.1f} points" in line) == contains0, line
+        assert (f"{r.mdg_family:.1f}" if r.mdg_family < 100 else "none of any size") in line, line
+    assert contradictions(md) == []
+
+
+def test_summary_checker_catches_a_contradiction():
+    line = ("- m on clean speech: a UA gap between female and male is not shown (12.2 points [5.5, 19.6], "
+            "adjusted p = 0.227; not significant after adjustment); with 12 speakers in the smaller group "
+            "only gaps above 10.1 points were detectable at 80 % power")
+    assert contradictions(line) == [line]
+    assert contradictions(line.replace("10.1", "18.4")) == []
+
+
+def test_committed_summaries_do_not_contradict_themselves():
+    """No summary.md under results/ calls a gap undetectable that exceeds its stated size."""
+    from pathlib import Path
+
+    summaries = sorted((Path(__file__).resolve().parents[2] / "results").rglob("summary.md"))
+    assert summaries
+    for path in summaries:
+        assert contradictions(path.read_text()) == [], path
 
 
 def test_report_needs_metrics(tmp_path):
@@ -131,4 +163,4 @@ def test_summary_renders_first_in_chromium(run_dir, tmp_path):
     body = dom[dom.index("<body>"):]
     assert body.index("<section id=\"summary\">") < body.index("Figures by model") < body.index("Table 15")
     assert re.search(r"UA falls \d+\.\d points \[\d+\.\d, \d+\.\d\] at 0 dB SNR \(adjusted p", section)
-    assert "only gaps above" in section and "Holm-adjusted" in section
+    assert "one test detects gaps above" in section and "Holm-adjusted" in section
