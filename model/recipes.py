@@ -40,15 +40,15 @@ def recipe_values(name: str) -> dict:
     return {**RECIPES[name], "recipe": name}
 
 
-_FEATURE_KEYS = ("standardize", "ssl_model")
+_FEATURE_KEYS = ("standardize", "ssl_model", "trim_db")
 _AAM_KEYS = {"aam_threshold": "threshold", "aam_alpha": "alpha", "aam_similarity": "similarity"}
 
 
 def build_config(recipe: str = "paper", **given):
     """The ``TrainConfig`` of ``recipe`` with the ``given`` values on top (None = not given).
 
-    Besides ``TrainConfig`` fields, ``given`` takes ``standardize`` and ``ssl_model`` (feature
-    settings), ``aam_threshold`` / ``aam_alpha`` / ``aam_similarity`` (AAM settings) and
+    Besides ``TrainConfig`` fields, ``given`` takes ``standardize``, ``ssl_model`` and
+    ``trim_db`` (feature settings), ``aam_threshold`` / ``aam_alpha`` / ``aam_similarity`` (AAM settings) and
     ``dropout`` (a model override)."""
     from model.aam import AAMConfig
     from model.features import FeatureConfig
