@@ -12,7 +12,8 @@ integration is truncated where the decay meets the noise (Lundeby et al. 1995, o
    point (Chu's subtraction), plus the energy of the fitted exponential beyond it (Lundeby's
    compensation);
 5. EDT (0 to -10 dB), T20 (-5 to -25 dB) and T30 (-5 to -35 dB) are least-squares lines on that
-   curve, extrapolated to 60 dB. A range the curve does not reach gives ``None``.
+   curve, extrapolated to 60 dB. A range whose bottom is not 10 dB above the noise floor (peak
+   block to noise: 20, 35, 45 dB), or that the curve does not reach, gives ``None``.
 
 A response without a noise floor (synthetic) is integrated over its whole length.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from perturbations._rt60 import fit_decay
+from perturbations._rt60 import FIT_RANGES_DB, fit_decay
 from perturbations.errors import PerturbationError
 
 __all__ = ["decay_times", "BLOCK_S", "NOISE_TAIL"]
@@ -30,31 +31,33 @@ BLOCK_S = 0.01
 NOISE_TAIL = 0.1
 
 
-def _truncation(h2: np.ndarray, sample_rate: int) -> tuple[int, float, float]:
-    """(truncation index, noise power per sample, tail energy beyond it) for h2 (taps,)."""
+def _truncation(h2: np.ndarray, sample_rate: int) -> tuple[int, float, float, float]:
+    """(truncation index, noise power per sample, tail energy beyond it, decay range in dB
+    from the peak block down to the noise) for h2 (taps,); no floor: range inf."""
     n = h2.size
     tail = h2[int(n * (1 - NOISE_TAIL)):]
     noise = float(tail.mean()) if tail.size else 0.0
     block = max(1, int(round(BLOCK_S * sample_rate)))
     n_blocks = n // block
     if noise <= 0 or n_blocks < 4:
-        return n, 0.0, 0.0
+        return n, 0.0, 0.0, float("inf")
     levels = 10 * np.log10(np.maximum(h2[: n_blocks * block].reshape(n_blocks, block).mean(axis=1),
                                       1e-300))
     noise_db = 10 * np.log10(noise)
     peak = int(np.argmax(levels))
+    span = float(levels[peak] - noise_db)
     above = np.flatnonzero(levels[peak:] > noise_db + 10.0) + peak
-    if above.size < 2 or levels[peak] - noise_db < 20.0:  # no usable decay above the noise
-        return n, 0.0, 0.0
+    if above.size < 2:  # no usable decay above the noise
+        return n, noise, 0.0, span
     t = (above + 0.5) * block
     slope, intercept = np.polyfit(t, levels[above], 1)  # dB per sample, negative
     if not slope < 0:
-        return n, 0.0, 0.0
+        return n, noise, 0.0, span
     cross = int(np.clip((noise_db - intercept) / slope, above[-1] * block, n))
     # energy of the fitted exponential beyond the crossing: P(cross) / k, k = -slope ln(10)/10
     k = -slope * np.log(10) / 10
     p_cross = 10 ** ((intercept + slope * cross) / 10)
-    return cross, noise, float(p_cross / k)
+    return cross, noise, float(p_cross / k), span
 
 
 def decay_times(ir: np.ndarray, sample_rate: int) -> dict[str, float | None]:
@@ -68,7 +71,7 @@ def decay_times(ir: np.ndarray, sample_rate: int) -> dict[str, float | None]:
     h2 = h * h
     if not h2.sum() > 0:
         raise PerturbationError("decay times: the impulse response is all zeros")
-    cut, noise, extra = _truncation(h2, sample_rate)
+    cut, noise, extra, span = _truncation(h2, sample_rate)
     # noise subtracted inside the window too (Chu): its energy would slow the late decay
     energy = np.cumsum((h2[:cut] - noise)[::-1])[::-1] + extra
     if not energy[0] > 0:
@@ -78,6 +81,10 @@ def decay_times(ir: np.ndarray, sample_rate: int) -> dict[str, float | None]:
         curve = 10.0 * np.log10(energy / energy[0])
     out: dict[str, float | None] = {}
     for method in ("EDT", "T20", "T30"):
+        # ISO 3382-1: the bottom of the range must lie 10 dB above the noise floor
+        if span < -FIT_RANGES_DB[method][1] + 10.0:
+            out[f"{method.lower()}_s"] = None
+            continue
         try:
             out[f"{method.lower()}_s"] = fit_decay(curve, sample_rate, method)
         except PerturbationError:

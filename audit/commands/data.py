@@ -151,6 +151,21 @@ def synth(ctx, dest, seed, speakers, per_emotion, name, separation):
 
 
 @data.command()
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", type=int, default=None, help="Seed (default: the root --seed, else 0).")
+@click.pass_context
+def recordings(ctx, dest, seed):
+    """Write generated noise recordings (DEST/noise) and impulse responses of known decay
+    (DEST/rir) for the noise:dir= and rir:dir= conditions: stand-ins, since none ship."""
+    from audit.data.recordings import write_ir_folder, write_noise_folder
+
+    seed = (ctx.obj or {}).get("seed") if seed is None else seed
+    seed = 0 if seed is None else seed
+    noise, rir = write_noise_folder(dest / "noise", seed), write_ir_folder(dest / "rir", seed)
+    click.echo(f"wrote {noise} and {rir} (seed {seed}; what each file is: README.txt in each)")
+
+
+@data.command()
 @click.argument("corpus", type=click.Choice(["ravdess"]))
 @click.option("--dest", type=click.Path(path_type=Path), required=True, help="Folder to fill.")
 @click.option("--url", default=None, help="Archive URL (default: Zenodo record 1188976).")

@@ -259,6 +259,7 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
         timings={"load": round(t_load - t0, 3), "evaluate": round(t_eval - t_load, 3),
                  "analyse": round(t_an - t_eval, 3)})
     info["evaluation"] = plan.record  # routing per model; label map, dropped classes, removals
+    info["condition_sources"] = _condition_sources(scenario.conditions)  # noise / rir folders
     info["analysis"] = {"reference_model": reference, "p_adjust": opts.p_adjust}
     atomic_write_json(out / "run.json", info)
     outputs.append(out / "run.json")
@@ -272,6 +273,14 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
     if violations:
         raise GateFailed(f"{plural(len(violations), 'gate')} failed: " + "; ".join(violations))
     return RunResult(out, table, metrics, violations, outputs)
+
+
+def _condition_sources(conditions: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Folder, content hash and files of every condition that reads recordings (run.json)."""
+    from audit.engine.conditions import condition_sources, parse_conditions
+
+    found = {cond: condition_sources(pert) for cond, pert in parse_conditions(conditions)}
+    return {cond: sources for cond, sources in found.items() if sources}
 
 
 def select_folds(manifest, folds: list[int], source: str):
