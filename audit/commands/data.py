@@ -23,6 +23,9 @@ _FOLDS = click.option("--folds", "n_folds", type=int, default=None,
                       help="Re-assign N speaker-independent folds (default: keep or corpus rule).")
 _OPTIONS = click.option("-O", "--option", "options", multiple=True, metavar="KEY=VALUE",
                         help="Adapter option, e.g. -O improvised_only=true (IEMOCAP).")
+_PROTOCOL = click.option("--protocol", type=click.Choice(["default", "emobox"]), default="default",
+                         show_default=True,
+                         help="Folds: ours, or EmoBox's published ones (RAVDESS, IEMOCAP; docs/protocols.md).")
 
 
 def _problems_option(default: str):
@@ -57,11 +60,11 @@ def _progress(label: str, total: int | None):
             bar.advance(task, n) if done is None else bar.update(task, completed=done, total=size))
 
 
-def _load(source, corpus, skip_bad, n_folds, options, problems):
+def _load(source, corpus, skip_bad, n_folds, options, problems, protocol=None):
     from audit.data import load_data
 
     return load_data(source, corpus=corpus, skip_bad=skip_bad, problems=problems,
-                     n_folds=n_folds, options=_parse_options(options))
+                     n_folds=n_folds, options=_parse_options(options), protocol=protocol)
 
 
 def _write_problems(problems, path: Path, always: bool) -> None:
@@ -84,13 +87,14 @@ def data() -> None:
 @_problems_option("./problems.csv")
 @_FOLDS
 @_OPTIONS
-def info(source, as_json, corpus, skip_bad, check, problems_path, n_folds, options):
+@_PROTOCOL
+def info(source, as_json, corpus, skip_bad, check, problems_path, n_folds, options, protocol):
     """Summarise a corpus folder or manifest CSV: counts by emotion x gender, durations, folds."""
     from audit.data import ProblemLog
     from audit.data.info import check_audio, format_summary, summarize
 
     problems = ProblemLog()
-    df = _load(source, corpus, skip_bad, n_folds, options, problems)
+    df = _load(source, corpus, skip_bad, n_folds, options, problems, protocol)
     if check:
         with _progress("checking audio", len(df)) as advance:
             df = check_audio(df, skip_bad=skip_bad, problems=problems, progress=advance)
@@ -112,12 +116,13 @@ def info(source, as_json, corpus, skip_bad, check, problems_path, n_folds, optio
 @_problems_option("next to the manifest")
 @_FOLDS
 @_OPTIONS
-def manifest(source, output, corpus, skip_bad, problems_path, n_folds, options):
+@_PROTOCOL
+def manifest(source, output, corpus, skip_bad, problems_path, n_folds, options, protocol):
     """Write the manifest (with folds) of a corpus folder or CSV to OUTPUT."""
     from audit.data import ProblemLog, manifest_hash, write_manifest
 
     problems = ProblemLog()
-    df = _load(source, corpus, skip_bad, n_folds, options, problems)
+    df = _load(source, corpus, skip_bad, n_folds, options, problems, protocol)
     path = write_manifest(df, output)
     click.echo(f"wrote {path} ({plural(len(df), 'utterance')}, "
                f"{plural(df['speaker'].nunique(), 'speaker')}, {plural(df['fold'].nunique(), 'fold')}, "

@@ -53,7 +53,7 @@ def _canonical_name(corpus: str) -> str:
 
 def load_data(source: str | os.PathLike, *, corpus: str | None = None, skip_bad: bool = False,
               problems: ProblemLog | None = None, n_folds: int | None = None,
-              options: dict | None = None) -> pd.DataFrame:
+              options: dict | None = None, protocol: str | None = None) -> pd.DataFrame:
     """Load a corpus folder or manifest CSV as a validated manifest with a ``fold`` column.
 
     Parameters
@@ -68,10 +68,19 @@ def load_data(source: str | os.PathLike, *, corpus: str | None = None, skip_bad:
     n_folds : re-assign folds with this many; ``None`` keeps a manifest's folds or uses the
         corpus default (RAVDESS 6 by actor, IEMOCAP by session, else gender-balanced by speaker).
     options : adapter options, e.g. ``{"improvised_only": True}`` for IEMOCAP.
+    protocol : ``default`` (None) or ``emobox``: EmoBox's published folds replace ours
+        (:mod:`audit.data.protocol`); not with ``n_folds``.
 
     Only file headers are read here; decoding checks (NaN, all-zero ...) happen in
     ``load_audio`` and ``audit data info --check``.
     """
+    if protocol not in (None, "default"):
+        if n_folds is not None:
+            raise AuditError(f"--folds {n_folds} and --protocol {protocol} both set the folds; give one")
+        from audit.data.protocol import apply_protocol
+
+        df = load_data(source, corpus=corpus, skip_bad=skip_bad, problems=problems, options=options)
+        return apply_protocol(df, protocol, str(source))
     log = problems if problems is not None else ProblemLog()
     if str(source).startswith("hf:"):
         from audit.data._hf import scan_hf

@@ -62,6 +62,7 @@ class RunOptions:
     reference_model: str | None = None  # robustness score reference (None: the first model)
     p_adjust: str = "holm"  # multiplicity adjustment of the findings: holm | bh
     compress_predictions: bool = False  # predictions.csv.gz and metrics.csv.gz instead of the CSVs
+    protocol: str = "default"  # folds of the data: default | emobox (audit.data.protocol)
 
 
 @dataclass
@@ -170,7 +171,7 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
     out = Path(opts.out)
     problems = ProblemLog()
 
-    manifest = load_data(opts.data, skip_bad=True, problems=problems)
+    manifest = load_data(opts.data, skip_bad=True, problems=problems, protocol=opts.protocol)
     data_hash = manifest_hash(manifest)  # of the whole data, as the training sidecars record it
     if opts.folds:
         manifest = select_folds(manifest, opts.folds, str(opts.data))
@@ -260,6 +261,9 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
                  "analyse": round(t_an - t_eval, 3)})
     info["evaluation"] = plan.record  # routing per model; label map, dropped classes, removals
     info["condition_sources"] = _condition_sources(scenario.conditions)  # noise / rir folders
+    from audit.data import protocol_record
+
+    info["data"]["protocol"] = protocol_record(opts.protocol)
     info["analysis"] = {"reference_model": reference, "p_adjust": opts.p_adjust}
     atomic_write_json(out / "run.json", info)
     outputs.append(out / "run.json")
