@@ -22,7 +22,7 @@ from audit.engine.cache import encode_record
 from audit.errors import AuditError
 
 __all__ = ["RenderItem", "Rendered", "Renderer", "parse_conditions", "is_batched",
-           "condition_sources", "cache_condition"]
+           "condition_sources", "cache_condition", "sources_record"]
 
 @dataclass(frozen=True)
 class RenderItem:
@@ -72,6 +72,12 @@ def condition_sources(pert: Any) -> list[dict[str, Any]]:
     """What a condition reads besides its parameters (``noise``/``rir`` folders: path, content
     hash, files), one entry per stage that reads something; ``[]`` for the others."""
     return [stage.source() for stage in _links(pert) if hasattr(stage, "source")]
+
+
+def sources_record(conditions: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """For run.json: folder, content hash and files of every condition that reads recordings."""
+    found = {cond: condition_sources(pert) for cond, pert in parse_conditions(conditions)}
+    return {cond: sources for cond, sources in found.items() if sources}
 
 
 def cache_condition(condition: str, pert: Any) -> str:
