@@ -11,6 +11,7 @@ data is skipped (``force`` retrains); one made otherwise is refused.
 
 from __future__ import annotations
 
+import io
 import json
 import multiprocessing
 import os
@@ -60,6 +61,45 @@ def smile_features(paths: list[str], feature_set: str, jobs: int = 1) -> list[tu
         return [r for part in pool.map(_features_of, chunks) for r in part]
 
 
+def _cached_features(paths: list[str], feature_set: str, version: str, cache_dir: Path | None,
+                     jobs: int) -> list[tuple[np.ndarray | None, str]]:
+    """``smile_features`` through an on-disk cache keyed by each file's path, size and mtime
+    (``cache_dir/smile-<set>-<opensmile version>.npz``; None: no cache)."""
+    from audit.engine.cache import audio_key
+
+    if cache_dir is None:
+        return smile_features(paths, feature_set, jobs)
+    path = Path(cache_dir) / f"smile-{feature_set}-{version}.npz"
+    known: dict[str, np.ndarray] = {}
+    if path.is_file():
+        try:
+            with np.load(path) as z:
+                known = dict(zip(z["keys"].tolist(), z["values"]))
+        except (OSError, ValueError, KeyError):
+            known = {}  # a damaged cache is rebuilt
+    keys = []
+    for p in paths:
+        try:
+            keys.append(audio_key(p))
+        except OSError:
+            keys.append("")
+    todo = [i for i, k in enumerate(keys) if k not in known]
+    fresh = smile_features([paths[i] for i in todo], feature_set, jobs) if todo else []
+    for i, (feats, _) in zip(todo, fresh):
+        if feats is not None and keys[i]:
+            known[keys[i]] = feats
+    if fresh:
+        from audit._atomic import atomic_write_bytes
+
+        buf = io.BytesIO()
+        order = sorted(known)
+        np.savez(buf, keys=np.array(order), values=np.stack([known[k] for k in order]))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, buf.getvalue())
+    done = dict(zip(todo, fresh))
+    return [done[i] if i in done else (known[keys[i]], "") for i in range(len(paths))]
+
+
 def _state(stem: Path, train_config: dict, mhash: str, force: bool) -> str:
     sidecar = stem.with_name(stem.name + ".json")
     if force or not sidecar.is_file():
@@ -83,9 +123,13 @@ def _versions() -> dict[str, str]:
 def train_smile(data: str, model_name: str, out: Path, *, folds: list[int] | None = None,
                 seed: int = 987654, protocol: str | None = None, corpus: str | None = None,
                 n_folds: int | None = None, skip_bad: bool = False, force: bool = False,
-                jobs: int = 1, problems: Any = None, echo=print) -> list[dict]:
+                jobs: int = 1, problems: Any = None, echo=print,
+                cache_dir: Path | None | str = "auto") -> list[dict]:
     """Train ``model_name`` on every fold of ``data`` into ``out``; per fold a result dict
-    (``fold``, ``action``, ``weights``, ``test_wa``, ``test_ua``, ``n_test``, ``C``)."""
+    (``fold``, ``action``, ``weights``, ``test_wa``, ``test_ua``, ``n_test``, ``C``).
+
+    ``cache_dir``: where the utterances' features are kept between trainings (``auto``:
+    ``<out>/../.cache``, shared by the model folders beside ``out``; None: no cache)."""
     from audit.analysis.metrics import unweighted_accuracy, weighted_accuracy
     from audit.data import ProblemLog, load_data, manifest_hash, protocol_record
     from model.checkpoint import git_commit
@@ -111,7 +155,9 @@ def train_smile(data: str, model_name: str, out: Path, *, folds: list[int] | Non
         return results
     t0 = time.perf_counter()
     echo(f"{model_name}: {config.feature_set} functionals of {len(df)} utterances ({jobs} process(es))")
-    found = smile_features(list(df["path"].astype(str)), config.feature_set, jobs)
+    cache = Path(out).resolve().parent / ".cache" if cache_dir == "auto" else cache_dir
+    found = _cached_features(list(df["path"].astype(str)), config.feature_set, opensmile_version(),
+                             cache, jobs)
     keep = []
     for i, (feats, error) in enumerate(found):
         if feats is None:

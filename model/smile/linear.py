@@ -64,7 +64,7 @@ def _estimator(kind: str, c: float, seed: int):
     if kind == "svm":
         from sklearn.svm import LinearSVC
 
-        return LinearSVC(C=c, class_weight="balanced", dual=True, max_iter=20000, random_state=seed)
+        return LinearSVC(C=c, class_weight="balanced", dual="auto", max_iter=20000, random_state=seed)
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=c, class_weight="balanced", max_iter=5000)

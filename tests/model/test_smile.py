@@ -58,7 +58,7 @@ def test_linear_model_matches_scikit_learn(kind):
     groups = np.tile([f"s{i}" for i in range(6)], 15)
     model, choice = fit_linear(x, y, groups, classes, kind=kind, c_grid=(0.1,), inner_folds=3, seed=1)
     z = StandardScaler().fit_transform(x)
-    ref = (LinearSVC(C=0.1, class_weight="balanced", dual=True, max_iter=20000, random_state=1)
+    ref = (LinearSVC(C=0.1, class_weight="balanced", dual="auto", max_iter=20000, random_state=1)
            if kind == "svm" else LogisticRegression(C=0.1, class_weight="balanced", max_iter=5000)).fit(z, y)
     np.testing.assert_allclose(model.decision(x), ref.decision_function(z), rtol=1e-9, atol=1e-9)
     if kind == "logreg":
@@ -130,3 +130,18 @@ def test_train_cli_skips_a_finished_fold_and_audits_the_folder(trained, corpus, 
                 for k in (0, 1)]
     got = preds.groupby("fold")["correct"].mean().to_numpy()
     np.testing.assert_allclose(got, held_out, atol=1e-6)  # the audit's clean = the trainer's score
+
+
+def test_a_retraining_reads_the_features_from_the_cache(trained, corpus, monkeypatch):
+    from audit.engine import smile_training
+
+    out, first = trained
+    assert list((out.parent / ".cache").glob("smile-eGeMAPSv02-*.npz"))
+
+    def no_extraction(*_a, **_k):
+        raise AssertionError("features extracted again")
+
+    monkeypatch.setattr(smile_training, "smile_features", no_extraction)
+    again = smile_training.train_smile(str(corpus), "egemaps_svm", out, jobs=1, force=True,
+                                       echo=lambda _: None)
+    assert [r["test_ua"] for r in again] == [r["test_ua"] for r in first]
