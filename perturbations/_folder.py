@@ -21,7 +21,8 @@ import numpy as np
 
 from perturbations.errors import PerturbationError
 
-__all__ = ["AUDIO_SUFFIXES", "FolderFile", "AudioFolder", "scan_folder", "load_recording"]
+__all__ = ["AUDIO_SUFFIXES", "FolderFile", "AudioFolder", "FolderSource", "scan_folder",
+           "load_recording"]
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
 
@@ -148,3 +149,29 @@ def load_recording(path: str, sha256: str, sample_rate: int, mix: str, who: str)
     if not np.any(mono):
         raise PerturbationError(f"{who}: {path}: the channel used is silent (all zeros)")
     return resample(mono, sr, int(sample_rate))
+
+
+class FolderSource:
+    """Mixin of the perturbations that read a folder of recordings (their field ``dir``)."""
+
+    def folder(self) -> AudioFolder:
+        """The scanned folder (cached on the instance; workers receive it with the object)."""
+        found = getattr(self, "_folder", None)
+        if found is None:
+            found = scan_folder(self.dir, self.who)
+            object.__setattr__(self, "_folder", found)  # not a field: not part of the condition
+        return found
+
+    @property
+    def who(self) -> str:
+        """The condition's name in error messages (``noise:dir=D``)."""
+        return f"{self.name}:dir={self.dir}"
+
+    def source(self) -> dict:
+        """What the condition reads besides its parameters: the folder and its hash."""
+        return self.folder().describe()
+
+    def pick_file(self, rng: np.random.Generator) -> FolderFile:
+        """One file of the folder, chosen by ``rng``."""
+        files = self.folder().files
+        return files[int(rng.integers(len(files)))]

@@ -9,7 +9,7 @@ from typing import ClassVar
 import numpy as np
 
 from perturbations import functional as F
-from perturbations._folder import AudioFolder, load_recording, scan_folder
+from perturbations._folder import FolderSource, load_recording
 from perturbations._iso3382 import decay_times
 from perturbations.base import Perturbation, check_waveform, register
 
@@ -37,7 +37,7 @@ def _file_decay(path: str, sha256: str, who: str) -> dict:
 
 @register
 @dataclass(frozen=True)
-class MeasuredRIR(Perturbation):
+class MeasuredRIR(FolderSource, Perturbation):
     """Convolve with a recorded impulse response from a folder (``rir:dir=PATH``).
 
     Per utterance the generator picks a file. Its first channel is resampled to the
@@ -62,24 +62,11 @@ class MeasuredRIR(Perturbation):
     def _validate(self) -> None:
         self.folder()
 
-    def folder(self) -> AudioFolder:
-        """The scanned folder (cached on the instance; workers receive it with the object)."""
-        found = getattr(self, "_folder", None)
-        if found is None:
-            found = scan_folder(self.dir, f"rir:dir={self.dir}")
-            object.__setattr__(self, "_folder", found)  # not a field: not part of the condition
-        return found
-
-    def source(self) -> dict:
-        """What the condition reads besides its parameters: the folder and its hash."""
-        return self.folder().describe()
-
     def sample_params(self, rng: np.random.Generator, sample_rate: int, *,
                       context: dict | None = None) -> dict:
         """Fixed params plus the chosen ``file``, its ``sha256`` and measured decay times."""
-        files = self.folder().files
-        f = files[int(rng.integers(len(files)))]
-        decay = _file_decay(self.folder().path(f.name), f.sha256, f"rir:dir={self.dir}")
+        f = self.pick_file(rng)
+        decay = _file_decay(self.folder().path(f.name), f.sha256, self.who)
         rt60 = decay["t30_s"] if decay["t30_s"] is not None else decay["t20_s"]
         return {**self.fixed_params(), "file": f.name, "sha256": f.sha256,
                 "file_sample_rate": f.sample_rate, "file_channels": f.channels,
@@ -90,7 +77,7 @@ class MeasuredRIR(Perturbation):
     def rir(self, sample_rate: int, params: dict) -> np.ndarray:
         """The aligned, unit-energy impulse response (taps,) at ``sample_rate``."""
         ir = load_recording(self.folder().path(params["file"]), params["sha256"], int(sample_rate),
-                            "first", f"rir:dir={self.dir}")
+                            "first", self.who)
         return align_ir(ir)[0]
 
     def apply(self, waveform: np.ndarray, sample_rate: int, params: dict) -> np.ndarray:

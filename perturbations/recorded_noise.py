@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from perturbations._folder import AudioFolder, load_recording, scan_folder
+from perturbations._folder import FolderSource, load_recording
 from perturbations._noise import add_noise_at_snr, check_snr_level, measure_snr
 from perturbations.base import Perturbation, register
 
@@ -16,7 +16,7 @@ __all__ = ["RecordedNoise"]
 
 @register
 @dataclass(frozen=True)
-class RecordedNoise(Perturbation):
+class RecordedNoise(FolderSource, Perturbation):
     """Background recordings from a folder, mixed at ``snr_db`` (``noise:dir=PATH,snr_db=10``).
 
     Per utterance the generator picks a file and a start sample; the file (any rate, channels
@@ -46,30 +46,17 @@ class RecordedNoise(Perturbation):
         check_snr_level(self.name, self.snr_db, self.level)
         self.folder()  # a missing folder, an empty one or a bad file: one error, now
 
-    def folder(self) -> AudioFolder:
-        """The scanned folder (cached on the instance; workers receive it with the object)."""
-        found = getattr(self, "_folder", None)
-        if found is None:
-            found = scan_folder(self.dir, f"noise:dir={self.dir}")
-            object.__setattr__(self, "_folder", found)  # not a field: not part of the condition
-        return found
-
-    def source(self) -> dict:
-        """What the condition reads besides its parameters: the folder and its hash."""
-        return self.folder().describe()
-
     def sample_params(self, rng: np.random.Generator, sample_rate: int, *,
                       context: dict | None = None) -> dict:
         """Fixed params plus the chosen ``file``, its ``sha256`` and the start ``offset_s``."""
-        files = self.folder().files
-        f = files[int(rng.integers(len(files)))]
+        f = self.pick_file(rng)
         start = int(rng.integers(f.frames))  # native-rate sample
         return {**self.fixed_params(), "file": f.name, "sha256": f.sha256,
                 "offset_s": start / f.sample_rate, "file_seconds": f.seconds}
 
     def _recording(self, sample_rate: int, params: dict) -> np.ndarray:
         return load_recording(self.folder().path(params["file"]), params["sha256"],
-                              int(sample_rate), "mean", f"noise:dir={self.dir}")
+                              int(sample_rate), "mean", self.who)
 
     def make_noise(self, n: int, sample_rate: int, params: dict) -> np.ndarray:
         """(n,) float32: the recording from ``offset_s``, looped as needed."""
