@@ -121,6 +121,8 @@ def scan_folder(path: str, who: str) -> AudioFolder:
 
     A file's size or modification time changing makes the next call rescan.
     """
+    if not str(path).strip():
+        raise PerturbationError(f"{who}: dir is empty (it must name a folder of recordings)")
     root = Path(path).expanduser()
     if not root.is_dir():
         what = "not a folder" if root.exists() else "no such folder"

@@ -105,3 +105,10 @@ def test_bad_folders_fail_with_one_line_naming_the_file(tmp_path, make, message)
     assert "\n" not in str(err.value)
     with pytest.raises(P.PerturbationError, match="no such folder"):
         P.parse_condition(f"noise:dir={tmp_path / 'absent'},snr_db=10")
+
+
+def test_an_empty_dir_is_refused_not_read_as_the_current_folder():
+    with pytest.raises(P.PerturbationError, match="dir is empty"):
+        P.condition_from_dict({"name": "noise", "dir": "", "snr_db": 10})
+    with pytest.raises(P.PerturbationError, match="dir is empty"):
+        P.condition_from_dict({"name": "rir", "dir": " "})
