@@ -15,7 +15,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,onnx,pydub,lameenc,hf,speechbrain,ray,ssl]'
+	$(BIN)/python -m pip install --quiet -e '.[test,onnx,pydub,lameenc,hf,speechbrain,ray,ssl,smile,mos]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 

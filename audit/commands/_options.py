@@ -88,6 +88,9 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--folds", "folds", type=int, multiple=True,
                      help="Evaluate only these folds' test speakers, e.g. --folds 0 1 "
                           "(when only some fold checkpoints exist)."),
+        click.option("--protocol", type=click.Choice(["default", "emobox"]), default="default",
+                     show_default=True, help="Folds of the data: ours, or EmoBox's published ones "
+                     "(RAVDESS, IEMOCAP); fold models must have been trained on the same folds."),
         click.option("--label-map", "label_map", default=None, metavar="NAME|FILE.toml",
                      help="Restrict to the classes a model and the data share, e.g. "
                           "ravdess-emodb, synonyms, or a TOML map (docs/protocols.md)."),
@@ -119,6 +122,7 @@ def common_run_options(ctx: click.Context, kw: dict[str, Any], out_default: str)
         executor=kw["executor"], address=kw["address"], gpus_per_task=kw["gpus_per_task"],
         label_map=kw["label_map"],
         precision=kw["precision"],
+        protocol=kw["protocol"],
     )
 
 

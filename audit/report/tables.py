@@ -80,9 +80,17 @@ def table15_noise(metrics: pd.DataFrame) -> pd.DataFrame | None:
     found = _conditions_of(metrics, ("awgn",))
     if not found or "clean" not in set(metrics["condition"]):
         return None
-    noise = sorted(found, key=lambda c: -found[c][1])
-    conds = [("clean", "clean")] + [(c, f"{format_value(found[c][1])} dB SNR") for c in noise]
+    noise = sorted(found, key=lambda c: (-found[c][1], c))
+    # a speech-level definition other than the default is named (two rows "10 dB SNR" would not say which)
+    conds = [("clean", "clean")] + [(c, f"{format_value(found[c][1])} dB SNR" + _level_suffix(c)) for c in noise]
     return _by_condition(metrics, conds)
+
+
+def _level_suffix(condition: str) -> str:
+    for level in ("p56", "active"):
+        if f"level={level}" in condition:
+            return f" ({'P.56 level' if level == 'p56' else 'active frames'})"
+    return ""
 
 
 def table16_codec_reverb(metrics: pd.DataFrame) -> pd.DataFrame | None:

@@ -18,6 +18,7 @@ import pandas as pd
 from audit._atomic import atomic_write_csv, atomic_write_json
 from audit._text import plural
 from audit.engine.cache import MemoryCache, PredictionCache
+from audit.engine.conditions import sources_record
 from audit.workflows.runinfo import build_run_info, utc_now
 from audit.engine.runner import evaluate
 from audit.errors import AuditError, GateFailed
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 # Files a run writes; a rerun into the same folder first removes them so no stale table from
 # an earlier scenario survives (the cache lives elsewhere and is kept).
 OUTPUT_FILES = ("predictions.csv", "predictions.csv.gz", "metrics.csv", "metrics.csv.gz", "problems.csv",
-                "run.json", "report.html", "fairness.csv")
+                "run.json", "report.html", "fairness.csv", "mos.csv")
 
 
 @dataclass
@@ -63,6 +64,8 @@ class RunOptions:
     p_adjust: str = "holm"  # multiplicity adjustment of the findings: holm | bh
     compress_predictions: bool = False  # predictions.csv.gz and metrics.csv.gz instead of the CSVs
     ensemble_folds: bool = False  # a fold folder on another corpus: one model, its folds' mean probabilities
+    protocol: str = "default"  # folds of the data: default | emobox (audit.data.protocol)
+    mos: int = 0  # DNSMOS on this many sampled utterances per condition (0: off)
 
 
 @dataclass
@@ -171,7 +174,7 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
     out = Path(opts.out)
     problems = ProblemLog()
 
-    manifest = load_data(opts.data, skip_bad=True, problems=problems)
+    manifest = load_data(opts.data, skip_bad=True, problems=problems, protocol=opts.protocol)
     data_hash = manifest_hash(manifest)  # of the whole data, as the training sidecars record it
     if opts.folds:
         manifest = select_folds(manifest, opts.folds, str(opts.data))
@@ -228,6 +231,13 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
     metrics = analysis.metrics
     outputs += write_analysis(out, analysis)
     outputs += [Path(p) for p in write_tables(out, metrics, table)]
+    mos_info = None
+    if opts.mos:  # DNSMOS per condition on a seeded sample (mos.csv, table_mos, a plot)
+        from audit.engine.mos import write_mos
+
+        mos_paths, mos_info = write_mos(out, plan.manifest, scenario.conditions, metrics, n=opts.mos,
+                                        seed=seed, workers=opts.workers, device=device, problems=problems)
+        outputs += mos_paths
     missing = [t for t in scenario.tables if not (out / f"{t}.csv").exists()]
     for name in missing:
         log.warning("table %s was not produced: its conditions or groups are not in this run", name)
@@ -261,6 +271,12 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
         timings={"load": round(t_load - t0, 3), "evaluate": round(t_eval - t_load, 3),
                  "analyse": round(t_an - t_eval, 3)})
     info["evaluation"] = plan.record  # routing per model; label map, dropped classes, removals
+    info["condition_sources"] = sources_record(scenario.conditions)  # noise / rir folders
+    if mos_info:
+        info["mos"] = mos_info
+    from audit.data import protocol_record
+
+    info["data"]["protocol"] = protocol_record(opts.protocol)
     info["analysis"] = {"reference_model": reference, "p_adjust": opts.p_adjust}
     atomic_write_json(out / "run.json", info)
     outputs.append(out / "run.json")

@@ -78,3 +78,16 @@ def test_condition_kind():
     assert condition_kind("mp3:bitrate_kbps=64") == ("mp3", 64.0)
     assert condition_kind("reverb:rt60_s=0.3+awgn:snr_db=10")[0] == "other"
     assert condition_kind("nonsense:") == ("other", None)
+
+
+def test_table15_names_a_speech_level_other_than_the_default():
+    import pandas as pd
+
+    from audit.report.tables import table15_noise
+
+    rows = [dict(scenario="s", model="m", fold=f, condition=c, group="all", metric=k, value=50.0,
+                 ci_low=40.0, ci_high=60.0, n=10)
+            for c in ("clean", "awgn:snr_db=10", "awgn:snr_db=10,level=p56")
+            for f in ("mean", "0") for k in ("wa", "ua")]
+    t = table15_noise(pd.DataFrame(rows))
+    assert list(t["condition"]) == ["clean", "10 dB SNR", "10 dB SNR (P.56 level)"]
