@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from audit._atomic import atomic_write_text
 from audit.analysis.bootstrap import percentile_interval
 from audit.analysis.derived import mdg_factor
 from audit.analysis.replicates import Replicates
@@ -148,7 +149,4 @@ def write_findings(df: pd.DataFrame, path) -> None:
     """``findings.csv``: 6 significant decimals, stable bytes, atomic."""
     from pathlib import Path
 
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
-    tmp.replace(path)
+    atomic_write_text(Path(path), df.to_csv(index=False, float_format="%.6g", lineterminator="\n"))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from audit._atomic import atomic_write_text
 from audit.errors import AuditError
 from audit.runfiles import metrics_file
 from audit.report.summary import build_summary
@@ -191,7 +192,4 @@ def write_card(run_dir, out=None) -> Path:
     path = Path(out) if out else run_dir / "MODEL_CARD.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     text = model_card(run_dir.resolve(), base=path.resolve().parent)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, text)

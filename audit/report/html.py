@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from audit._atomic import atomic_write_text
 from audit.errors import AuditError
 from audit.runfiles import metrics_file, predictions_file
 from audit.report.drift_plot import plot_drift
@@ -187,8 +188,4 @@ def write_report(run_dir, *, gates: dict | None = None, analysis: dict | None = 
     title = f"SER audit report: {scen.get('name', run_dir.name)}"
     template = resources.files("audit.report").joinpath("templates/report.html").read_text(encoding="utf-8")
     page = string.Template(template).substitute(title=_e(title), body="\n".join(body))
-    out = run_dir / "report.html"
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
-    return out
+    return atomic_write_text(run_dir / "report.html", page)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from audit._atomic import atomic_write_text
 from audit.analysis.conditions import condition_kind
 from audit.runfiles import metrics_file
 
@@ -204,11 +205,7 @@ def write_summary(run_dir, *, gates: dict | None = None, analysis: dict | None =
     s = build_summary(run_dir, gates=gates, analysis=analysis)
     info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
     scen = info.get("scenario") if isinstance(info.get("scenario"), dict) else {}
-    path = run_dir / "summary.md"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(_markdown(s, scen.get("name", run_dir.name)), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(run_dir / "summary.md", _markdown(s, scen.get("name", run_dir.name)))
 
 
 def summary_html(run_dir, *, gates: dict | None = None, analysis: dict | None = None) -> str:
