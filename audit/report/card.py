@@ -141,9 +141,9 @@ def _caveats(run_dir: Path, info: dict, summary) -> list[str]:
     if problems.is_file():
         n = len(pd.read_csv(problems, keep_default_na=False))
         lines.append(f"- {n} problem(s) recorded in problems.csv" + (" (utterances skipped or outputs missing)." if n else "."))
-    not_shown = sum("not shown" in t for t in summary.gaps + summary.changes)
+    not_shown = sum("not demonstrated" in t for t in summary.gaps + summary.changes)
     if not_shown:
-        lines.append(f"- {not_shown} of the largest fairness gaps or gap changes listed are not shown at this "
+        lines.append(f"- {not_shown} of the largest fairness gaps or gap changes listed are not demonstrated at this "
                      "number of speakers: that is not evidence of fairness (see the minimum detectable gaps).")
     lines.append("- Results hold for this corpus, its speakers and these conditions only.")
     return lines
