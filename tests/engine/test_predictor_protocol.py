@@ -5,18 +5,16 @@ attributes (an ensemble averaging two fold models) runs through the engine like 
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from audit.errors import AuditError
 from audit.models import (PRECISIONS, ModelSet, Predictor, cache_identity, check_predictor,
                           feature_key, load_model)
 
-from _engine_helpers import CLASSES, save_untrained
+from _engine_helpers import CLASSES, export_onnx, export_torchscript, save_untrained
 
 
 @pytest.fixture(scope="module")
@@ -32,23 +30,14 @@ def _sidecar(path: Path) -> None:
 
 
 def _torchscript(checkpoint, tmp_path) -> str:
-    net = load_model(str(checkpoint)).predictors[None].model.eval()
-    path = tmp_path / "m.pt"
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.jit.trace(net, torch.zeros(2, 1, 39, 200)).save(str(path))
+    path = export_torchscript(load_model(str(checkpoint)).predictors[None].model.eval(), tmp_path / "m.pt")
     _sidecar(path)
     return str(path)
 
 
 def _onnx(checkpoint, tmp_path) -> str:
     pytest.importorskip("onnxruntime")
-    net = load_model(str(checkpoint)).predictors[None].model.eval()
-    path = tmp_path / "m.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(net, (torch.zeros(2, 1, 39, 200),), str(path), input_names=["x"],
-                          dynamic_axes={"x": {0: "batch"}}, dynamo=False)
+    path = export_onnx(load_model(str(checkpoint)).predictors[None].model.eval(), tmp_path / "m.onnx")
     _sidecar(path)
     return str(path)
 
