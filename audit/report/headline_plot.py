@@ -56,8 +56,12 @@ def plot_headline(metrics: pd.DataFrame, models: Sequence[str], out_dir: Path,
         sub = rows[rows["model"].astype(str) == model].set_index("condition").reindex(conds)
         y = np.arange(len(conds)) - 0.4 + step * (i + 0.5)
         x = sub["value"].to_numpy(float)
-        err = np.vstack([x - sub["ci_low"].to_numpy(float), sub["ci_high"].to_numpy(float) - x])
-        ax.errorbar(x, y, xerr=np.nan_to_num(err), fmt="o", capsize=3, markersize=6, label=labels[i])
+        lo, hi = sub["ci_low"].to_numpy(float), sub["ci_high"].to_numpy(float)
+        # the interval as drawn from its ends: a bootstrap interval may lie beside the estimate
+        (dots,) = ax.plot(x, y, "o", markersize=6, label=labels[i])
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        ax.hlines(y[ok], lo[ok], hi[ok], color=dots.get_color(), linewidth=1.5)
+        ax.plot(np.r_[lo[ok], hi[ok]], np.r_[y[ok], y[ok]], "|", color=dots.get_color(), markersize=8)
     ax.set_yticks(range(len(conds)), conds, fontsize=10)
     ax.invert_yaxis()  # clean on top
     ax.set_xlabel("UA (%), fold mean, 95 % speaker-bootstrap interval", fontsize=10)

@@ -258,3 +258,22 @@ def test_report_screenshot_at_a_phone_width(run_dir, tmp_path):
     assert (px.sum(axis=2) < 740).mean() > 0.05, "page looks blank"
     blue = (np.abs(px - np.array([0x2F, 0x6D, 0xB5])).sum(axis=2) < 30).sum()
     assert blue > 200  # the heading rule and the headline figure's first model
+
+
+def test_headline_order_and_an_interval_beside_its_estimate(tmp_path):
+    """Conditions from clean to the harshest of each kind; a bootstrap interval that lies beside
+    its estimate (it can, for small samples) is drawn, not refused (it failed before)."""
+    import pandas as pd
+
+    from audit.report.headline_plot import condition_order, plot_headline
+
+    conds = ["reverb:rt60_s=0.5", "awgn:snr_db=0", "clean", "mp3:bitrate_kbps=64", "awgn:snr_db=20",
+             "reverb:rt60_s=0.3", "telephone"]
+    assert condition_order(conds) == ["clean", "awgn:snr_db=20", "awgn:snr_db=0", "mp3:bitrate_kbps=64",
+                                      "reverb:rt60_s=0.3", "reverb:rt60_s=0.5", "telephone"]
+    rows = pd.DataFrame([dict(scenario="s", model=m, fold="mean", condition=c, group="all", metric="ua",
+                              value=50.0, ci_low=52.0 if c == "clean" else 40.0, ci_high=60.0, n=10)
+                         for m in ("a", "b") for c in ("clean", "awgn:snr_db=0")])
+    path = plot_headline(rows, ["b", "a"], tmp_path, reference="b")
+    assert path.name == "headline_ua.png" and path.stat().st_size > 1000
+    assert plot_headline(rows.assign(metric="wa"), ["a"], tmp_path) is None
