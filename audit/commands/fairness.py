@@ -40,7 +40,10 @@ def fairness(ctx: click.Context, by, run_dir, metrics, **kw) -> None:
     result = fairness_audit(by, metrics=metrics, run_dir=run_dir, out=kw["out"],
                             conditions=kw["conditions"], n_boot=kw["n_boot"], seed=seed,
                             run_options=run_options)
-    click.echo("Between-group differences (max - min, points), fold mean [95 % speaker-bootstrap interval]")
+    import textwrap
+
+    click.echo("Gaps between groups (max - min, points), fold mean [95 % bootstrap interval]")
     for line in gap_lines(result.frame):
         click.echo(line)
-    click.echo(f"Wrote {result.path} (every group's value, the differences and ratios)")
+    click.echo(textwrap.fill(f"Wrote {result.path} (every group's value, the gaps and ratios)", width=79,
+                             subsequent_indent="  "))

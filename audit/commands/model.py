@@ -19,7 +19,7 @@ def _wrapped(head: str, text: str) -> str:
     import textwrap
 
     return textwrap.fill(text, width=79, initial_indent=head, subsequent_indent=" " * len(head),
-                         break_on_hyphens=False)
+                         break_on_hyphens=False, break_long_words=False)
 
 
 def _describe(config) -> str:

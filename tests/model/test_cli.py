@@ -39,7 +39,7 @@ def test_model_list_and_info(audit_cli):
     assert (base, _macnn_parameters(8)) == (155_636, 155_896)  # the README's 8-class figure too
     code, out, _ = audit_cli("model", "list", "--classes", "4")
     assert code == 0
-    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:] if not line.startswith(" ")}
     assert rows["macnn"][2] == f"{base:,}" and rows["macnn_icasa"][2] == f"{icasa:,}"
     code, out, _ = audit_cli("model", "info", "macnn_icasa", "--classes", "4", "--runs", "3", "--device", "cpu")
     assert code == 0
