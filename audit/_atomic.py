@@ -5,7 +5,8 @@ plots, reports, cards, comparisons, the fetch record): a temporary file in the s
 flushed to disk (``fsync``), then renamed over the final name. The streaming writers of large
 downloads and archive members (``audit.data._download``, ``_extract``) keep their own
 ``.partial`` protocol, which resumes. ``model`` may not import ``audit``: its checkpoints and
-resume states go through ``model.checkpoint``'s writer, the same protocol.
+resume states go through ``model.checkpoint``'s writer (temporary name and rename, no fsync:
+the trainer's files are the trainer's business, issue 28).
 """
 
 from __future__ import annotations

@@ -80,17 +80,10 @@ def git_commit() -> str | None:
 
 
 def _atomic_write_bytes(path: Path, write) -> None:
-    """``write(tmp)`` fills a temporary file beside ``path``; it is flushed to disk and renamed
-    over ``path`` (the protocol of ``audit._atomic``, which ``model`` may not import)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
         mask = os.umask(0)  # mkstemp makes 0600 files: give the usual 0666 less the umask
         os.umask(mask)
         os.chmod(tmp, 0o666 & ~mask)
