@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal as sps
 
+from perturbations._rt60 import edc_db, measure_rt60
 from perturbations.errors import SilentInputError
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "active_mask", "signal_power", "noise_power", "snr_db", "scale_for_snr", "add_at_snr",
     "white_noise", "colored_noise", "convolve_same", "resample", "fit_length",
 ]
+__all__ += ["edc_db", "measure_rt60"]  # the RT60 measurement (Schroeder), for callers outside
 
 # Active speech: 20 ms frames whose energy is within 40 dB of the loudest frame. Simple and
 # deterministic; it drops leading/trailing silence, which is what "active" is for here.

@@ -34,6 +34,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from audit._atomic import atomic_write_text
 from audit.analysis.inference import ALPHA, minimum_detectable, replicate_se, t_interval, t_test
 from audit.analysis.replicates import Replicates
 from audit.analysis.stats import adjust_p
@@ -155,7 +156,4 @@ def write_findings(df: pd.DataFrame, path) -> None:
     """``findings.csv``: 6 significant decimals, stable bytes, atomic."""
     from pathlib import Path
 
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
-    tmp.replace(path)
+    atomic_write_text(Path(path), df.to_csv(index=False, float_format="%.6g", lineterminator="\n"))

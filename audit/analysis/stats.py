@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
+from audit._atomic import atomic_write_text
 from audit.analysis.mcnemar_tests import clustered_mcnemar, mcnemar
 from audit.errors import AuditError
 
@@ -269,7 +270,5 @@ def write_comparison(df: pd.DataFrame, out_dir) -> tuple[Path, Path]:
     paths = (out_dir / "compare.csv", out_dir / "compare.md")
     texts = (df.to_csv(index=False, float_format="%.6g", lineterminator="\n"), _markdown(df))
     for path, text in zip(paths, texts):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_text(path, text)
     return paths

@@ -15,6 +15,7 @@ import math
 
 import pandas as pd
 
+from audit._atomic import atomic_write_text
 from audit.analysis.metrics._frame import fold_order
 
 __all__ = ["COLUMNS", "BASE_METRICS", "PAIRED_METRICS", "ONE_CLASS", "GAP_OF", "PERCENT_METRICS",
@@ -86,7 +87,4 @@ def tidy_frame(rows, clean: str, warnings_out) -> pd.DataFrame:
 
 def write_metrics(df: pd.DataFrame, path) -> None:
     """Write tidy rows as CSV, byte-identical for identical rows (fixed float format, atomic)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_csv(tmp, index=False, float_format="%.6f", lineterminator="\n")
-    tmp.replace(path)
+    atomic_write_text(Path(path), df.to_csv(index=False, float_format="%.6f", lineterminator="\n"))

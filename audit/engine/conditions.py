@@ -93,9 +93,7 @@ def is_batched(pert: Any, device: str = "cpu") -> bool:
     Clean and additive noise (AWGN, pink, brown) always do. Reverb's convolution does on a
     GPU; on a CPU it goes to the process pool, where the cores run items in parallel.
     """
-    from perturbations._noise import NoiseAtSNR
-    from perturbations.base import Clean
-    from perturbations.reverb import Reverb
+    from perturbations import Clean, NoiseAtSNR, Reverb
 
     kinds: tuple[type, ...] = (Clean, NoiseAtSNR)
     if str(device).startswith("cuda"):

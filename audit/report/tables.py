@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from audit._atomic import atomic_write_text
 from audit.analysis.conditions import condition_kind
 from perturbations import format_value
 
@@ -249,9 +250,7 @@ def _write(df: pd.DataFrame, run_dir: Path, name: str) -> list[Path]:
     csv, md = run_dir / f"{name}.csv", run_dir / f"{name}.md"
     for path, text in ((csv, df.to_csv(index=False, float_format="%.2f", lineterminator="\n")),
                        (md, _markdown(df, _TITLES[name]))):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_text(path, text)
     return [csv, md]
 
 

@@ -1,4 +1,4 @@
-"""Check a summary.md for sentences that contradict themselves: a finding not shown whose own
+"""Check a summary.md for sentences that contradict themselves: a finding not demonstrated whose own
 estimate is larger than the detectable size the sentence states."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 _NUMBER = r"[-+]?\d+(?:\.\d+)?"
-_NOT_SHOWN = re.compile(r"is not shown \((?P<est>" + _NUMBER + r") points")
+_NOT_SHOWN = re.compile(r"is not (?:shown|demonstrated) \((?P<est>" + _NUMBER + r") points")
 _ABOVE = re.compile(r"(?:above|,) (?P<size>" + _NUMBER + r")(?: points)?(?= at 80 %| after adjusting| were detectable)")
 
 
