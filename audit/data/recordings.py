@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from audit._atomic import atomic_write_text
+
 __all__ = ["write_noise_folder", "write_ir_folder", "decaying_ir", "IR_SPECS", "NOISE_SPECS"]
 
 # name, rate, channels, seconds, kind
@@ -79,7 +81,7 @@ def write_noise_folder(dest: str | Path, seed: int = 0) -> Path:
         data = np.stack([_noise(kind, rng, rate, n) for _ in range(channels)], axis=1)
         sf.write(str(dest / name), data.astype(np.float32), rate, subtype="PCM_16")
         lines.append(f"{name}: {kind}, {rate} Hz, {channels} channel(s), {seconds:g} s")
-    (dest / "README.txt").write_text("\n".join(lines) + "\n")
+    atomic_write_text(dest / "README.txt", "\n".join(lines) + "\n")
     return dest
 
 
@@ -95,5 +97,5 @@ def write_ir_folder(dest: str | Path, seed: int = 0) -> Path:
         sf.write(str(dest / name), data.astype(np.float32), rate, subtype="PCM_24")
         lines.append(f"{name}: T60 {t60:g} s, {rate} Hz, {channels} channel(s), pre-delay "
                      f"{predelay * 1000:g} ms, noise floor -{floor:g} dB")
-    (dest / "README.txt").write_text("\n".join(lines) + "\n")
+    atomic_write_text(dest / "README.txt", "\n".join(lines) + "\n")
     return dest

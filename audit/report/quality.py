@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from audit._atomic import atomic_write_text
 from audit.report.plots import plt, save_png
 
 __all__ = ["mos_table", "write_mos_outputs"]
@@ -58,14 +59,15 @@ def write_mos_outputs(run_dir: Path, metrics: pd.DataFrame, scores: pd.DataFrame
     run_dir = Path(run_dir)
     written = []
     path = run_dir / "mos.csv"
-    scores.to_csv(path, index=False, lineterminator="\n")
+    atomic_write_text(path, scores.to_csv(index=False, lineterminator="\n"))
     written.append(path)
     table = mos_table(metrics, scores)
     csv, md = run_dir / "table_mos.csv", run_dir / "table_mos.md"
-    table.to_csv(csv, index=False, float_format="%.2f", lineterminator="\n")
+    atomic_write_text(csv, table.to_csv(index=False, float_format="%.2f", lineterminator="\n"))
     header = "| " + " | ".join(table.columns) + " |\n|" + "---|" * len(table.columns) + "\n"
     body = "".join("| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row)
                    + " |\n" for row in table.itertuples(index=False))
-    md.write_text("# Accuracy and perceived quality (DNSMOS) per condition\n\n" + header + body)
+    title = "# Accuracy and perceived quality (DNSMOS) per condition\n\n"
+    atomic_write_text(md, title + header + body)
     (run_dir / "plots").mkdir(exist_ok=True)
     return [*written, csv, md, _plot(table, run_dir / "plots" / "accuracy_vs_mos.png")]

@@ -229,3 +229,26 @@ def test_trimming_keeps_the_loud_span_with_its_margin_in_every_feature_path():
     assert "trim_db" not in FeatureConfig().to_dict() and cfg.to_dict()["trim_db"] == 40
     with pytest.raises(ModelError, match="trim_db=5"):
         FeatureConfig(trim_db=5)
+
+
+def test_the_tuned_recipe_is_the_candidate_the_committed_search_chose():
+    """``tuned`` is the chosen row of results/recipe_search/search_summary.csv: that row's
+    overrides on the recipe the search ran under (now ``regularised``), less the search's own
+    validation count."""
+    import csv
+    import json
+    from pathlib import Path
+
+    summary = Path(__file__).resolve().parents[2] / "results" / "recipe_search" / "search_summary.csv"
+    if not summary.exists():
+        pytest.skip("no committed recipe search")
+    rows = list(csv.DictReader(summary.open()))
+    chosen = [r for r in rows if r["chosen"] == "True"]
+    assert len(chosen) == 1
+    best = max(rows, key=lambda r: float(r["val_ua_mean"]))
+    assert best is chosen[0]
+    overrides = json.loads(chosen[0]["overrides"])
+    overrides.pop("val_speakers")
+    searched = build_config("regularised", **overrides).to_dict()
+    tuned = build_config("tuned").to_dict()
+    assert {k: v for k, v in searched.items() if k != "recipe"} == {k: v for k, v in tuned.items() if k != "recipe"}
