@@ -18,6 +18,7 @@ import pandas as pd
 from audit._atomic import atomic_write_csv, atomic_write_json
 from audit._text import plural
 from audit.engine.cache import MemoryCache, PredictionCache
+from audit.engine.chunks import CHUNK_S
 from audit.workflows.runinfo import build_run_info, utc_now
 from audit.engine.runner import evaluate
 from audit.errors import AuditError, GateFailed
@@ -45,6 +46,7 @@ class RunOptions:
     device: str = "auto"
     workers: int = 1
     batch_size: int = 64
+    max_audio_s: float = 600.0  # seconds of audio decoded at once (audit.engine.chunks)
     cache_dir: Path | None = None  # None: <out>/../.cache, shared by runs under results/
     use_cache: bool = True
     classes: list[str] | None = None
@@ -202,6 +204,7 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
     try:
         preds = evaluate(plan.manifest, plan.model_sets, scenario.conditions, seed=seed,
                          batch_size=opts.batch_size, workers=opts.workers, device=device,
+                         max_audio_s=opts.max_audio_s,
                          cache=cache, problems=problems, progress=opts.progress,
                          after_batch=after_batch, executor=executor)
     finally:
@@ -259,6 +262,7 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
         timings={"load": round(t_load - t0, 3), "evaluate": round(t_eval - t_load, 3),
                  "analyse": round(t_an - t_eval, 3)})
     info["evaluation"] = plan.record  # routing per model; label map, dropped classes, removals
+    info["audio_window"] = {"max_audio_s": opts.max_audio_s, "chunk_s": CHUNK_S}
     info["analysis"] = {"reference_model": reference, "p_adjust": opts.p_adjust}
     atomic_write_json(out / "run.json", info)
     outputs.append(out / "run.json")
