@@ -82,7 +82,8 @@ class EnsemblePredictor:
         self.fold = meta.get("fold")
         self.classes = classes[0]
         self.precision = members[0].precision
-        configs = {json.dumps(m.feature_config.to_dict(), sort_keys=True) for m in members}
+        configs = {json.dumps(m.feature_config.to_dict(), sort_keys=True) if hasattr(m.feature_config, "to_dict")
+                   else repr(m.feature_config) for m in members}
         self.feature_config = members[0].feature_config if len(configs) == 1 else None
         digest = hashlib.sha256(b"ser-audit-ensemble/1\n")
         for m in members:
@@ -91,6 +92,11 @@ class EnsemblePredictor:
 
     def __repr__(self) -> str:
         return f"EnsemblePredictor(name={self.name!r}, fold={self.fold}, members={len(self.members)})"
+
+    @property
+    def min_samples(self) -> int:
+        """The shortest utterance (samples at 16 kHz) every member scores."""
+        return max(m.min_samples for m in self.members)
 
     def member_records(self) -> list[dict]:
         """Per member: its sidecar (relative), weights sha256 and seed (for run.json)."""

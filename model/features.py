@@ -25,6 +25,7 @@ __all__ = [
     "segment",
     "utterance_segments",
     "fit_stats",
+    "check_length",
 ]
 
 
@@ -89,6 +90,14 @@ class FeatureConfig:
                              "model folder) is not set")
         if not isinstance(self.ssl_layer, int) or isinstance(self.ssl_layer, bool):
             raise ModelError(f"FeatureConfig.ssl_layer={self.ssl_layer!r}: must be an integer")
+
+    @property
+    def min_samples(self) -> int:
+        """The shortest waveform (samples at ``sample_rate``) the streams accept: the MFCC and
+        spectral streams pad their centred ``n_fft``-point frames by reflection, which needs
+        more than ``n_fft // 2`` samples (257 at the default 512, 16.1 ms at 16 kHz); the
+        prosodic and ssl streams pad with zeros and take any length."""
+        return self.n_fft // 2 + 1 if {"mfcc", "spectral"} & set(self.streams) else 1
 
     @property
     def n_features(self) -> int:
@@ -223,12 +232,24 @@ def utterance_segments(
             raise ModelError(f"waveform {i}: expected a non-empty 1-D array, got shape {arr.shape}")
         if not np.all(np.isfinite(arr)):
             raise ModelError(f"waveform {i}: contains NaN or inf")
+        check_length(arr.size, extractor.config, i)
         x = torch.as_tensor(arr, dtype=torch.float32, device=device)
         with torch.no_grad():
             feats = extractor(x)  # (39, frames)
             if stats is not None:
                 feats = stats.apply(feats)
         yield i, segment(feats, stride, length)
+
+
+def check_length(n_samples: int, config: FeatureConfig, index: int) -> None:
+    """Raise ``ModelError`` when waveform ``index`` (``n_samples`` long) is shorter than
+    ``config.min_samples`` (torch would fail on the reflection padding with a traceback)."""
+    m = config.min_samples
+    if n_samples < m:
+        raise ModelError(f"waveform {index}: {n_samples} samples, too short for the features: they "
+                         f"need at least {m} ({1000 * m / config.sample_rate:.1f} ms at "
+                         f"{config.sample_rate} Hz; centred {config.n_fft}-point frames are padded "
+                         "by reflection)")
 
 
 def fit_stats(
@@ -238,7 +259,8 @@ def fit_stats(
     total = total_sq = None
     count = 0
     with torch.no_grad():
-        for wav in waveforms:
+        for i, wav in enumerate(waveforms):
+            check_length(np.asarray(wav).size, extractor.config, i)
             f = extractor(torch.as_tensor(np.asarray(wav), dtype=torch.float32, device=device))
             f = f.double().cpu()  # (n_features, frames); n_features depends on the streams
             if total is None:

@@ -84,6 +84,11 @@ class Predictor:
             raise ModelError(f"{name or 'model'}: feature_stats has {len(feature_stats.mean)} "
                              f"coefficients for {rows} feature rows")
 
+    @property
+    def min_samples(self) -> int:
+        """The shortest utterance (samples at 16 kHz) it scores; shorter ones raise ``ModelError``."""
+        return self.feature_config.min_samples
+
     def __repr__(self) -> str:
         return f"Predictor(name={self.name!r}, fold={self.fold}, classes={self.classes}, device={self.device})"
 

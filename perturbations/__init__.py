@@ -10,7 +10,7 @@ from perturbations._noise import NoiseAtSNR
 from perturbations._seed import derive_rng
 from perturbations.awgn import AWGN
 from perturbations.babble import Babble
-from perturbations.base import Chain, Clean, Perturbation
+from perturbations.base import Chain, Clean, Perturbation, format_value
 from perturbations.clipping import Clipping
 from perturbations.codec import Codec
 from perturbations.colored_noise import BrownNoise, PinkNoise
@@ -30,4 +30,5 @@ __all__ = [
     "Clipping", "Gain", "Speed", "Pitch",
     "PerturbationError", "SilentInputError",
     "parse_condition", "condition_from_dict", "list_perturbations", "derive_rng", "render",
+    "format_value",
 ]

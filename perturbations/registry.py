@@ -1,12 +1,14 @@
 """Conditions by name: the compact spec strings and dicts that scenarios and results use.
 
 Grammar: ``clean`` | ``stage(+stage)*``; ``stage = name[:key=value(,key=value)*]``, e.g.
-``reverb:rt60_s=0.3+awgn:snr_db=10``. ``str()`` of the parsed object is the canonical form.
+``reverb:rt60_s=0.3+awgn:snr_db=10``; a ``+`` between a mantissa's ``e`` and the exponent's
+digits (``1e+06``) is part of the number. ``str()`` of the parsed object is the canonical form.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from typing import Any
 
@@ -20,6 +22,8 @@ from perturbations.errors import PerturbationError
 __all__ = ["parse_condition", "condition_from_dict", "list_perturbations"]
 
 _TRUE = {"true", "1", "yes", "on"}
+# ``+`` joins stages, except as the sign of an exponent (``snr_db=1e+06``: a number, one stage).
+_STAGE_SEP = re.compile(r"(?<![0-9.][eE])\+|(?<=[0-9.][eE])\+(?![0-9])")
 _FALSE = {"false", "0", "no", "off"}
 
 
@@ -113,7 +117,7 @@ def parse_condition(text: str) -> Perturbation:
     """
     if not isinstance(text, str) or not text.strip():
         raise PerturbationError(f"empty condition {text!r}; known perturbations: {_known()}")
-    stages = [_parse_stage(part.strip(), text) for part in text.strip().split("+")]
+    stages = [_parse_stage(part.strip(), text) for part in _STAGE_SEP.split(text.strip())]
     stages = [s for s in stages if not isinstance(s, Clean)]
     if not stages:
         return Clean()

@@ -57,11 +57,11 @@ def _progress(label: str, total: int | None):
             bar.advance(task, n) if done is None else bar.update(task, completed=done, total=size))
 
 
-def _load(source, corpus, skip_bad, n_folds, options, problems):
+def _load(source, corpus, skip_bad, n_folds, options, problems, require_folds=True):
     from audit.data import load_data
 
     return load_data(source, corpus=corpus, skip_bad=skip_bad, problems=problems,
-                     n_folds=n_folds, options=_parse_options(options))
+                     n_folds=n_folds, options=_parse_options(options), require_folds=require_folds)
 
 
 def _write_problems(problems, path: Path, always: bool) -> None:
@@ -90,7 +90,8 @@ def info(source, as_json, corpus, skip_bad, check, problems_path, n_folds, optio
     from audit.data.info import check_audio, format_summary, summarize
 
     problems = ProblemLog()
-    df = _load(source, corpus, skip_bad, n_folds, options, problems)
+    # a one-speaker folder is described (without folds), not refused
+    df = _load(source, corpus, skip_bad, n_folds, options, problems, require_folds=False)
     if check:
         with _progress("checking audio", len(df)) as advance:
             df = check_audio(df, skip_bad=skip_bad, problems=problems, progress=advance)

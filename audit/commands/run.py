@@ -23,10 +23,13 @@ def build_scenario(target: str | None, snr: tuple[float, ...], bitrate: tuple[in
                    rt60: tuple[float, ...], conditions: tuple[str, ...]):
     """The scenario for a CLI target plus the ``--snr/--bitrate/--rt60/--condition`` options."""
     from audit.scenario import resolve_scenario, scenario_from_dict
+    from perturbations import format_value
 
-    made = {"snr": [f"awgn:snr_db={s:g}" for s in snr],
+    # format_value is the condition key's own spelling: every digit kept (12.3456789, not
+    # {:g}'s 12.3457) and no exponent sign ({:g} made 1e6 '1e+06', read as two stages)
+    made = {"snr": [f"awgn:snr_db={format_value(float(s))}" for s in snr],
             "bitrate": [f"mp3:bitrate_kbps={b}" for b in bitrate],
-            "rt60": [f"reverb:rt60_s={r:g}" for r in rt60]}
+            "rt60": [f"reverb:rt60_s={format_value(float(r))}" for r in rt60]}
     if target is None:
         extra = made["snr"] + made["bitrate"] + made["rt60"] + list(conditions)
         if not extra:
@@ -64,13 +67,16 @@ def build_scenario(target: str | None, snr: tuple[float, ...], bitrate: tuple[in
 @click.option("--no-report", is_flag=True, help="Skip plots and report.html.")
 @click.option("--compress-predictions", is_flag=True,
               help="Write predictions.csv.gz and metrics.csv.gz (same bytes for the same CSV) instead of the CSVs.")
+@click.option("--ensemble", is_flag=True,
+              help="On another corpus, audit a folder of fold checkpoints as ONE model: the mean of its fold "
+                   "models' probabilities (default: one <name>-fold<k> model per fold).")
 @click.option("--reference-model", default=None,
               help="Model the robustness score is relative to (default: the first of --models).")
 @click.option("--p-adjust", type=click.Choice(["holm", "bh"]), default="holm", show_default=True,
               help="Multiplicity adjustment of the findings: Holm or Benjamini-Hochberg.")
 @click.pass_context
 def run(ctx: click.Context, target: str | None, snr, bitrate, rt60, fail_if, no_report,
-        compress_predictions, reference_model, p_adjust, **kw) -> None:
+        compress_predictions, ensemble, reference_model, p_adjust, **kw) -> None:
     """Audit models under TARGET: noise | mp3 | reverb | a scenario name (paper, fairness, ...)
     | a SPEC.toml file. Without TARGET: the conditions given, or the paper scenario.
 
@@ -87,7 +93,7 @@ def run(ctx: click.Context, target: str | None, snr, bitrate, rt60, fail_if, no_
     opts = RunOptions(**common_run_options(ctx, kw, f"results/{scenario.name}"),
                       fail_if=list(fail_if), report=not no_report, argv=list(sys.argv),
                       reference_model=reference_model, p_adjust=p_adjust,
-                      compress_predictions=compress_predictions)
+                      compress_predictions=compress_predictions, ensemble_folds=ensemble)
     try:
         result = run_audit(scenario, opts)
     except Exception as exc:

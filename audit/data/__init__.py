@@ -3,7 +3,7 @@
 from audit.data._labels import GENDERS
 from audit.data._schema import CORE_COLUMNS
 from audit.data.audio import (TARGET_SR, check_waveform, load_audio, read_frames, read_header, resample,
-                              write_audio)
+                              resampled_length, write_audio)
 from audit.data.corpora import list_corpora
 from audit.data.export import export_corpus
 from audit.data.fetch import RAVDESS_URL, fetch_ravdess
@@ -17,7 +17,8 @@ from audit.data.problems import ProblemLog
 
 __all__ = [
     "CORE_COLUMNS", "GENDERS", "TARGET_SR", "SYNTH_EMOTIONS", "ProblemLog",
-    "load_audio", "read_frames", "resample", "read_header", "check_waveform", "write_audio",
+    "load_audio", "read_frames", "resample", "resampled_length", "read_header", "check_waveform",
+    "write_audio",
     "read_manifest", "write_manifest", "validate_manifest", "manifest_hash",
     "assign_folds", "assign_utterance_folds", "split_fold", "default_n_folds",
     "write_synthetic_corpus",

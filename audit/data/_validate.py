@@ -35,13 +35,31 @@ def _text(value: object) -> str:
     return str(value).strip()
 
 
+def _same_file(source, first_utt: str, first: dict, first_kept: bool, utt: str, labels: dict,
+               path: str) -> tuple[str, str | None]:
+    """The problems of a row naming a file an earlier row named: (this row's, the earlier row's
+    or None). With the same labels the file counts once, as the earlier row; with conflicting
+    labels neither row is kept, and the message names the labels that differ."""
+    where = f"{source}: utterance '{utt}': same file as utterance '{first_utt}' ({path})"
+    clash = [f"{k} {first[k]} vs {labels[k]}" for k in labels if first[k] != labels[k]]
+    if not clash:
+        return (f"{where}; counted once, as '{first_utt}'" if first_kept
+                else f"{where}, whose labels conflict with another row's; not kept"), None
+    why = f"conflicting labels: {', '.join(clash)}; neither row is kept"
+    theirs = (f"{source}: utterance '{first_utt}': same file as utterance '{utt}' ({path}) "
+              f"with {why}") if first_kept else None
+    return f"{where} with {why}", theirs
+
+
 def validate_manifest(df: pd.DataFrame, source: str | os.PathLike = "manifest", *,
                       skip_bad: bool = False, problems: ProblemLog | None = None,
                       check_files: bool = True) -> pd.DataFrame:
     """Check a manifest and return a clean copy (canonical labels, columns in order).
 
     Checks: required columns; non-empty ``utt_id``/``path``/``speaker``/``emotion``; ``gender``
-    in ``female|male|unknown``; unique ``utt_id``; integer ``fold`` >= 0 if present; and, with
+    in ``female|male|unknown``; unique ``utt_id``; one row per file (the same real path under
+    a second id is a problem; with conflicting labels both rows are); integer ``fold`` >= 0 if
+    present; and, with
     ``check_files``, that every file's header is readable (missing ``duration_s``,
     ``sample_rate``, ``channels`` are filled from it). A failed row raises ``AuditError`` naming
     ``source``, the utterance and the problem, or with ``skip_bad`` is dropped and recorded in
@@ -62,6 +80,7 @@ def validate_manifest(df: pd.DataFrame, source: str | os.PathLike = "manifest", 
 
     keep = np.ones(len(out), dtype=bool)
     seen: set[str] = set()
+    files: dict[str, int] = {}  # real path -> row of the first utterance naming that file
     genders, emotions = [], []
     for i, row in enumerate(out.itertuples(index=False)):
         utt, path = _text(row.utt_id), _text(row.path)
@@ -93,9 +112,20 @@ def validate_manifest(df: pd.DataFrame, source: str | os.PathLike = "manifest", 
             else:
                 out.loc[i, ["duration_s", "sample_rate", "channels"]] = (
                     header.duration_s, header.sample_rate, header.channels)
+        theirs = None
+        if problem is None and (first := files.setdefault(os.path.realpath(path), i)) != i:
+            earlier = {"speaker": _text(out.at[first, "speaker"]), "gender": genders[first],
+                       "emotion": emotions[first]}
+            labels = {"speaker": _text(row.speaker), "gender": gender, "emotion": emotion}
+            problem, theirs = _same_file(source, _text(out.at[first, "utt_id"]), earlier,
+                                         bool(keep[first]), utt, labels, path)
         if problem is not None:
             keep[i] = False
             reject(problem, skip_bad=skip_bad, problems=problems, utt_id=utt, path=path)
+        if theirs is not None:  # neither label can be trusted: the earlier row goes too
+            keep[first] = False
+            reject(theirs, skip_bad=skip_bad, problems=problems,
+                   utt_id=_text(out.at[first, "utt_id"]), path=_text(out.at[first, "path"]))
         if utt:
             seen.add(utt)
 

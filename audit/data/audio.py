@@ -21,8 +21,8 @@ import soundfile as sf
 from audit._atomic import atomic_write_bytes
 from audit.errors import AuditError
 
-__all__ = ["TARGET_SR", "AudioHeader", "load_audio", "read_frames", "resample", "read_header",
-           "check_waveform", "write_audio"]
+__all__ = ["TARGET_SR", "AudioHeader", "load_audio", "read_frames", "resample", "resampled_length",
+           "read_header", "check_waveform", "write_audio"]
 
 TARGET_SR = 16000
 
@@ -199,6 +199,11 @@ def resample(waveform: np.ndarray, orig_sr: int, target_sr: int = TARGET_SR) -> 
     with torch.no_grad():
         out = _resampler(orig_sr, target_sr)(torch.from_numpy(waveform))
     return out.numpy().astype(np.float32, copy=False)
+
+
+def resampled_length(n_samples: int, orig_sr: int, target_sr: int = TARGET_SR) -> int:
+    """Length of ``resample`` 's output for ``n_samples`` at ``orig_sr``: ``ceil(n * target / orig)``."""
+    return -(-int(n_samples) * int(target_sr) // int(orig_sr))
 
 
 def _short(exc: BaseException) -> str:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from audit._text import plural
 from audit.data._validate import reject
-from audit.data.audio import load_audio
+from audit.data.audio import TARGET_SR, load_audio, resampled_length
 from audit.data.problems import ProblemLog
 from audit.errors import AuditError
 
@@ -17,15 +17,26 @@ __all__ = ["summarize", "format_summary", "check_audio"]
 
 def check_audio(df: pd.DataFrame, *, skip_bad: bool = False, problems: ProblemLog | None = None,
                 progress: Callable[[int], None] | None = None) -> pd.DataFrame:
-    """Decode every file (NaN/inf, all-zero, truncation); return the rows that passed.
+    """Decode every file (NaN/inf, all-zero, truncation, too short); return the rows that passed.
 
+    Too short is what ``audit run`` refuses with the toolkit's own networks: fewer samples at
+    16 kHz than ``model.FeatureConfig().min_samples`` (257: the MFCC front end's reflection
+    padding). An ``hf:`` or ``speechbrain:`` model may need more; ``audit run`` says so.
     Without ``skip_bad`` the first bad file raises ``AuditError``; with it, bad files are
     recorded in ``problems`` (stage ``audio``) and left out of the returned frame.
     """
+    from model import FeatureConfig  # imports torch: only when files are checked
+
+    shortest = FeatureConfig().min_samples
     keep = []
     for row in df.itertuples(index=False):
         try:
-            load_audio(row.path)
+            wave, sr = load_audio(row.path)
+            n = resampled_length(wave.size, sr)
+            if n < shortest:
+                raise AuditError(f"{row.path}: too short: {n} samples at 16 kHz ({1000 * n / TARGET_SR:.1f} "
+                                 f"ms); the toolkit's networks need at least {shortest} "
+                                 f"({1000 * shortest / TARGET_SR:.1f} ms), audit run leaves it out")
             keep.append(True)
         except AuditError as exc:
             reject(f"utterance '{row.utt_id}': {exc}", skip_bad=skip_bad, problems=problems,
@@ -87,7 +98,10 @@ def format_summary(summary: dict) -> str:
                   f"mean {d['mean']:.2f} s, max {d['max']:.2f} s",
               "sample rates: " + ", ".join(f"{r} Hz x {n}" for r, n in summary["sample_rates"].items()),
               "channels: " + ", ".join(f"{c} x {n}" for c, n in summary["channels"].items())]
-    if summary["folds"]:
+    if not summary["folds"]:
+        lines.append(f"folds: none ({plural(summary['speakers'], 'speaker')}; a speaker-independent "
+                     "train/test split needs at least 2)")
+    else:
         lines.append(f"folds: {len(summary['folds'])}")
         for k, f in summary["folds"].items():
             g = ", ".join(f"{n} {gender}" for gender, n in f["speakers_by_gender"].items())

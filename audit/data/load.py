@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from audit.data.corpora import ADAPTERS, list_corpora
-from audit.data.folds import assign_folds
+from audit.data.folds import assign_folds, default_n_folds
 from audit.data.manifest import read_manifest, validate_manifest
 from audit.data.problems import ProblemLog
 from audit.errors import AuditError
@@ -22,11 +23,24 @@ _ALIASES = {"crema-d": "cremad", "crema_d": "cremad", "emo-db": "emodb", "berlin
             "generic": "manifest", "csv": "manifest", "synth": "manifest"}
 
 
+def _missing_source(path: Path) -> AuditError:
+    """The error for a source that does not exist: a symlink loop and a broken symlink say so."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return AuditError(f"{path}: symlink loop (the link leads back to itself); "
+                              "point it at the corpus folder")
+    if path.is_symlink():
+        return AuditError(f"{path}: broken symlink to {os.readlink(path)}, which does not exist")
+    return AuditError(f"{path}: no such file or folder")
+
+
 def detect_corpus(root: str | os.PathLike) -> str:
     """Name of the corpus layout in folder ``root`` (``manifest`` if it holds ``manifest.csv``)."""
     root = Path(root)
     if not root.exists():
-        raise AuditError(f"{root}: no such file or folder")
+        raise _missing_source(root)
     if not root.is_dir():
         raise AuditError(f"{root}: not a folder")
     try:
@@ -53,7 +67,7 @@ def _canonical_name(corpus: str) -> str:
 
 def load_data(source: str | os.PathLike, *, corpus: str | None = None, skip_bad: bool = False,
               problems: ProblemLog | None = None, n_folds: int | None = None,
-              options: dict | None = None) -> pd.DataFrame:
+              options: dict | None = None, require_folds: bool = True) -> pd.DataFrame:
     """Load a corpus folder or manifest CSV as a validated manifest with a ``fold`` column.
 
     Parameters
@@ -68,6 +82,8 @@ def load_data(source: str | os.PathLike, *, corpus: str | None = None, skip_bad:
     n_folds : re-assign folds with this many; ``None`` keeps a manifest's folds or uses the
         corpus default (RAVDESS 6 by actor, IEMOCAP by session, else gender-balanced by speaker).
     options : adapter options, e.g. ``{"improvised_only": True}`` for IEMOCAP.
+    require_folds : with ``False`` (``audit data info``), a corpus that cannot be split by
+        speaker (one speaker) comes back without a ``fold`` column instead of an error.
 
     Only file headers are read here; decoding checks (NaN, all-zero ...) happen in
     ``load_audio`` and ``audit data info --check``.
@@ -80,10 +96,10 @@ def load_data(source: str | os.PathLike, *, corpus: str | None = None, skip_bad:
             raise AuditError(f"{source}: --corpus {corpus} does not apply to an hf: dataset")
         rows, where = scan_hf(str(source)[3:], options=options)
         df = validate_manifest(rows, where, skip_bad=skip_bad, problems=log)
-        return _with_folds(df, n_folds, where, log, problems)
+        return _with_folds(df, n_folds, where, log, problems, require_folds)
     source = Path(source).expanduser()
     if not source.exists():
-        raise AuditError(f"{source}: no such file or folder")
+        raise _missing_source(source)
     name = _canonical_name(corpus) if corpus else None
     if source.is_file():
         if name not in (None, "manifest"):
@@ -100,12 +116,13 @@ def load_data(source: str | os.PathLike, *, corpus: str | None = None, skip_bad:
             except TypeError as exc:
                 raise AuditError(f"{source}: bad option for corpus {name} ({exc})") from None
             df = validate_manifest(rows, source, skip_bad=skip_bad, problems=log, check_files=False)
-    return _with_folds(df, n_folds, source, log, problems)
+    return _with_folds(df, n_folds, source, log, problems, require_folds)
 
 
 def _with_folds(df: pd.DataFrame, n_folds: int | None, source: object, log: ProblemLog,
-                problems: ProblemLog | None) -> pd.DataFrame:
-    if "fold" not in df.columns or n_folds is not None:
+                problems: ProblemLog | None, require_folds: bool = True) -> pd.DataFrame:
+    unsplittable = n_folds is None and not require_folds and default_n_folds(df) < 2
+    if ("fold" not in df.columns or n_folds is not None) and not unsplittable:
         df = assign_folds(df, n_folds)
     if problems is None and len(log):
         _log.warning("%s: %d item(s) skipped; pass a ProblemLog to record them", source, len(log))

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from audit._malloc import release_free_memory
+from audit.engine._length import drop_too_short
 from audit.engine._progress import progress_bar
 from audit.engine.cache import MemoryCache, audio_key, entry_key
 from audit.engine.chunks import MAX_AUDIO_S, chunk_suffix, compute_pieces, is_chunked
@@ -183,7 +184,8 @@ def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions:
         return entry_key(pred.sha256, akeys[row.utt_id], cond, 0 if cond == "clean" else seed,
                          feats[id(pred)] + (chunk_suffix() if row.utt_id in chunked else ""))
 
-    rows_all = [r for r in df.itertuples(index=False) if r.utt_id in akeys]
+    rows_all = drop_too_short([r for r in df.itertuples(index=False) if r.utt_id in akeys],
+                              model_sets, _predictor, store.problems)
     batches = [rows_all[b:b + batch_size] for b in range(0, len(rows_all), batch_size)]
     if executor is not None:
         _run_tasks(executor, batches, model_sets, conds, key, store, seed=seed, device=device,

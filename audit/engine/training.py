@@ -120,21 +120,34 @@ def plan_folds(df: Any, *, data: str, folds: list[int], train_config: dict, out:
     return jobs
 
 
-def _load_waveforms(df, problems, skip_bad: bool, natives: list | None = None):
-    """16 kHz waveforms of the manifest rows that load; failures raise or go to problems.
-    ``natives``, when given, receives each kept row's ``(waveform, native rate)``."""
+def min_training_samples(config) -> int:
+    """The shortest 16 kHz waveform a training of ``config`` can featurise, after the fastest
+    speed perturbation shortens it."""
+    import math
+
+    return math.ceil(config.features.min_samples * max([1.0, *config.speed_factors]))
+
+
+def _load_waveforms(df, problems, skip_bad: bool, natives: list | None = None, min_samples: int = 1):
+    """16 kHz waveforms of the manifest rows that load; failures (and files shorter than
+    ``min_samples`` at 16 kHz) raise or go to problems. ``natives``, when given, receives
+    each kept row's ``(waveform, native rate)``."""
     from audit.data import TARGET_SR, load_audio, resample
 
     waves, keep = [], []
     for i, row in enumerate(df.itertuples(index=False)):
         try:
             wav, sr = load_audio(row.path)
+            wav16 = resample(wav, sr, TARGET_SR)
+            if len(wav16) < min_samples:
+                raise AuditError(f"{row.path}: {len(wav16)} samples at 16 kHz, too short to train on (the "
+                                 f"features need at least {min_samples}); --skip-bad leaves it out")
         except AuditError as exc:
             if not skip_bad:
                 raise
             problems.add("train", str(exc), utt_id=row.utt_id, path=str(row.path))
             continue
-        waves.append(resample(wav, sr, TARGET_SR))
+        waves.append(wav16)
         if natives is not None:
             natives.append((wav, sr))
         keep.append(i)
@@ -158,8 +171,9 @@ def held_out_scores(weights, test_df, problems, skip_bad: bool, classes, device=
     from audit.analysis.metrics import unweighted_accuracy, weighted_accuracy
     from model import load_checkpoint
 
-    waves, test_df = _load_waveforms(test_df, problems, skip_bad)
-    proba = load_checkpoint(weights, device=device).predict_proba(waves)
+    predictor = load_checkpoint(weights, device=device)
+    waves, test_df = _load_waveforms(test_df, problems, skip_bad, min_samples=predictor.min_samples)
+    proba = predictor.predict_proba(waves)
     pred = [classes[i] for i in proba.argmax(axis=1)]
     y = list(test_df["emotion"])
     return weighted_accuracy(y, pred), unweighted_accuracy(y, pred), len(y)
@@ -187,10 +201,11 @@ def run_fold_job(job: FoldJob) -> dict:
         if config.val_speakers else []
     train_df, val_df = split_validation(train_df, val_speakers)
     natives: list | None = [] if config.augment else None
-    waves, train_df = _load_waveforms(train_df, problems, job.skip_bad, natives)
+    shortest = min_training_samples(config)
+    waves, train_df = _load_waveforms(train_df, problems, job.skip_bad, natives, shortest)
     validation = None
     if val_speakers:
-        val_waves, val_df = _load_waveforms(val_df, problems, job.skip_bad)
+        val_waves, val_df = _load_waveforms(val_df, problems, job.skip_bad, min_samples=shortest)
         validation = (val_waves, list(val_df["emotion"]))
     tag = f"{job.label + ' ' if job.label else ''}fold {job.fold}"
     print(f"{tag}: {'resuming' if job.action == 'resume' else 'training'} {config.model} ({config.aug}) on "

@@ -266,10 +266,11 @@ def load_model(source: str | Path, *, classes: Sequence[str] | None = None,
         if not sidecars:
             raise AuditError(f"{path}: no fold*.json checkpoints in this folder")
         preds: dict[int | None, Predictor] = {}
+        claimed: dict[int, str] = {}
         for sc in sidecars:
             pred = _checkpoint(sc, device, precision)
-            fold = pred.fold if pred.fold is not None else int(sc.stem[4:])
-            preds[int(fold)] = pred
+            fold = _fold_claim(sc, pred.fold, claimed)
+            preds[fold] = pred
         ms = ModelSet(path.name, str(path), "checkpoints", preds)
     elif path.suffix in (".safetensors", ".json"):
         ms = ModelSet(path.stem, str(path), "checkpoint", {None: _checkpoint(path, device, precision)})
@@ -284,6 +285,21 @@ def load_model(source: str | Path, *, classes: Sequence[str] | None = None,
     for pred in ms.predictors.values():
         check_predictor(pred, str(path))
     return ms
+
+
+def _fold_claim(sidecar: Path, fold: Any, claimed: dict[int, str]) -> int:
+    """The fold ``fold{k}.json`` evaluates: its name and its sidecar's ``fold`` must agree, and no
+    two files may claim one fold (a copied sidecar would otherwise silently replace a fold)."""
+    named = int(sidecar.stem[4:])
+    if fold is not None and int(fold) != named:
+        raise AuditError(f"{sidecar}: the sidecar says fold {fold} but the file is named fold "
+                         f"{named}; a copied or renamed checkpoint? (rename it fold{fold}.* or "
+                         "remove it)")
+    if named in claimed:
+        raise AuditError(f"{sidecar.parent}: fold {named} is claimed by both {claimed[named]} and "
+                         f"{sidecar.name}; keep one of them")
+    claimed[named] = sidecar.name
+    return named
 
 
 def load_models(paths: Sequence[str | Path], *, classes: Sequence[str] | None = None,

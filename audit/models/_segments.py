@@ -43,6 +43,11 @@ class SegmentPredictor:
         self._fixed_batch = fixed_batch
         self._extractor = MFCCExtractor(feature_config).eval()
 
+    @property
+    def min_samples(self) -> int:
+        """The shortest utterance (samples at 16 kHz) the MFCC front end takes."""
+        return self.feature_config.min_samples
+
     def _logits(self, segments: np.ndarray) -> np.ndarray:
         if self._fixed_batch is None:
             return np.asarray(self._forward(segments), dtype=np.float32)

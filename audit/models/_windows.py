@@ -21,7 +21,8 @@ import numpy as np
 
 from audit.errors import AuditError
 
-__all__ = ["WindowConfig", "WindowedPredictor", "window_starts", "resolve_adapter_precision"]
+__all__ = ["WindowConfig", "WindowedPredictor", "window_starts", "resolve_adapter_precision",
+           "shortest_input"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,24 @@ def window_starts(n_samples: int, window: int, hop: int) -> list[int]:
     return segment_starts(n_samples, hop, window)
 
 
+def shortest_input(accepts: Callable[[int], bool], limit: int) -> int | None:
+    """The smallest ``n`` in ``1..limit`` with ``accepts(n)``, or None when ``limit`` fails too.
+
+    Doubling then bisection (about ``2 log2(n)`` calls, all on inputs shorter than ``2 n``);
+    it assumes what a stack of convolutions gives: once a length is accepted, longer ones are.
+    """
+    hi = 1
+    while not accepts(hi):
+        if hi >= limit:
+            return None
+        hi = min(2 * hi, limit)
+    lo = hi // 2  # rejected (or 0)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if accepts(mid) else (mid, hi)
+    return hi
+
+
 class WindowedPredictor:
     """A :class:`audit.models.Predictor` for a model that takes raw waveforms.
 
@@ -88,6 +107,40 @@ class WindowedPredictor:
         self.sha256 = sha256
         self.fold = None
         self.meta = dict(meta or {})
+        self._min_samples: int | None = None
+
+    @property
+    def min_samples(self) -> int:
+        """The shortest utterance (samples at 16 kHz) the model takes, measured once.
+
+        Models differ (a wav2vec2 conv front end needs one 400-sample receptive field, an
+        x-vector TDNN a few frames) and say nothing about it, so the forward pass is tried on
+        seeded noise (``shortest_input``); the model-rate minimum ``m`` becomes the least 16 kHz
+        length whose resampled length (``ceil(n * rate / 16000)``) reaches it.
+        """
+        if self._min_samples is None:
+            from audit.data import TARGET_SR
+
+            rate = self.feature_config.sample_rate
+            limit = int(round(self.feature_config.window_s * rate))
+            probe = (0.1 * np.random.default_rng(0).standard_normal(limit)).astype(np.float32)
+            failure: list[str] = []
+
+            def accepts(n: int) -> bool:
+                try:
+                    self._checked(probe[None, :n])
+                except Exception as exc:  # any failure of the model's code on this length
+                    text = str(exc).strip()
+                    failure[:] = [type(exc).__name__ + (f": {text.splitlines()[0]}" if text else "")]
+                    return False
+                return True
+
+            m = shortest_input(accepts, limit)
+            if m is None:
+                raise AuditError(f"{self.name}: the model fails on noise of every length up to one "
+                                 f"window ({limit} samples): {failure[0]}")
+            self._min_samples = (m - 1) * TARGET_SR // rate + 1
+        return self._min_samples
 
     def predict_proba(self, waveforms: Sequence[np.ndarray], *,
                       batch_size: int | None = None) -> np.ndarray:
@@ -107,6 +160,10 @@ class WindowedPredictor:
             if x.ndim != 1 or x.size == 0 or not np.all(np.isfinite(x)):
                 raise AuditError(f"{self.name}: waveform {i} must be a non-empty finite 1-D array "
                                  f"(got shape {x.shape})")
+            if x.size < self.min_samples:
+                raise AuditError(f"{self.name}: waveform {i}: {x.size} samples at 16 kHz, too short "
+                                 f"for {self.name}: it needs at least {self.min_samples} "
+                                 f"({1000 * self.min_samples / TARGET_SR:.1f} ms)")
             if cfg.sample_rate != TARGET_SR:
                 x = resample(x, TARGET_SR, cfg.sample_rate)
             starts = window_starts(len(x), win, hop)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from audit.analysis.conditions import condition_kind
 from audit.runfiles import metrics_file
+from perturbations import format_value
 
 __all__ = ["Summary", "build_summary", "write_summary", "summary_html", "condition_phrase"]
 
@@ -52,8 +53,9 @@ def condition_phrase(condition: str) -> str:
         return "on clean speech"
     if value is None:
         return f"under {condition}"
-    return {"awgn": f"at {value:g} dB SNR", "mp3": f"under MP3 at {value:g} kbps",
-            "reverb": f"under reverberation (RT60 {value:g} s)"}[kind]
+    text = format_value(value)  # every digit, as in the condition key
+    return {"awgn": f"at {text} dB SNR", "mp3": f"under MP3 at {text} kbps",
+            "reverb": f"under reverberation (RT60 {text} s)"}[kind]
 
 
 def _p(p: float) -> str:

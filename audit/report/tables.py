@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from audit.analysis.conditions import condition_kind
+from perturbations import format_value
 
 __all__ = ["write_tables", "table15_noise", "table16_codec_reverb", "table17_gender",
            "table18_classwise_gender", "table_gap_change", "table_robustness_score", "condition_kind"]
@@ -80,7 +81,7 @@ def table15_noise(metrics: pd.DataFrame) -> pd.DataFrame | None:
     if not found or "clean" not in set(metrics["condition"]):
         return None
     noise = sorted(found, key=lambda c: -found[c][1])
-    conds = [("clean", "clean")] + [(c, f"{found[c][1]:g} dB SNR") for c in noise]
+    conds = [("clean", "clean")] + [(c, f"{format_value(found[c][1])} dB SNR") for c in noise]
     return _by_condition(metrics, conds)
 
 
@@ -91,8 +92,8 @@ def table16_codec_reverb(metrics: pd.DataFrame) -> pd.DataFrame | None:
         return None
     mp3 = sorted((c for c in found if found[c][0] == "mp3"), key=lambda c: -found[c][1])
     rev = sorted((c for c in found if found[c][0] == "reverb"), key=lambda c: found[c][1])
-    conds = ([("clean", "clean")] + [(c, f"MP3 {found[c][1]:g} kbps") for c in mp3]
-             + [(c, f"reverb RT60 {found[c][1]:g} s") for c in rev])
+    conds = ([("clean", "clean")] + [(c, f"MP3 {format_value(found[c][1])} kbps") for c in mp3]
+             + [(c, f"reverb RT60 {format_value(found[c][1])} s") for c in rev])
     return _by_condition(metrics, conds)
 
 

@@ -113,8 +113,22 @@ def _split_folds(ms: ModelSet, taken: set[str]) -> list[ModelSet]:
     return out
 
 
+def _ensemble_of_folds(ms: ModelSet) -> ModelSet:
+    """One model whose probabilities are the mean of the folder's fold models' (``--ensemble``)."""
+    from model import EnsemblePredictor, speakers_seen
+
+    folds = sorted(ms.predictors)
+    members = [ms.predictors[k] for k in folds]
+    meta = {"name": ms.name, "fold": None,
+            "members": [{"sidecar": f"fold{k}", "weights_sha256": p.sha256, "seed": _meta(p).get("seed")}
+                        for k, p in zip(folds, members)],
+            "training_speakers": sorted({s for p in members for s in speakers_seen(_meta(p))})}
+    return ModelSet(ms.name, ms.source, "fold-ensemble", {None: EnsemblePredictor(members, meta, name=ms.name)})
+
+
 def plan_evaluation(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], *, data_hash: str,
-                    source: str, label_map: Any = None, problems: Any = None) -> EvaluationPlan:
+                    source: str, label_map: Any = None, problems: Any = None,
+                    ensemble: bool = False) -> EvaluationPlan:
     """Decide routing per model and apply ``label_map`` (a :class:`audit.data.LabelMap` or None).
 
     Parameters
@@ -123,6 +137,9 @@ def plan_evaluation(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], *, d
     data_hash : ``manifest_hash`` of the whole data manifest (compared with the sidecars').
     source : the data's name for messages.
     problems : ``ProblemLog`` receiving one ``label_map`` row per removed utterance.
+    ensemble : a per-fold folder on another corpus is evaluated as ONE model whose
+        probabilities are the mean of its fold models' (instead of one ``<name>-fold<k>`` model
+        per fold).
     """
     speakers = set(manifest["speaker"].astype(str))
     relations = {ms.name: corpus_relation(ms, speakers, data_hash, source) for ms in model_sets}
@@ -170,7 +187,10 @@ def plan_evaluation(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], *, d
     planned: list[ModelSet] = []
     taken = {ms.name for ms in model_sets}
     for ms in model_sets:
-        if relations[ms.name] == "cross" and ms.per_fold:
+        if relations[ms.name] == "cross" and ms.per_fold and ensemble:
+            planned.append(_ensemble_of_folds(ms))
+            record["models"][ms.name]["evaluated_as"] = f"mean probabilities of folds {sorted(ms.predictors)}"
+        elif relations[ms.name] == "cross" and ms.per_fold:
             planned += _split_folds(ms, taken)
             record["models"][ms.name]["evaluated_as"] = [m.name for m in planned[-len(ms.predictors):]]
         else:

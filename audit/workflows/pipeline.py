@@ -64,6 +64,7 @@ class RunOptions:
     reference_model: str | None = None  # robustness score reference (None: the first model)
     p_adjust: str = "holm"  # multiplicity adjustment of the findings: holm | bh
     compress_predictions: bool = False  # predictions.csv.gz and metrics.csv.gz instead of the CSVs
+    ensemble_folds: bool = False  # a fold folder on another corpus: one model, its folds' mean probabilities
 
 
 @dataclass
@@ -184,6 +185,7 @@ def _run_audit(scenario: Scenario, opts: RunOptions, executor: Any, after_batch)
     label_spec = opts.label_map or scenario.label_map
     plan = plan_evaluation(manifest, model_sets, data_hash=data_hash, source=str(opts.data),
                            label_map=load_label_map(label_spec) if label_spec else None,
+                           ensemble=opts.ensemble_folds,
                            problems=problems)
     if executor is not None and (plan.mapping is not None or len(plan.model_sets) != len(model_sets)):
         # Ray workers rebuild models from their sources, without the label map or fold split

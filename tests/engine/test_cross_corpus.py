@@ -228,3 +228,17 @@ def test_single_checkpoint_on_its_own_corpus_needs_its_test_fold(tmp_path, corpu
         _run(corpus, [models_a / "fold0.safetensors"], tmp_path / "x", label_map="synonyms")
     res = _run(corpus, [models_a / "fold0.safetensors"], tmp_path / "y", label_map="synonyms", folds=[0])
     assert set(res.predictions["fold"]) == {0}
+
+
+def test_ensemble_evaluates_a_fold_folder_as_one_model_averaging_its_folds(tmp_path, corpus_b, models_a, cross_run):
+    res = _run(corpus_b, [models_a], tmp_path / "ens", label_map="synonyms", ensemble_folds=True)
+    preds = res.predictions
+    assert set(preds["model"]) == {"renamed"}
+    cols = ["p_angry", "p_neutral", "p_sad"]
+    per_fold = cross_run.predictions.set_index(["model", "utt_id"])[cols]
+    mean = (per_fold.loc["renamed-fold0"] + per_fold.loc["renamed-fold1"]) / 2
+    got = preds.set_index("utt_id").loc[mean.index, cols]
+    # the mean of the fold models' renormalised shared-class probabilities
+    np.testing.assert_allclose(got.to_numpy(float), mean.to_numpy(float), atol=2e-6)
+    ev = json.loads((res.out / "run.json").read_text())["evaluation"]["models"]["renamed"]
+    assert ev["evaluated_as"] == "mean probabilities of folds [0, 1]"

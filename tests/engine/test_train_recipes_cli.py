@@ -155,3 +155,25 @@ def test_balance_cells_index_group_by_class_and_name_a_missing_column(manifest8)
     assert all((cells[i] == cells[j]) == (keys[i] == keys[j]) for i in range(len(keys)) for j in range(len(keys)))
     with pytest.raises(AuditError, match="--balance accent: the manifest has no column 'accent'"):
         balance_cells(manifest8, "accent")
+
+
+def test_a_file_too_short_to_train_on_is_named_or_skipped(corpus8, tmp_path, audit_cli):
+    from audit.data import read_manifest, write_manifest, write_audio
+
+    df = read_manifest(corpus8)
+    short = tmp_path / "short.wav"
+    write_audio(short, np.zeros(200, dtype=np.float32) + 0.01, 16000, subtype="PCM_16")
+    i = df.index[df["fold"] == 1][0]  # a training utterance of fold 0
+    df.loc[i, "path"] = str(short)
+    manifest = tmp_path / "m.csv"
+    write_manifest(df, manifest)
+    args = ["train", "--data", str(manifest), "--recipe", "paper", "--model", "macnn", "--aug", "none",
+            "--epochs", "1", "--batch-size", "16", "--device", "cpu", "--fold", "0"]
+    code, _, err = audit_cli(*args, "--out", str(tmp_path / "a"))
+    assert code != 0 and "short.wav: 200 samples at 16 kHz, too short to train on" in err
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [err.strip().splitlines()[-1]]
+    assert "Traceback" not in err
+    code, _, err = audit_cli(*args, "--skip-bad", "--out", str(tmp_path / "b"))
+    assert code == 0, err
+    problems = pd.read_csv(tmp_path / "b" / "problems.csv")
+    assert problems["path"].str.endswith("short.wav").any()

@@ -26,19 +26,44 @@ def _raise_unreadable(exc: OSError) -> None:
 def audio_files(root: Path, *, max_depth: int | None = None) -> list[Path]:
     """Audio files (``.wav``/``.flac``, any case) under ``root``, sorted; hidden entries skipped.
 
-    Raises ``AuditError`` if ``root`` or a folder inside it cannot be listed.
+    Symlinked folders are followed. Raises ``AuditError`` if ``root`` or a folder inside it
+    cannot be listed, for a symlink loop (a link to a folder above it), a folder reached twice
+    (its files would count twice) and a broken folder link (its files would be missing).
     """
     if not root.is_dir():
         raise AuditError(f"{root}: no such folder")
     found: list[Path] = []
     base_depth = len(root.parts)
-    for folder, dirs, files in os.walk(root, onerror=_raise_unreadable):
+    reached = {os.path.realpath(root): root}  # real folder -> the path it was first reached by
+    for folder, dirs, files in os.walk(root, onerror=_raise_unreadable, followlinks=True):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         if max_depth is not None and len(Path(folder).parts) - base_depth >= max_depth:
             dirs[:] = []
-        found.extend(Path(folder) / f for f in files
-                     if not f.startswith(".") and f.lower().endswith(AUDIO_EXTENSIONS))
+        for d in dirs:
+            _claim(Path(folder) / d, reached)
+        for f in files:
+            if f.startswith("."):
+                continue
+            path = Path(folder) / f
+            if f.lower().endswith(AUDIO_EXTENSIONS):
+                found.append(path)  # a broken link here is a missing file: read_header says so
+            elif path.is_symlink() and not path.exists():
+                raise AuditError(f"{path}: broken symlink to {os.readlink(path)} (a linked folder "
+                                 "that was moved or deleted?); fix or remove the link")
     return sorted(found)
+
+
+def _claim(path: Path, reached: dict[str, Path]) -> None:
+    """Record the folder ``path`` leads to; raise for a loop or a folder reached twice."""
+    target = os.path.realpath(path)
+    parent = os.path.realpath(path.parent)
+    if parent == target or parent.startswith(target.rstrip(os.sep) + os.sep):
+        raise AuditError(f"{path}: symlink loop: it leads back to {target}, a folder above it; "
+                         "remove the link")
+    if target in reached:
+        raise AuditError(f"{path} and {reached[target]} are the same folder ({target}), linked "
+                         "twice: its files would count twice; remove one link")
+    reached[target] = path
 
 
 def rows_to_frame(rows: Iterable[dict], corpus: str, *, skip_bad: bool,
