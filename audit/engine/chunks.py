@@ -166,13 +166,13 @@ def compute_pieces(rows: Sequence[Any], needs: Needs, *, conds: Sequence[tuple[s
                 continue
             audio.append((p, wav, sr))
         audio = [a for a in audio if a[0].whole or not recs[a[0].row.utt_id].failed]
-        for cond, pert in conds:
-            wanted = [(p, wav, sr, needs(cond, p.row)) for p, wav, sr in audio]
-            wanted = [w for w in wanted if w[3]]
-            items = [RenderItem(p.row.utt_id, wav, sr, {"utt_id": p.row.utt_id, "speaker": str(p.row.speaker)})
-                     for p, wav, sr, _ in wanted]
+
+        pending = _submit(audio, needs, renderer, *conds[0]) if conds else None
+        for c, (cond, pert) in enumerate(conds):
+            wanted, rendered = pending
+            pending = _submit(audio, needs, renderer, *conds[c + 1]) if c + 1 < len(conds) else None
             groups: dict[Hashable, tuple[Any, list[tuple[Piece, Hashable, Any]]]] = {}
-            for (p, _, _, slots), out in zip(wanted, renderer.render(pert, cond, items), strict=True):
+            for (p, slots), out in zip(wanted, rendered(), strict=True):
                 if out.error:
                     if p.whole:
                         on_problem("perturb", out.error, p.row, cond)
@@ -194,6 +194,16 @@ def compute_pieces(rows: Sequence[Any], needs: Needs, *, conds: Sequence[tuple[s
                 if finished:
                     on_results(finished)
     _finish_recordings(rows, recs, conds, needs, on_problem, on_results)
+
+
+def _submit(audio: Sequence[tuple[Piece, np.ndarray, int]], needs: Needs, renderer: Renderer,
+            cond: str, pert: Any) -> tuple[list, Callable[[], list[Any]]]:
+    """Start rendering one condition for the pieces that need it: ``([(piece, slots)], wait)``.
+    With a process pool the workers render it while the models predict the previous one."""
+    wanted = [(p, needs(cond, p.row)) for p, _, _ in audio]
+    items = [RenderItem(p.row.utt_id, wav, sr, {"utt_id": p.row.utt_id, "speaker": str(p.row.speaker)})
+             for (p, slots), (_, wav, sr) in zip(wanted, audio, strict=True) if slots]
+    return [w for w in wanted if w[1]], renderer.submit(pert, cond, items)
 
 
 def _group_order(group: Hashable) -> tuple:

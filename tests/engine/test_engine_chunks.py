@@ -116,3 +116,19 @@ def test_chunked_keys_differ_and_tasks_match(manifest, toy_entry, tmp_path, shor
     chunks.CHUNK_S = 20.0
     evaluate(df, sets, [], seed=2, cache=cache)
     assert cache.hits == len(df) - 1 and cache.misses == len(df) + 1
+
+
+def test_pool_rendering_keeps_the_bytes_at_48_khz(toy_entry, tmp_path):
+    """With workers > 1 every condition, clean and noise too, renders in the pool (one torch
+    thread, resampling 48 -> 16 kHz there) while the models predict the previous condition."""
+    from audit.data import read_manifest, write_synthetic_corpus
+
+    corpus = write_synthetic_corpus(tmp_path / "c48", seed=1, n_speakers=2, utterances_per_emotion=1,
+                                    emotions=CLASSES, sample_rate=48000)
+    df = read_manifest(corpus)
+    sets = load_models([toy_entry])
+    conds = ["awgn:snr_db=5", "reverb:rt60_s=0.3"]
+    a = evaluate(df, sets, conds, seed=9, batch_size=8, workers=1)
+    b = evaluate(df, sets, conds, seed=9, batch_size=3, workers=2)
+    assert len(a) == 3 * len(df)
+    assert atomic_write_csv(tmp_path / "a.csv", a).read_bytes() == atomic_write_csv(tmp_path / "b.csv", b).read_bytes()
