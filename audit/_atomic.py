@@ -1,6 +1,12 @@
 """Atomic file writes: a reader never sees a half-written output, even after a crash.
 
-Shared by every writer in ``audit`` (manifests, problems.csv, run outputs).
+Every writer in ``audit`` goes through here (manifests, problems.csv, run outputs, tables,
+plots, reports, cards, comparisons, the fetch record): a temporary file in the same folder,
+flushed to disk (``fsync``), then renamed over the final name. The streaming writers of large
+downloads and archive members (``audit.data._download``, ``_extract``) keep their own
+``.partial`` protocol, which resumes. ``model`` may not import ``audit``: its checkpoints and
+resume states go through ``model.checkpoint``'s writer (temporary name and rename, no fsync:
+the trainer's files are the trainer's business, issue 28).
 """
 
 from __future__ import annotations

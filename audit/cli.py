@@ -62,21 +62,10 @@ def cli(ctx: click.Context, seed: int | None, device: str, log_level: str) -> No
     ctx.obj["device"] = device
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from audit.errors import AuditError
-
-    errors: list[type[BaseException]] = [AuditError]
-    for module_name, attr in (("perturbations", "PerturbationError"), ("model", "ModelError")):
-        try:
-            errors.append(getattr(importlib.import_module(module_name), attr))
-        except (ImportError, AttributeError):
-            pass
-    return tuple(errors)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI; user errors print one line and exit 2 (gates exit 3)."""
     from audit._malloc import keep_freed_memory
+    from audit.errors import user_errors
 
     keep_freed_memory()  # this process is ours: large freed blocks are reused, not re-faulted
     try:
@@ -87,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except _user_errors() as exc:  # noqa: B030 - tuple built at runtime
+    except user_errors() as exc:  # noqa: B030 - tuple built at runtime
         click.echo(f"error: {exc}", err=True)
         sys.exit(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:

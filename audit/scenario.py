@@ -188,11 +188,15 @@ def list_scenarios() -> list[str]:
 def resolve_scenario(name_or_path: str | Path) -> Scenario:
     """Load a scenario from a file path, or by name from ``scenarios/`` (``paper``)."""
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
+    # a folder that happens to share a scenario's name (an earlier run's --out) is not a spec
+    if path.suffix == ".toml" or path.is_file():
         return load_scenario(path)
     candidate = SCENARIO_DIR / f"{name_or_path}.toml"
     if candidate.exists():
         return load_scenario(candidate)
+    if path.is_dir():
+        raise AuditError(f"{name_or_path}: is a folder, not a scenario file (.toml) or one of "
+                         f"{', '.join(list_scenarios()) or '(none)'}")
     raise AuditError(
         f"unknown scenario {str(name_or_path)!r}: not a file and not one of "
         f"{', '.join(list_scenarios()) or '(none)'} in {SCENARIO_DIR}"

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 _CHILD = """
 import json, resource, sys
 sys.path[:0] = [{root!r}, {bench!r}]
-from audit._malloc import keep_freed_memory
+from audit import keep_freed_memory
 kept = keep_freed_memory()
 from train_throughput import measure_train
 r0 = resource.getrusage(resource.RUSAGE_SELF)

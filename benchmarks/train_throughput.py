@@ -33,7 +33,7 @@ __all__ = ["measure_train", "measure_eval"]
 def _setup(threads: int) -> None:
     import torch
 
-    from audit._malloc import keep_freed_memory
+    from audit import keep_freed_memory
 
     keep_freed_memory()  # as `audit train` and its workers do (SER_AUDIT_MALLOC=system: not)
     torch.set_num_threads(threads)

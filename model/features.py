@@ -26,10 +26,12 @@ __all__ = [
     "utterance_segments",
     "fit_stats",
     "check_length",
+    "speech_span",
 ]
 
 
-_NON_POSITIVE_INT = ("standardize", "streams", "ssl_model", "ssl_layer")
+_NON_POSITIVE_INT = ("standardize", "streams", "ssl_model", "ssl_layer", "trim_db")
+_TRIM_MARGIN = 10  # frames kept on either side of the loud span (100 ms at the 10 ms hop)
 _STREAM_KEYS = ("streams", "spectral_mels", "f0_min_hz", "f0_max_hz", "ssl_model", "ssl_layer")
 
 
@@ -44,6 +46,10 @@ class FeatureConfig:
     ``spectral_mels`` the log-mel bands of the spectral stream, ``f0_min_hz``/``f0_max_hz`` the
     F0 search range of the prosodic stream, ``ssl_model`` a local pre-trained speech model
     folder and ``ssl_layer`` which of its hidden states (-1 = last) the ssl stream takes.
+    ``trim_db`` (None = off) keeps, per utterance, the frames from the first to the last whose
+    energy lies within ``trim_db`` dB of its loudest frame, plus 100 ms either side: leading and
+    trailing silence (RAVDESS clips carry about a second of it) is cut before segmenting, in
+    training, statistics and prediction alike (``speech_span``).
     """
 
     sample_rate: int = 16000
@@ -64,6 +70,7 @@ class FeatureConfig:
     f0_max_hz: int = 500
     ssl_model: str | None = None
     ssl_layer: int = -1
+    trim_db: float | None = None
 
     def __post_init__(self) -> None:
         from model.streams import STREAMS  # streams.py imports this module
@@ -90,6 +97,8 @@ class FeatureConfig:
                              "model folder) is not set")
         if not isinstance(self.ssl_layer, int) or isinstance(self.ssl_layer, bool):
             raise ModelError(f"FeatureConfig.ssl_layer={self.ssl_layer!r}: must be an integer")
+        if self.trim_db is not None and (isinstance(self.trim_db, bool) or not 10 <= self.trim_db <= 80):
+            raise ModelError(f"FeatureConfig.trim_db={self.trim_db!r}: None or a level in [10, 80] dB")
 
     @property
     def min_samples(self) -> int:
@@ -110,6 +119,8 @@ class FeatureConfig:
         are at their MFCC-only defaults, so MACNN configs (sidecars, ``checkpoint_matches``,
         resume identities) read exactly as they did before streams existed."""
         d = asdict(self)
+        if self.trim_db is None:  # added later: configs without it read as before
+            del d["trim_db"]
         defaults = {f.name: f.default for f in fields(self) if f.name in _STREAM_KEYS}
         if all(d[k] == v for k, v in defaults.items()):
             return {k: v for k, v in d.items() if k not in _STREAM_KEYS}
@@ -186,6 +197,24 @@ class MFCCExtractor(torch.nn.Module):
         return torch.cat([static, delta, delta2], dim=-2)  # (..., 39, F)
 
 
+def speech_span(waveform: torch.Tensor, config: FeatureConfig) -> tuple[int, int]:
+    """``(first, stop)`` frames of ``waveform: (time,)`` to keep under ``config.trim_db``: from the
+    first to the last frame (``win_length`` samples centred every ``hop_length``, zero-padded:
+    ``1 + time // hop`` frames, the feature grid) whose energy is within ``trim_db`` dB of the
+    loudest frame, widened by 10 frames either side. ``(0, frames)`` when trimming is off."""
+    n_frames = 1 + waveform.shape[-1] // config.hop_length
+    if config.trim_db is None:
+        return 0, n_frames
+    half = config.win_length // 2
+    x = torch.nn.functional.pad(waveform.reshape(1, -1).float(), (half, half))[0]
+    frames = x.unfold(0, config.win_length, config.hop_length)[:n_frames]  # (frames, win)
+    level = 10.0 * torch.log10(frames.square().mean(dim=1) + 1e-10)
+    loud = torch.nonzero(level >= level.max() - config.trim_db).flatten()
+    first = max(0, int(loud[0]) - _TRIM_MARGIN)
+    stop = min(n_frames, int(loud[-1]) + 1 + _TRIM_MARGIN)
+    return first, stop
+
+
 def segment_starts(n_frames: int, stride: int, length: int = 200) -> list[int]:
     """Start frames of ``length``-frame windows every ``stride`` frames.
 
@@ -236,6 +265,8 @@ def utterance_segments(
         x = torch.as_tensor(arr, dtype=torch.float32, device=device)
         with torch.no_grad():
             feats = extractor(x)  # (39, frames)
+            first, stop = speech_span(x, extractor.config)
+            feats = feats[:, first:stop]
             if stats is not None:
                 feats = stats.apply(feats)
         yield i, segment(feats, stride, length)
@@ -255,14 +286,16 @@ def check_length(n_samples: int, config: FeatureConfig, index: int) -> None:
 def fit_stats(
     waveforms: Sequence[np.ndarray], extractor: torch.nn.Module, *, device: torch.device | str = "cpu"
 ) -> FeatureStats:
-    """Per-coefficient mean/std over all frames of ``waveforms`` (the training fold only)."""
+    """Per-coefficient mean/std over all frames of ``waveforms`` (the training fold only; the
+    frames ``speech_span`` keeps when the config trims)."""
     total = total_sq = None
     count = 0
     with torch.no_grad():
         for i, wav in enumerate(waveforms):
             check_length(np.asarray(wav).size, extractor.config, i)
-            f = extractor(torch.as_tensor(np.asarray(wav), dtype=torch.float32, device=device))
-            f = f.double().cpu()  # (n_features, frames); n_features depends on the streams
+            x = torch.as_tensor(np.asarray(wav), dtype=torch.float32, device=device)
+            first, stop = speech_span(x, extractor.config)
+            f = extractor(x)[:, first:stop].double().cpu()  # (n_features, frames); rows depend on the streams
             if total is None:
                 total = torch.zeros(f.shape[0], dtype=torch.float64)
                 total_sq = torch.zeros_like(total)

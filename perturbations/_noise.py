@@ -1,4 +1,4 @@
-"""Shared base for additive noise at an exact SNR (AWGN, pink, brown)."""
+"""Shared base for additive noise at an exact SNR (AWGN, pink, brown, recorded noise)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from perturbations import functional as F
 from perturbations.base import Perturbation, check_waveform
 from perturbations.errors import PerturbationError
 
-__all__ = ["NoiseAtSNR", "SNR_RANGE_DB"]
+__all__ = ["NoiseAtSNR", "SNR_RANGE_DB", "check_snr_level", "add_noise_at_snr", "measure_snr"]
 
 # Below -30 dB the speech is gone; above 80 dB float32 rounding of the sum is no longer far
 # below the noise, so the achieved SNR could not be held to 0.01 dB.
@@ -21,21 +21,18 @@ SNR_RANGE_DB = (-30.0, 80.0)
 class NoiseAtSNR(Perturbation):
     """Adds noise scaled so that the achieved SNR equals ``snr_db`` exactly.
 
-    Signal power is the whole-utterance mean power (``power="whole"``, the paper's definition)
-    or the mean over active 20 ms frames (``power="active"``). The noise vector is drawn from
-    ``noise_seed`` (sampled per item), and its realised power sets the gain.
+    The speech level is the whole-utterance mean power (``level="whole"``, the paper's
+    definition), the mean over active 20 ms frames (``level="active"``) or the ITU-T P.56
+    active speech level (``level="p56"``); the noise level is its mean power. The noise vector
+    is drawn from ``noise_seed`` (sampled per item), and its realised power sets the gain.
+    ``power=`` is the older spelling of ``level=`` (still parsed).
     """
 
     snr_db: float
-    power: str = "whole"
+    level: str = "whole"
 
     def _validate(self) -> None:
-        lo, hi = SNR_RANGE_DB
-        if not lo <= self.snr_db <= hi:
-            raise PerturbationError(f"{self.name}:snr_db={self.snr_db} is outside [{lo}, {hi}] dB")
-        if self.power not in F.POWER_MODES:
-            raise PerturbationError(f"{self.name}:power={self.power!r} must be one of "
-                                    f"{', '.join(F.POWER_MODES)}")
+        check_snr_level(self.name, self.snr_db, self.level)
 
     def sample_params(self, rng: np.random.Generator, sample_rate: int, *,
                       context: dict | None = None) -> dict:
@@ -52,8 +49,17 @@ class NoiseAtSNR(Perturbation):
 
     def measure(self, before: np.ndarray, after: np.ndarray, sample_rate: int,
                 params: dict) -> dict:
-        """``achieved_snr_db`` of the output against the input (same power definition)."""
+        """Achieved SNR of the output against the input: see :func:`measure_snr`."""
         return measure_snr(before, after, sample_rate, params)
+
+
+def check_snr_level(name: str, snr_db: float, level: str) -> None:
+    """Raise ``PerturbationError`` for an SNR outside the range or an unknown level definition."""
+    lo, hi = SNR_RANGE_DB
+    if not lo <= snr_db <= hi:
+        raise PerturbationError(f"{name}:snr_db={snr_db} is outside [{lo}, {hi}] dB")
+    if level not in F.POWER_MODES:
+        raise PerturbationError(f"{name}:level={level!r} must be one of {', '.join(F.POWER_MODES)}")
 
 
 def add_noise_at_snr(p: Perturbation, waveform: np.ndarray, sample_rate: int,
@@ -64,13 +70,22 @@ def add_noise_at_snr(p: Perturbation, waveform: np.ndarray, sample_rate: int,
     """
     x = check_waveform(waveform, p.name)
     try:
-        power = F.signal_power(x, sample_rate, params["power"])
+        power = F.signal_power(x, sample_rate, params["level"])
     except PerturbationError as exc:
         raise type(exc)(f"{p.name}: {exc}") from None
     noise = p.make_noise(x.size, sample_rate, params)
-    return F.add_at_snr(x, noise, params["snr_db"], sample_rate, params["power"], power)
+    if not F.noise_power(noise) > 0:
+        raise PerturbationError(f"{p.name}: the noise is silent (all zeros); no gain reaches the SNR")
+    return F.add_at_snr(x, noise, params["snr_db"], sample_rate, params["level"], power)
 
 
 def measure_snr(before: np.ndarray, after: np.ndarray, sample_rate: int, params: dict) -> dict:
-    """``{"achieved_snr_db": ...}`` of ``after`` against ``before`` (``params["power"]``)."""
-    return {"achieved_snr_db": F.snr_db(before, after, sample_rate, params["power"])}
+    """Achieved SNR of ``after`` against ``before`` under the condition's level definition
+    (``achieved_snr_db``, exact) and under the two others worth comparing: the whole-signal
+    power (``achieved_snr_whole_db``) and the P.56 active speech level (``achieved_snr_p56_db``)."""
+    noise = F.noise_power(np.asarray(after) - np.asarray(before))
+    out = {}
+    for key, mode in (("achieved_snr_db", params["level"]), ("achieved_snr_whole_db", "whole"),
+                      ("achieved_snr_p56_db", "p56")):
+        out[key] = 10.0 * np.log10(F.signal_power(before, sample_rate, mode) / noise)
+    return out

@@ -6,11 +6,12 @@ import numpy as np
 
 from perturbations.errors import PerturbationError
 
-__all__ = ["edc_db", "measure_rt60", "FIT_RANGES_DB"]
+__all__ = ["edc_db", "measure_rt60", "fit_decay", "FIT_RANGES_DB"]
 
-# Fit ranges on the energy decay curve, in dB below its start: T20 is the default because the
-# simulated RIR is cut where it has decayed 45 dB, which leaves T30's lower end too close.
-FIT_RANGES_DB = {"T20": (-5.0, -25.0), "T30": (-5.0, -35.0)}
+# Fit ranges on the energy decay curve, in dB below its start (ISO 3382-1): T20 is the default
+# because the simulated RIR is cut where it has decayed 45 dB, which leaves T30's lower end too
+# close; EDT (0 to -10 dB) is the early decay time of recorded impulse responses.
+FIT_RANGES_DB = {"T20": (-5.0, -25.0), "T30": (-5.0, -35.0), "EDT": (0.0, -10.0)}
 
 
 def edc_db(rir: np.ndarray) -> np.ndarray:
@@ -43,10 +44,15 @@ def measure_rt60(rir: np.ndarray, sample_rate: int, method: str = "T20") -> floa
     method : str
         ``T20`` (fit -5 to -25 dB) or ``T30`` (-5 to -35 dB); extrapolated to 60 dB.
     """
+    return fit_decay(edc_db(rir), sample_rate, method)
+
+
+def fit_decay(curve: np.ndarray, sample_rate: int, method: str = "T20") -> float:
+    """Decay time (s, extrapolated to 60 dB) of a least-squares line fitted to an energy decay
+    curve (taps,) in dB over the method's range (``T20``, ``T30``, ``EDT``)."""
     if method not in FIT_RANGES_DB:
         raise PerturbationError(f"RT60 method {method!r} must be one of {', '.join(FIT_RANGES_DB)}")
     hi, lo = FIT_RANGES_DB[method]
-    curve = edc_db(rir)
     idx = np.flatnonzero((curve <= hi) & (curve >= lo))
     if idx.size < 2 or curve[-1] > lo:
         raise PerturbationError(

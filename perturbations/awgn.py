@@ -17,14 +17,14 @@ __all__ = ["AWGN"]
 @register
 @dataclass(frozen=True)
 class AWGN(NoiseAtSNR):
-    """White Gaussian noise at ``snr_db`` (``awgn:snr_db=10``; ``power=active`` option).
+    """White Gaussian noise at ``snr_db`` (``awgn:snr_db=10``; ``level=p56`` option).
 
     Parameters
     ----------
     snr_db : float
         Target SNR in dB, in [-30, 80]; achieved exactly (recorded as ``achieved_snr_db``).
-    power : str
-        ``whole`` (default) or ``active`` signal-power definition.
+    level : str
+        Speech-level definition: ``whole`` (default), ``active`` (20 ms gate) or ``p56``.
     """
 
     name: ClassVar[str] = "awgn"

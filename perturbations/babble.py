@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from perturbations import functional as F
-from perturbations._noise import SNR_RANGE_DB, add_noise_at_snr, measure_snr
+from perturbations._noise import add_noise_at_snr, check_snr_level, measure_snr
 from perturbations.base import Perturbation, register
 from perturbations.errors import PerturbationError
 
@@ -47,24 +47,19 @@ class Babble(Perturbation):
         Target SNR in dB, in [-30, 80], achieved exactly (``achieved_snr_db``).
     talkers : int
         Number of simultaneous talkers, 1..16 (default 4).
-    power : str
-        ``whole`` or ``active`` signal power, as for AWGN.
+    level : str
+        ``whole``, ``active`` or ``p56`` speech level, as for AWGN.
     """
 
     name: ClassVar[str] = "babble"
     snr_db: float
     talkers: int = 4
-    power: str = "whole"
+    level: str = "whole"
 
     def _validate(self) -> None:
-        lo, hi = SNR_RANGE_DB
-        if not lo <= self.snr_db <= hi:
-            raise PerturbationError(f"babble:snr_db={self.snr_db} is outside [{lo}, {hi}] dB")
+        check_snr_level("babble", self.snr_db, self.level)
         if not 1 <= self.talkers <= 16:
             raise PerturbationError(f"babble:talkers={self.talkers} must be in 1..16")
-        if self.power not in F.POWER_MODES:
-            raise PerturbationError(f"babble:power={self.power!r} must be one of "
-                                    f"{', '.join(F.POWER_MODES)}")
 
     def bind_corpus(self, manifest: Any) -> None:
         """Keep the talker pool: rows (utt_id, path, speaker) of ``manifest``, sorted by utt_id."""
@@ -120,5 +115,5 @@ class Babble(Perturbation):
 
     def measure(self, before: np.ndarray, after: np.ndarray, sample_rate: int,
                 params: dict) -> dict:
-        """``achieved_snr_db`` of the output against the input."""
+        """Achieved SNR of the output against the input (``measure_snr``)."""
         return measure_snr(before, after, sample_rate, params)

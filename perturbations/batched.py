@@ -53,11 +53,11 @@ def _noise_batch(stage: NoiseAtSNR, xs: list[np.ndarray], params: list[dict], sa
     snrs = []
     for x, p in zip(xs, params):
         try:  # the same silent-input error as the per-item path
-            p_ref = F.signal_power(x, sample_rate, p["power"])
+            p_ref = F.signal_power(x, sample_rate, p["level"])
         except F.SilentInputError as exc:
             raise type(exc)(f"{stage.name}: {exc}") from None
         # add_noise sets the whole-utterance SNR; shift the target so the SNR against the
-        # reference power (whole or active) is the requested one.
+        # reference level (whole, active or P.56) is the requested one.
         snrs.append(p["snr_db"] + 10 * np.log10(F.signal_power(x, sample_rate, "whole") / p_ref))
     noises = [stage.make_noise(x.size, sample_rate, p) for x, p in zip(xs, params)]
     lengths = torch.tensor([x.size for x in xs], device=device)

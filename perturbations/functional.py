@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal as sps
 
+from perturbations._rt60 import edc_db, measure_rt60
 from perturbations.errors import SilentInputError
 
 __all__ = [
@@ -12,12 +13,14 @@ __all__ = [
     "active_mask", "signal_power", "noise_power", "snr_db", "scale_for_snr", "add_at_snr",
     "white_noise", "colored_noise", "convolve_same", "resample", "fit_length",
 ]
+__all__ += ["edc_db", "measure_rt60"]  # the RT60 measurement (Schroeder), for callers outside
 
 # Active speech: 20 ms frames whose energy is within 40 dB of the loudest frame. Simple and
 # deterministic; it drops leading/trailing silence, which is what "active" is for here.
+# ``p56`` is the standard active speech level (ITU-T P.56 method B, perturbations._p56).
 ACTIVE_FRAME_S = 0.02
 ACTIVE_FLOOR_DB = 40.0
-POWER_MODES = ("whole", "active")
+POWER_MODES = ("whole", "active", "p56")
 
 
 def active_mask(waveform: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -55,14 +58,20 @@ def _mean_square(x: np.ndarray) -> float:
 
 
 def signal_power(waveform: np.ndarray, sample_rate: int, mode: str = "whole") -> float:
-    """Mean power of a waveform (time,): over all samples (``whole``) or active frames only.
+    """Mean power of a waveform (time,): over all samples (``whole``), active 20 ms frames
+    (``active``), or the ITU-T P.56 active speech level (``p56``, as a mean square).
 
     Raises ``SilentInputError`` when the power is zero (an SNR would be undefined).
     """
     x = np.asarray(waveform)
-    if mode == "active":
-        x = x[active_mask(x, sample_rate)]
-    power = _mean_square(x)
+    if mode == "p56":
+        from perturbations._p56 import active_speech_level
+
+        power = active_speech_level(x, sample_rate).power
+    else:
+        if mode == "active":
+            x = x[active_mask(x, sample_rate)]
+        power = _mean_square(x)
     if not power > 0:
         raise SilentInputError("the input is silent (all zeros): its SNR is undefined")
     return power

@@ -14,7 +14,8 @@ from typing import Any
 
 # Importing the modules registers their classes.
 from perturbations import (  # noqa: F401
-    awgn, babble, clipping, codec, colored_noise, gain, mp3, pitch, reverb, speed, telephone,
+    awgn, babble, clipping, codec, colored_noise, gain, measured_rir, mp3, pitch, recorded_noise,
+    reverb, speed, telephone,
 )
 from perturbations.base import Chain, Clean, Perturbation, registered
 from perturbations.errors import PerturbationError
@@ -25,6 +26,15 @@ _TRUE = {"true", "1", "yes", "on"}
 # ``+`` joins stages, except as the sign of an exponent (``snr_db=1e+06``: a number, one stage).
 _STAGE_SEP = re.compile(r"(?<![0-9.][eE])\+|(?<=[0-9.][eE])\+(?![0-9])")
 _FALSE = {"false", "0", "no", "off"}
+# Older spellings still accepted: ``power=`` named the speech-level definition of the additive
+# noises before P.56 joined it as ``level=``.
+_ALIASES = {"power": "level"}
+
+
+def _alias(key: str, hints: dict[str, Any]) -> str:
+    """The field a parameter name means: itself, or the field an old spelling stands for."""
+    new = _ALIASES.get(key)
+    return new if key not in hints and new in hints else key
 
 
 def list_perturbations() -> list[str]:
@@ -79,7 +89,7 @@ def _parse_stage(text: str, where: str) -> Perturbation:
     kwargs: dict[str, Any] = {}
     for token in filter(None, (t.strip() for t in rest.split(","))):
         key, eq, value = token.partition("=")
-        key, value = key.strip(), value.strip()
+        key, value = _alias(key.strip(), hints), value.strip()
         if not eq or not key or not value:
             raise PerturbationError(f"bad token {token!r} in {where!r}: expected key=value")
         if key not in hints:
@@ -153,6 +163,7 @@ def condition_from_dict(data: Any) -> Perturbation:
     params = dict(data.get("params", {})) if "params" in data else {
         k: v for k, v in data.items() if k != "name"}
     hints = _field_hints(cls)
+    params = {_alias(k, hints): v for k, v in params.items()}
     unknown = sorted(set(params) - set(hints))
     if unknown:
         raise PerturbationError(f"unknown parameter(s) {', '.join(unknown)} for {name}; "

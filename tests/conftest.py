@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 _REPO = Path(__file__).resolve().parents[1]
+# No periodic progress lines on the tests' captured stderr (tests that check stderr line by line
+# would see them on a slow machine); tests/engine/test_progress.py sets its own interval.
+os.environ.setdefault("SER_AUDIT_PROGRESS_S", "0")
 
 
 def ravdess_path() -> Path | None:

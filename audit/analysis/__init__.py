@@ -5,10 +5,14 @@ the CLI use.
 - ``metrics``: plain metric functions ``f(y_true, y_pred, *, sample_weight=None) -> float``.
 - ``rows``: ``analyse`` (predictions -> tidy ``metrics.csv`` rows).
 - ``tidy``: the shape of ``metrics.csv`` (``COLUMNS``, metric names, row order), ``write_metrics``.
-- ``bootstrap``: speaker-clustered bootstrap weights and percentile intervals.
+- ``bootstrap``: the Rao-Wu speaker bootstrap: strata, replicate weights, design degrees of
+  freedom, the fold mean.
+- ``inference``: standard errors, t intervals, t-tests and minimum detectable effects from
+  replicates.
 - ``fairness``: ``fairness_frame`` (fairlearn ``MetricFrame`` values, bootstrap intervals).
 - ``gates``: ``check_gates`` over tidy rows (``ua_drop>10``).
 - ``stats``: paired tests of two models or conditions (Table 19), Holm / BH adjustment.
+- ``mcnemar_tests``: McNemar's test, plain and speaker-clustered (Durkalski et al. 2003).
 - ``derived``: rows across conditions and models (gap change, minimum detectable gap,
   robustness score, area under the UA-SNR curve); ``replicates`` keeps what they need.
 - ``findings``: every drop and gap as a test, adjusted over the whole grid.
@@ -25,20 +29,22 @@ import importlib
 
 _SOURCES = {
     "metrics": None,
-    **dict.fromkeys(["cluster_table", "cluster_weights", "percentile_interval"], "bootstrap"),
+    **dict.fromkeys(["cluster_table", "cluster_weights", "design_df", "design_strata", "fold_mean"], "bootstrap"),
+    **dict.fromkeys(["mdg_factor", "minimum_detectable", "replicate_se", "t_interval", "t_test"], "inference"),
     **dict.fromkeys(["FAIRNESS_METRICS", "fairness_frame"], "fairness"),
     **dict.fromkeys(["Rule", "check_gates", "parse_rule"], "gates"),
     **dict.fromkeys(["analyse", "analyse_with_replicates", "evaluate_stats"], "rows"),
-    **dict.fromkeys(["COLUMNS", "PERCENT_METRICS", "write_metrics"], "tidy"),
+    **dict.fromkeys(["COLUMNS", "PERCENT_METRICS", "metric_bounds", "write_metrics"], "tidy"),
     **dict.fromkeys(["Analysis", "run_analysis", "write_analysis"], "suite"),
     **dict.fromkeys(["FINDING_COLUMNS", "findings_frame", "write_findings"], "findings"),
     **dict.fromkeys(["confusion_drift", "class_flip_rates", "write_drift"], "drift"),
-    **dict.fromkeys(["derived_rows", "mdg_factor"], "derived"),
+    "derived_rows": "derived",
     "Replicates": "replicates",
     "condition_kind": "conditions",
-    **dict.fromkeys(["compare_conditions", "compare_predictions", "compare_runs", "holm", "mcnemar",
+    **dict.fromkeys(["compare_conditions", "compare_predictions", "compare_runs", "holm",
                      "paired_scores", "paired_summary", "read_predictions", "write_comparison",
                      "adjust_p", "benjamini_hochberg"], "stats"),
+    **dict.fromkeys(["mcnemar", "clustered_mcnemar"], "mcnemar_tests"),
 }
 
 __all__ = sorted(_SOURCES)

@@ -1,16 +1,19 @@
 """Rows derived across conditions and models from the bootstrap replicates.
 
 Each statistic is computed per replicate (the same speaker resamples for every model and
-condition), so its interval is a percentile interval like every other row's. Rows use
-``group="all"`` unless stated and every fold level (folds, ``mean``, ``pooled``).
+condition), so its standard error and t interval come from its replicates like every other
+row's (``audit.analysis.inference``), with the design degrees of freedom of the speakers behind
+it. Rows use ``group="all"`` unless stated and every fold level (folds, ``mean``, ``pooled``).
 
 - ``<cols>_<m>_gap_change`` (points, condition = each perturbed condition): the between-group
   gap (max - min, the ``<cols>_<m>_difference`` row) under the condition minus the gap on clean
   speech, a difference in differences; > 0: the gap widens under the condition.
-- ``<cols>_<m>_mdg`` (points, every condition): the minimum detectable gap at 80 % power and
-  two-sided alpha = 0.05, ``(z_0.975 + z_0.80) * SE``, SE the bootstrap standard deviation of
-  the signed difference between the highest and the lowest group; no interval. A gap below it
-  could exist and still not be seen with these speakers.
+- ``<cols>_<m>_mdg`` (points, every condition): the minimum detectable gap of one t-test at
+  80 % power and two-sided alpha = 0.05, ``mdg_factor(0.05, 0.8, df) * SE`` (noncentral t; 2.96
+  at 18 degrees of freedom, 3.05 at 12), SE the bootstrap standard deviation of the signed
+  difference between the highest and the lowest group, df that pair's; no interval. A gap below
+  it could exist and still not be seen with these speakers; after a multiplicity adjustment
+  the detectable gap is larger (``findings.csv``, ``mdg_family``).
 - ``ua_mean_drop`` (points, condition ``perturbed``): the mean UA drop over the perturbed
   conditions; ``ua_robustness_score`` (unitless, condition ``perturbed``): the summed UA drops
   divided by the reference model's summed drops over the same conditions (ImageNet-C's mCE with
@@ -25,32 +28,21 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.stats import norm
 
-from audit.analysis.bootstrap import percentile_interval
 from audit.analysis.conditions import condition_kind
+from audit.analysis.inference import minimum_detectable, replicate_se, t_interval
 from audit.analysis.replicates import Replicates
 from audit.analysis.tidy import GAP_OF as _GAP_OF
+from audit.analysis.tidy import metric_bounds
 
-__all__ = ["derived_rows", "mdg_factor", "POWER", "ALPHA"]
-
-POWER = 0.80
-ALPHA = 0.05
+__all__ = ["derived_rows"]
 
 
-def mdg_factor(alpha: float = ALPHA, power: float = POWER) -> float:
-    """``z_{1 - alpha/2} + z_{power}`` (2.80 for the defaults): MDG = factor * SE."""
-    return float(norm.ppf(1 - alpha / 2) + norm.ppf(power))
-
-
-def _rows(store: Replicates, model, condition, group, metric, values, n, *, interval=True):
-    """values (1 + n_boot, F + 2) -> tidy row tuples, one per fold level."""
-    if interval:
-        low, high = percentile_interval(values[1:], store.ci)
-    else:
-        low = high = np.full(values.shape[1], np.nan)
+def _rows(store: Replicates, model, condition, group, metric, values, n, df):
+    """values (1 + n_boot, F + 2), df (F + 2,) -> tidy row tuples, one per fold level."""
+    low, high = t_interval(values[0], replicate_se(values[1:]), df, store.ci, metric_bounds(metric))
     return [(store.scenario, model, fold, condition, group, metric, values[0, j], low[j], high[j],
-             int(n[j])) for j, fold in enumerate(store.folds)]
+             int(n[j]), df[j]) for j, fold in enumerate(store.folds)]
 
 
 def _name(spec) -> str:
@@ -73,14 +65,16 @@ def gap_change_rows(store: Replicates) -> list[tuple]:
                     gap = store.get(model, cond, "all", metric)
                     if cond == store.clean or gap is None:
                         continue
+                    key = (model, cond, "all", metric)
                     out += _rows(store, model, cond, "all", f"{_name(spec)}_{m}_gap_change", gap - base,
-                                 store.n[(model, cond, "all", metric)])
+                                 store.n[key], np.minimum(store.df[key], store.df[(model, store.clean, "all", metric)]))
     return out
 
 
-def extreme_pair_difference(stack: np.ndarray) -> np.ndarray:
+def extreme_pair_difference(stack: np.ndarray, with_pair: bool = False):
     """stack (G, R, C) group replicates -> (R, C) highest minus lowest group, the two groups
-    chosen per column at the estimate (row 0); NaN where fewer than two groups are finite."""
+    chosen per column at the estimate (row 0); NaN where fewer than two groups are finite.
+    ``with_pair``: also return the (C,) indices of the highest and the lowest group."""
     est = stack[:, 0, :]
     finite = np.isfinite(est)
     enough = finite.sum(axis=0) >= 2
@@ -90,28 +84,31 @@ def extreme_pair_difference(stack: np.ndarray) -> np.ndarray:
     hi = np.argmax(np.where(others, est, -np.inf), axis=0)
     cols = np.arange(stack.shape[2])
     diff = stack[hi, :, cols] - stack[lo, :, cols]  # (C, R)
-    return np.where(enough[None, :], diff.T, np.nan)
+    diff = np.where(enough[None, :], diff.T, np.nan)
+    return (diff, hi, lo) if with_pair else diff
 
 
 def mdg_rows(store: Replicates) -> list[tuple]:
-    factor = mdg_factor()
     out = []
     for model in store.models():
         for cond in store.conditions(model):
             for spec in store.specs:
                 for m in _GAP_OF:
-                    arrays = [store.get(model, cond, g, m) for g in store.groups.get(spec, [])]
-                    arrays = [a for a in arrays if a is not None]
-                    if len(arrays) < 2:
+                    labels = [g for g in store.groups.get(spec, []) if store.get(model, cond, g, m) is not None]
+                    if len(labels) < 2:
                         continue
-                    diff = extreme_pair_difference(np.stack(arrays))
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", RuntimeWarning)  # columns without replicates
-                        se = np.nanstd(diff[1:], axis=0, ddof=1) if diff.shape[0] > 2 else np.full(diff.shape[1], np.nan)
+                    stack = np.stack([store.get(model, cond, g, m) for g in labels])
+                    diff, hi, lo = extreme_pair_difference(stack, with_pair=True)
+                    se = replicate_se(diff[1:])
+                    # degrees of freedom of the extreme pair, column by column
+                    pair_dfs = {p: store.pair_df(model, cond, spec, [labels[p[0]], labels[p[1]]])
+                                for p in set(zip(hi.tolist(), lo.tolist()))}
+                    df = np.array([pair_dfs[p][j] for j, p in enumerate(zip(hi.tolist(), lo.tolist()))])
                     gap_n = store.n.get((model, cond, "all", f"{_name(spec)}_{m}_difference"))
                     n = gap_n if gap_n is not None else np.zeros(diff.shape[1], dtype=int)
-                    out += _rows(store, model, cond, "all", f"{_name(spec)}_{m}_mdg", (factor * se)[None, :], n,
-                                 interval=False)
+                    mdg = minimum_detectable(se, df)
+                    out += [(store.scenario, model, fold, cond, "all", f"{_name(spec)}_{m}_mdg", mdg[j],
+                             np.nan, np.nan, int(n[j]), np.nan) for j, fold in enumerate(store.folds)]
     return out
 
 
@@ -131,7 +128,8 @@ def robustness_rows(store: Replicates, reference: str) -> list[tuple]:
             continue
         total = sum(own[c] for c in own)
         n = sum(store.n[(model, c, "all", "ua_drop")] for c in own)
-        out += _rows(store, model, "perturbed", "all", "ua_mean_drop", total / len(own), n)
+        df = np.min([store.df[(model, c, "all", "ua_drop")] for c in own], axis=0)
+        out += _rows(store, model, "perturbed", "all", "ua_mean_drop", total / len(own), n, df)
         if not shared:
             continue
         mine = sum(own[c] for c in shared)
@@ -139,7 +137,8 @@ def robustness_rows(store: Replicates, reference: str) -> list[tuple]:
         with np.errstate(invalid="ignore", divide="ignore"):
             score = np.where(theirs > 0, mine / np.where(theirs > 0, theirs, 1.0), np.nan)
         n = sum(store.n[(model, c, "all", "ua_drop")] for c in shared)
-        out += _rows(store, model, "perturbed", "all", "ua_robustness_score", score, n)
+        df = np.min([store.df[(mod, c, "all", "ua_drop")] for c in shared for mod in (model, reference)], axis=0)
+        out += _rows(store, model, "perturbed", "all", "ua_robustness_score", score, n, df)
     return out
 
 
@@ -160,7 +159,8 @@ def auc_rows(store: Replicates) -> list[tuple]:
             y = np.stack(arrays)  # (S, R, C)
             area = (np.diff(x)[:, None, None] * (y[1:] + y[:-1]) / 2).sum(axis=0) / (x[-1] - x[0])
             n = sum(store.n[(model, c, g, "ua")] for c in conds)
-            out += _rows(store, model, "awgn", g, "ua_snr_auc", area, n)
+            df = np.min([store.df[(model, c, g, "ua")] for c in conds], axis=0)
+            out += _rows(store, model, "awgn", g, "ua_snr_auc", area, n, df)
     return out
 
 

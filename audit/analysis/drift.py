@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from audit._atomic import atomic_write_text
+
 __all__ = ["confusion_drift", "class_flip_rates", "write_drift"]
 
 DRIFT_COLUMNS = ["model", "condition", "clean_prediction", "prediction", "n", "percent"]
@@ -71,9 +73,6 @@ def write_drift(run_dir, drift: pd.DataFrame, flips: pd.DataFrame) -> list[Path]
     run_dir = Path(run_dir)
     out = []
     for name, df in (("confusion_drift.csv", drift), ("class_flip_rates.csv", flips)):
-        path = run_dir / name
-        tmp = path.with_name(path.name + ".tmp")
-        df.to_csv(tmp, index=False, float_format="%.4f", lineterminator="\n")
-        tmp.replace(path)
-        out.append(path)
+        out.append(atomic_write_text(run_dir / name,
+                                     df.to_csv(index=False, float_format="%.4f", lineterminator="\n")))
     return out

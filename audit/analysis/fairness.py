@@ -30,7 +30,8 @@ _COLUMNS = ["model", "condition", "fold", "group", "metric", "value", "ci_low", 
 
 def _mf_values(sub: pd.DataFrame, by: list[str], metrics: list[str], label_col: str, average: str):
     """MetricFrame point values: ({(group_label, metric): percent}, {gap_metric: value})."""
-    funcs = {m: FAIRNESS_METRICS[m] for m in metrics}
+    # within one class, accuracy is that class's recall
+    funcs = {m: weighted_accuracy if m == "recall" else FAIRNESS_METRICS[m] for m in metrics}
     control = ["fold"] if average == "mean" else None
     mf = MetricFrame(metrics=funcs, y_true=sub[label_col].astype(str), y_pred=sub["prediction"].astype(str),
                      sensitive_features=sub[by].astype(str),
@@ -72,7 +73,9 @@ def fairness_frame(predictions: pd.DataFrame, by: str | Sequence[str], *,
     DataFrame with columns model, condition, fold (= average), group, metric, value, ci_low,
     ci_high, n, n_speakers. Group rows: ``group="gender=female"``, ``metric="ua"``. Gap rows:
     ``group="all"``, ``metric="gender_ua_difference"`` (max - min, points) and
-    ``"gender_ua_ratio"`` (min / max). ``attrs["warnings"]`` lists small groups.
+    ``"gender_ua_ratio"`` (min / max). When ``by`` includes ``label_col`` every cell holds one
+    class and its one score is ``recall``. Intervals: t intervals with the Rao-Wu speaker
+    bootstrap SE (``audit.analysis.rows``). ``attrs["warnings"]`` lists small groups.
     """
     by = [by] if isinstance(by, str) else list(by)
     unknown = [m for m in metrics if m not in FAIRNESS_METRICS]
@@ -90,6 +93,10 @@ def fairness_frame(predictions: pd.DataFrame, by: str | Sequence[str], *,
         if not metrics:
             raise AuditError(f"fairness: macro_f1 is not defined within groups of {label_col}; "
                              "ask for wa or ua")
+    if label_col in by:
+        # a cell of one class: its WA and UA are both that class's recall (audit.analysis.tidy)
+        log.info("fairness: within groups of %s, wa and ua are the class's recall; reported as recall", label_col)
+        metrics = ["recall"]
     if classes is None:
         if label_col not in predictions.columns or "prediction" not in predictions.columns:
             raise AuditError(f"predictions: missing column(s) {label_col}, prediction")

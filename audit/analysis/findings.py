@@ -7,17 +7,23 @@ The family (fold level ``mean``, the paper's fold average), for each model:
   condition;
 - ``gap``: per condition and group column set, the signed difference between two groups
   (higher minus lower at the estimate, points), WA and UA, every pair of groups; for sets that
-  include the label column (``gender&emotion``) only pairs within one class (UA = recall of that
-  class there), and the label column alone (class difficulty, not a group) is left out;
+  include the label column (``gender&emotion``) only pairs within one class, compared on that
+  class's ``recall`` (a one-class cell has no UA), and the label column alone (class
+  difficulty, not a group) is left out;
 - ``gap_change``: per perturbed condition, the same pair's difference minus its clean difference
   (a difference in differences, oriented by the clean leader; > 0: the gap widens).
 
-Each test is a Wald test with the speaker-bootstrap standard error: ``z = estimate / SE``,
-two-sided normal p. Holm (family-wise error) by default, Benjamini-Hochberg (``bh``, false
-discovery rate) as an option; tests whose SE is 0 or undefined are outside the family. ``mdg`` is
-the minimum detectable effect at 80 % power and alpha 0.05 (``audit.analysis.derived``) for that
-test's SE. ``shown`` is true when the percentile interval excludes 0 and the adjusted p < 0.05;
-a finding not shown is not evidence of absence.
+Each test is a Wald t-test with the Rao-Wu speaker-bootstrap standard error and the design
+degrees of freedom of the speakers behind it (``df``, clusters - strata;
+``audit.analysis.inference``): ``t = estimate / SE``, two-sided p from Student's t; the
+interval is ``estimate +- t_{df} * SE``. Holm (family-wise error) by default, Benjamini-Hochberg
+(``bh``, false discovery rate) as an option; tests whose SE is 0 or undefined, or whose df is 0,
+are outside the family. ``mdg`` is the minimum detectable effect of that one test at 80 % power
+and alpha 0.05; ``mdg_family`` the same at alpha 0.05 / m, m the family size: the Bonferroni
+level, which no Holm or BH step demands more than, so an effect of that size is shown with at
+least 80 % power after the adjustment. ``shown`` is true when the interval excludes 0 and the
+adjusted p < 0.05; a finding not shown is not evidence of absence. An estimate larger than its
+``mdg_family`` is always shown.
 """
 
 from __future__ import annotations
@@ -27,17 +33,16 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
-from audit.analysis.bootstrap import percentile_interval
-from audit.analysis.derived import mdg_factor
+from audit._atomic import atomic_write_text
+from audit.analysis.inference import ALPHA, minimum_detectable, replicate_se, t_interval, t_test
 from audit.analysis.replicates import Replicates
 from audit.analysis.stats import adjust_p
 
 __all__ = ["FINDING_COLUMNS", "findings_frame", "write_findings"]
 
 FINDING_COLUMNS = ["kind", "model", "condition", "comparison", "metric", "estimate", "ci_low", "ci_high",
-                   "se", "p", "p_adjusted", "mdg", "n_speakers", "shown"]
+                   "se", "df", "p", "p_adjusted", "mdg", "mdg_family", "n_speakers", "shown"]
 _KIND_ORDER = {"drop": 0, "gap": 1, "gap_change": 2}
 
 
@@ -53,17 +58,15 @@ def _pairs(store: Replicates, spec: tuple) -> list[tuple[str, str]]:
             if _group_parts(a)[store.label_col] == _group_parts(b)[store.label_col]]
 
 
-def _test(values: np.ndarray, col: int, ci: float) -> dict:
-    """values (1 + n_boot, C) -> estimate, interval, SE, p of column ``col``."""
+def _test(values: np.ndarray, col: int, ci: float, df: float, bound: float = 100.0) -> dict:
+    """values (1 + n_boot, C) -> estimate, t interval (within +-``bound`` points), SE, df, p and
+    MDG of column ``col``."""
     v = values[:, col]
     est = float(v[0])
-    rep = v[1:]
-    low, high = percentile_interval(rep[:, None], ci)
-    finite = rep[np.isfinite(rep)]
-    se = float(np.std(finite, ddof=1)) if finite.size > 2 else np.nan
-    p = float(2 * norm.sf(abs(est) / se)) if np.isfinite(est) and np.isfinite(se) and se > 0 else np.nan
-    return {"estimate": est, "ci_low": float(low[0]), "ci_high": float(high[0]), "se": se, "p": p,
-            "mdg": mdg_factor() * se if np.isfinite(se) else np.nan}
+    se = float(replicate_se(v[1:, None])[0])
+    low, high = t_interval(est, se, df, ci, (-bound, bound))
+    return {"estimate": est, "ci_low": float(low), "ci_high": float(high), "se": se, "df": float(df),
+            "p": float(t_test(est, se, df)), "mdg": float(minimum_detectable(se, df))}
 
 
 def _speakers(store, model, cond, groups, col) -> float:
@@ -89,34 +92,38 @@ def findings_frame(store: Replicates, *, p_adjust: str = "holm", metrics=("ua", 
                 for m in metrics:
                     arr = store.get(model, cond, "all", f"{m}_drop")
                     if arr is not None:
+                        df = store.df[(model, cond, "all", f"{m}_drop")][col]
                         rows.append({"kind": "drop", "model": model, "condition": cond,
                                      "comparison": f"{store.clean} - {cond}", "metric": m,
                                      "n_speakers": _speakers(store, model, cond, ["all"], col),
-                                     **_test(arr, col, store.ci)})
+                                     **_test(arr, col, store.ci, df)})
             for spec in store.specs:
                 if tuple(spec) == (store.label_col,):
                     continue
-                spec_metrics = ["ua"] if store.label_col in spec else list(metrics)
+                spec_metrics = ["recall"] if store.label_col in spec else list(metrics)
                 for a, b in _pairs(store, tuple(spec)):
                     for m in spec_metrics:
-                        rows += _pair_tests(store, model, conds, a, b, m, col)
-    df = pd.DataFrame(rows, columns=[c for c in FINDING_COLUMNS if c not in ("p_adjusted", "shown")])
+                        rows += _pair_tests(store, model, conds, tuple(spec), a, b, m, col)
+    df = pd.DataFrame(rows, columns=[c for c in FINDING_COLUMNS if c not in ("p_adjusted", "mdg_family", "shown")])
     df["p_adjusted"] = adjust_p(df["p"].to_numpy(float), p_adjust) if len(df) else []
+    family = int(df["p"].notna().sum())
+    df["mdg_family"] = minimum_detectable(df["se"].to_numpy(float), df["df"].to_numpy(float),
+                                          alpha=ALPHA / max(family, 1)) if len(df) else []
     excludes_zero = (df["ci_low"] > 0) | (df["ci_high"] < 0)
     df["shown"] = excludes_zero & (df["p_adjusted"] < 0.05)
     df = df.assign(_k=df["kind"].map(_KIND_ORDER), _s=-df["estimate"].abs().fillna(-1))
     df = df.sort_values(["_k", "_s", "model", "condition", "comparison", "metric"], kind="stable")
     df = df.drop(columns=["_k", "_s"]).reset_index(drop=True)[FINDING_COLUMNS]
     n_models = df["model"].nunique()
-    df.attrs.update(p_adjust=p_adjust, family=int(df["p"].notna().sum()),
-                    family_text=(f"{int(df['p'].notna().sum())} tests: {n_models} model(s) x conditions x "
+    df.attrs.update(p_adjust=p_adjust, family=family,
+                    family_text=(f"{family} tests: {n_models} model(s) x conditions x "
                                  f"group pairs x metrics ({', '.join(m.upper() for m in metrics)}), "
                                  "drops, gaps and gap changes together"))
     return df
 
 
-def _pair_tests(store, model, conds, a, b, metric, col) -> list[dict]:
-    """Gap (every condition) and gap change (perturbed) of the pair (a, b)."""
+def _pair_tests(store, model, conds, spec, a, b, metric, col) -> list[dict]:
+    """Gap (every condition) and gap change (perturbed) of the pair (a, b) of ``spec``."""
     diffs = {}
     for cond in conds:
         va, vb = store.get(model, cond, a, metric), store.get(model, cond, b, metric)
@@ -127,19 +134,20 @@ def _pair_tests(store, model, conds, a, b, metric, col) -> list[dict]:
     out = []
     clean = diffs.get(store.clean)
     flip = clean is not None and np.isfinite(clean[0, col]) and clean[0, col] < 0
+    df_of = {cond: store.pair_df(model, cond, spec, [a, b])[col] for cond in diffs}
     for cond, d in diffs.items():
         lead = d[0, col] < 0  # orient each gap so that its estimate is >= 0
         hi, lo = (b, a) if lead else (a, b)
         rows = [{"kind": "gap", "model": model, "condition": cond, "comparison": f"{hi} - {lo}",
                  "metric": metric, "n_speakers": _speakers(store, model, cond, [a, b], col),
-                 **_test(-d if lead else d, col, store.ci)}]
+                 **_test(-d if lead else d, col, store.ci, df_of[cond])}]
         if clean is not None and cond != store.clean:
             change = (clean - d) if flip else (d - clean)
             hi, lo = (b, a) if flip else (a, b)
             rows.append({"kind": "gap_change", "model": model, "condition": cond,
                          "comparison": f"{hi} - {lo}", "metric": metric,
                          "n_speakers": _speakers(store, model, cond, [a, b], col),
-                         **_test(change, col, store.ci)})
+                         **_test(change, col, store.ci, min(df_of[cond], df_of[store.clean]), 200.0)})
         out += rows
     return out
 
@@ -148,7 +156,4 @@ def write_findings(df: pd.DataFrame, path) -> None:
     """``findings.csv``: 6 significant decimals, stable bytes, atomic."""
     from pathlib import Path
 
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
-    tmp.replace(path)
+    atomic_write_text(Path(path), df.to_csv(index=False, float_format="%.6g", lineterminator="\n"))

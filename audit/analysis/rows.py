@@ -6,8 +6,10 @@ the fold values, as the paper reports; Tables 15-18 use it) and ``"pooled"`` (al
 all folds scored together). Units: scores that are proportions (wa, ua, F1, precision, recall,
 ece, mce, flip_rate, drops, differences) are in percent (drops and differences in points);
 ``brier`` and ``*_ratio`` are unitless; ``n_speakers`` and ``small_group`` are counts / flags.
-Intervals resample speakers within folds (``audit.analysis.bootstrap``); per-fold intervals therefore rest
-on that fold's few speakers and are descriptive only.
+Intervals are t intervals with the Rao-Wu bootstrap standard error of speakers resampled within
+strata (fold, or fold x group for groups of a speaker-level column such as gender;
+``audit.analysis.bootstrap``, ``audit.analysis.inference``) and the design degrees of freedom in
+the ``df`` column; per-fold intervals rest on that fold's few speakers and are descriptive only.
 """
 
 from __future__ import annotations
@@ -20,19 +22,22 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from audit.analysis.bootstrap import cluster_table, cluster_weights, percentile_interval
+from audit.analysis.bootstrap import cluster_table, design_df, fold_mean, group_label, spec_designs
+from audit.analysis.inference import replicate_se, t_interval
 from audit.analysis.replicates import Replicates
 from audit.errors import AuditError
 from audit.analysis.metrics import _counts
 from audit.analysis.metrics._frame import clean_lookup, fold_order, prepare
-from audit.analysis.tidy import tidy_frame
+from audit.analysis.tidy import metric_bounds, tidy_frame
 from audit.analysis.tidy import GAP_OF as _GAP_OF
+from audit.analysis.tidy import ONE_CLASS as _ONE_CLASS
 from audit.analysis.tidy import PAIRED_METRICS as _PAIRED
 
 __all__ = ["analyse", "analyse_with_replicates", "evaluate_stats"]
 
 log = logging.getLogger(__name__)
 
+_NO_INTERVAL = ("n_speakers", "small_group")
 
 
 def evaluate_stats(layout: _counts.Layout, x: np.ndarray, *, classes: Sequence[str], per_class: bool,
@@ -60,10 +65,6 @@ def evaluate_stats(layout: _counts.Layout, x: np.ndarray, *, classes: Sequence[s
     return out
 
 
-def _group_label(cols: Sequence[str], values: Sequence[str]) -> str:
-    return "&".join(f"{c}={v}" for c, v in zip(cols, values)) if cols else "all"
-
-
 class _Emitter:
     """Collects tidy rows for one (model, condition)."""
 
@@ -73,31 +74,26 @@ class _Emitter:
         self.ci = ci
         self.rows: list[tuple] = []
 
-    def add(self, group: str, block: dict[str, np.ndarray], n: dict[str, np.ndarray]):
+    def add(self, group: str, block: dict[str, np.ndarray], n: dict[str, np.ndarray], df: np.ndarray):
         """block : ``{metric: (1 + n_boot, F + 2)}``, columns folds..., mean, pooled, row 0 the
-        estimate; n : ``{metric: (F + 2,)}`` utterance counts behind each value."""
-        names = list(block)
+        estimate; n : ``{metric: (F + 2,)}`` utterance counts behind each value; df : (F + 2,)
+        design degrees of freedom of the group's intervals."""
+        names = [m for m in block if m not in _NO_INTERVAL]
         values = np.stack([block[m] for m in names], axis=1)  # (R, M, F + 2)
-        low, high = percentile_interval(values[1:], self.ci)  # (M, F + 2)
+        se = replicate_se(values[1:])  # (M, F + 2)
+        low, high = t_interval(values[0], se, df[None, :], self.ci)
         scenario, model, condition = self.key
+        none = np.full(len(self.folds), np.nan)
+        for metric in [m for m in block if m in _NO_INTERVAL]:
+            for j, fold in enumerate(self.folds):
+                self.rows.append((scenario, model, fold, condition, group, metric, block[metric][0, j],
+                                  np.nan, np.nan, int(n[metric][j]), none[j]))
         for k, metric in enumerate(names):
             counts = n[metric]
+            lo, hi = np.clip(low[k], *metric_bounds(metric)), np.clip(high[k], *metric_bounds(metric))
             for j, fold in enumerate(self.folds):
                 self.rows.append((scenario, model, fold, condition, group, metric,
-                                  values[0, k, j], low[k, j], high[k, j], int(counts[j])))
-
-
-def _with_mean(per_fold_and_pooled: np.ndarray, present: np.ndarray) -> np.ndarray:
-    """(R, F + 1) [folds..., pooled] -> (R, F + 2) [folds..., mean, pooled].
-
-    The mean is over folds where the group has utterances (``present`` (F,)); a replicate that
-    lost the group in one fold averages the others.
-    """
-    folds = np.where(present[None, :], per_fold_and_pooled[:, :-1], np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a group absent from every fold: NaN
-        mean = np.nanmean(folds, axis=1)
-    return np.column_stack([per_fold_and_pooled[:, :-1], mean, per_fold_and_pooled[:, -1]])
+                                  values[0, k, j], lo[j], hi[j], int(counts[j]), df[j]))
 
 
 def analyse(predictions: pd.DataFrame, *, scenario: str, classes: Sequence[str],
@@ -155,21 +151,24 @@ def _analyse(predictions, *, scenario, classes, groups, intersections, n_boot, s
     group_cols = sorted({c for spec in specs for c in spec})
     data = prepare(predictions, classes=classes, label_col=label_col, group_cols=group_cols)
     layout = _counts.Layout(len(classes))
-    clusters, strata = data.clusters, data.strata
-    folds = fold_order(strata)
-    fold_idx = [np.flatnonzero(strata == f) for f in folds]
-    weights = np.vstack([np.ones(len(clusters)), cluster_weights(strata, n_boot, seed)])
+    clusters, cluster_folds = data.clusters, data.strata
+    folds = fold_order(cluster_folds)
+    fold_idx = [np.flatnonzero(cluster_folds == f) for f in folds]
     warnings_out: list[str] = []
     if data.proba is None:
         warnings_out.append("no p_<class> columns for every class: ece, mce and brier are NaN")
     clean_pred = clean_lookup(data, clean)
     if clean_pred is None:
         warnings_out.append(f"no '{clean}' condition: drops and flip rates are not computed")
-    fold_w = [np.ascontiguousarray(weights[:, i], dtype=np.float32) for i in fold_idx]
-    small_seen: set[str] = set()
+    designs = spec_designs(data.frame, data.clusters, data.strata, specs, group_cols, fold_idx, n_boot, seed)
+    warnings_out += [f"strata with one speaker pooled across folds ({', '.join(d.collapsed)}): their "
+                     "variance includes the differences between those folds (conservative)"
+                     for d in {id(d): d for d in designs.values()}.values() if d.collapsed]
+    flagged: set[str] = set()
     rows: list[tuple] = []
     store = Replicates(scenario=scenario, folds=[*folds, "mean", "pooled"], ci=ci, clean=clean,
-                       label_col=label_col, specs=[s for s in specs if s])
+                       label_col=label_col, specs=[s for s in specs if s], cluster_folds=cluster_folds,
+                       strata={spec: designs[spec].strata for spec in specs})
     for (model, condition), sub in data.frame.groupby(["model", "condition"], sort=True):
         idx = sub.index.to_numpy()
         paired = clean_pred is not None and condition != clean
@@ -177,36 +176,35 @@ def _analyse(predictions, *, scenario, classes, groups, intersections, n_boot, s
                                   None if data.proba is None else data.proba[idx],
                                   clean_pred[idx] if paired else None)
         table = cluster_table(sub, stats, cluster_col="_cluster",
-                              cell_cols=group_cols, clusters=clusters, strata=strata)
+                              cell_cols=group_cols, clusters=clusters, strata=cluster_folds)
         emit = _Emitter(scenario, model, condition, folds, ci)
         ctx = dict(layout=layout, classes=classes, paired=paired,
                    all_paired=paired and bool((clean_pred[idx] >= 0).all()))
         for spec in specs:
+            design = designs[spec]
             cells = table.cells[list(spec)].to_numpy() if spec else None
             combos = [()] if not spec else sorted(set(map(tuple, cells.tolist())))
             gap_values: dict[str, list[np.ndarray]] = {}
+            union = np.zeros(len(clusters), dtype=bool)
             for combo in combos:
                 mask = None if not spec else np.all(cells == np.array(combo, dtype=object), axis=1)
-                label = _group_label(spec, combo)
-                block, n = _group_block(table.per_cluster(mask).astype(np.float32), fold_w, fold_idx, n_boot,
+                label = group_label(spec, combo)
+                per_cluster = table.per_cluster(mask).astype(np.float32)
+                members = per_cluster[:, layout["conf"]].sum(axis=1) > 0  # speakers with data
+                union |= members
+                block, n = _group_block(per_cluster, members, design.fold_w, fold_idx, n_boot,
                                         per_class=label_col not in spec, **ctx)
-                n_spk = int(block["n_speakers"][0, -1])  # speakers of all folds together
-                if n_spk < min_group_speakers:
-                    block["small_group"] = np.vstack([np.r_[np.zeros(len(folds)), 1.0, 1.0],
-                                                      np.full((n_boot, len(folds) + 2), np.nan)])
-                    n["small_group"] = n["wa"]
-                    if label not in small_seen:
-                        small_seen.add(label)
-                        warnings_out.append(f"group {label} has {n_spk} speakers "
-                                            f"(< {min_group_speakers}): its intervals are unreliable")
-                emit.add(label, block, n)
-                store.keep(model, condition, spec, label, block, n)
+                df = design_df(design.strata, members, cluster_folds, folds)
+                _flag(block, n, df, label, min_group_speakers, n_boot, flagged, warnings_out)
+                emit.add(label, block, n, df)
+                store.keep(model, condition, spec, label, block, n, df, members)
                 for m in _GAP_OF:
                     if m in block:
                         gap_values.setdefault(m, []).append(block[m])
             if spec:
-                gaps = _add_gaps(emit, spec, gap_values, n_total=len(sub), folds=folds, sub=sub)
-                store.keep(model, condition, (), "all", *gaps)
+                df = design_df(design.strata, union, cluster_folds, folds)
+                gaps = _add_gaps(emit, spec, gap_values, n_total=len(sub), folds=folds, sub=sub, df=df)
+                store.keep(model, condition, (), "all", *gaps, df)
         rows.extend(emit.rows)
     models = sorted(map(str, pd.unique(data.frame["model"])))  # sorted: rows independent of row order
     reference = models[0] if reference_model is None else str(reference_model)
@@ -222,10 +220,30 @@ def _analyse(predictions, *, scenario, classes, groups, intersections, n_boot, s
     return tidy_frame(rows, clean, warnings_out), store
 
 
-def _group_block(per_cluster, fold_w, fold_idx, n_boot, *, layout, classes, per_class, paired, all_paired):
+def _flag(block, n, df, label, min_group_speakers, n_boot, flagged, warnings_out) -> None:
+    """``small_group`` row and warning for a group with few speakers; a warning when its fold
+    mean interval is not estimable (one speaker per stratum)."""
+    n_spk = int(block["n_speakers"][0, -1])  # speakers of all folds together
+    n_cols = block["n_speakers"].shape[1]
+    if n_spk < min_group_speakers:
+        block["small_group"] = np.vstack([np.r_[np.zeros(n_cols - 2), 1.0, 1.0], np.full((n_boot, n_cols), np.nan)])
+        n["small_group"] = n["n_speakers"]
+        if label not in flagged:
+            warnings_out.append(f"group {label} has {n_spk} speakers "
+                                f"(< {min_group_speakers}): its intervals are unreliable")
+    if df[-1] <= 0 and ("ne", label) not in flagged:
+        flagged.add(("ne", label))
+        warnings_out.append(f"group {label}: one speaker per stratum, its intervals are not estimable (NaN)")
+    flagged.add(label)
+
+
+def _group_block(per_cluster, members, fold_w, fold_idx, n_boot, *, layout, classes, per_class, paired,
+                 all_paired):
     """Metrics of one group: ``({metric: (R, F + 2)}, {metric: (F + 2,)})``.
 
-    per_cluster : (n_clusters, D) the group's statistics per speaker.
+    per_cluster : (n_clusters, D) the group's statistics per speaker; members : (n_clusters,)
+    bool, the speakers with data. A group whose utterances hold one class gets ``recall`` rows
+    in place of its WA, UA and micro-F1 (``audit.analysis.tidy.ONE_CLASS``).
     """
     n_folds = len(fold_idx)
     # (F + pooled, R, D): fold-major so each matmul writes a contiguous block
@@ -234,13 +252,16 @@ def _group_block(per_cluster, fold_w, fold_idx, n_boot, *, layout, classes, per_
     for f, (w, i) in enumerate(zip(fold_w, fold_idx)):
         np.matmul(w, per_cluster[i], out=x[f])  # w, per_cluster float32
     x[-1] = x[:-1].sum(axis=0)
+    # each fold's weight of the group's speakers, relative to the estimate (fold_mean)
+    drawn = np.stack([w @ members[i].astype(np.float32) for w, i in zip(fold_w, fold_idx)], axis=1)
+    shares = np.where(drawn[:1] > 0, drawn / np.where(drawn[:1] > 0, drawn[:1], 1.0), 0.0)
 
     def with_mean(per_fold):  # (F + 1,) counts -> (F + 2,) with the folds' total as "mean"
         return np.concatenate([per_fold[:-1], [per_fold[:-1].sum()], per_fold[-1:]])
 
     n_utt = x[:, 0, layout["conf"]].sum(axis=-1)
     n_pair = x[:, 0, layout["paired"]][:, 0]
-    spk = np.array([(per_cluster[i][:, layout["conf"]].sum(axis=1) > 0).sum() for i in fold_idx], dtype=float)
+    spk = np.array([members[i].sum() for i in fold_idx], dtype=float)
     spk = np.r_[spk, spk.sum(), spk.sum()]
     opts = dict(classes=classes, per_class=per_class, paired=paired, all_paired=all_paired)
     values = evaluate_stats(layout, x, **opts)
@@ -249,15 +270,20 @@ def _group_block(per_cluster, fold_w, fold_idx, n_boot, *, layout, classes, per_
     x0 = np.concatenate([x0, x0.sum(axis=0, keepdims=True)])[:, None, :]  # (F + 1, 1, D)
     for m, v in evaluate_stats(layout, x0, **opts).items():
         values[m] = np.concatenate([v.astype(np.float64), values[m][:, 1:].astype(np.float64)], axis=1)
-    present = n_utt[:-1] > 0
+    if (_counts.confusion(layout, x0[-1, 0]).sum(axis=1) > 0).sum() < 2:  # one class
+        values = {_ONE_CLASS.get(m, m): v for m, v in values.items()
+                  if m not in ("ua", "micro_f1", "ua_drop", "ua_relative_drop")}
     block = {"n_speakers": np.vstack([spk, np.full((n_boot, n_folds + 2), np.nan)])}
-    block.update({m: _with_mean(v.T, present) for m, v in values.items()})
+    for m, v in values.items():
+        v = v.T  # (R, F + 1): folds..., pooled
+        block[m] = np.column_stack([v[:, :-1], fold_mean(v[:, :-1], shares), v[:, -1]])
     n = {m: with_mean(n_pair if m in _PAIRED else n_utt) for m in block}
     return block, n
 
 
-def _add_gaps(emit: _Emitter, spec, gap_values, *, n_total, folds, sub):
-    """Between-group difference (max - min) and ratio (min / max) per replicate and fold level."""
+def _add_gaps(emit: _Emitter, spec, gap_values, *, n_total, folds, sub, df):
+    """Between-group difference (max - min) and ratio (min / max) per replicate and fold level;
+    df : (F + 2,) degrees of freedom of the spec's speakers."""
     name = "&".join(spec)
     n_fold = sub.groupby("fold").size()
     n = np.array([*(n_fold.get(f, 0) for f in folds), n_total, n_total])
@@ -272,5 +298,5 @@ def _add_gaps(emit: _Emitter, spec, gap_values, *, n_total, folds, sub):
         block[f"{name}_{metric}_ratio"] = np.where(enough & (hi > 0), lo / np.where(hi > 0, hi, 1), np.nan)
     n_of = {m: n for m in block}
     if block:
-        emit.add("all", block, n_of)
+        emit.add("all", block, n_of, df)
     return block, n_of

@@ -12,9 +12,12 @@ Scores are paired per unit:
 Per (condition, metric): mean difference ``B - A`` (points) with its 95 % t interval, paired
 t-test, Wilcoxon signed-rank (zero differences dropped, scipy's default), Cohen's d for paired
 samples (mean / sd of the differences; Wilcoxon exact without ties and n <= 50, else the normal
-approximation with tie correction); McNemar on utterance correctness (WA rows; exact binomial
-when fewer than 25 discordant pairs, else chi-square with continuity correction). Holm-Bonferroni
-adjusts each test's p-values over the family = all rows of the table.
+approximation with tie correction); McNemar on utterance correctness (WA rows,
+``audit.analysis.mcnemar_tests``): the speaker-clustered test of Durkalski et al. (2003), and the plain one (exact
+binomial when fewer than 25 discordant pairs, else chi-square with continuity correction), which
+treats utterances as independent and is kept, labelled, for comparison. Holm-Bonferroni adjusts
+each test's p-values over the family = all rows of the table that have it (``attrs["family"]``:
+t-test and Wilcoxon every row, McNemar the WA rows).
 """
 
 from __future__ import annotations
@@ -25,32 +28,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
+from audit._atomic import atomic_write_text
+from audit.analysis.mcnemar_tests import clustered_mcnemar, mcnemar
 from audit.errors import AuditError
 
-__all__ = ["mcnemar", "holm", "benjamini_hochberg", "adjust_p", "P_ADJUST", "paired_summary", "paired_scores", "compare_predictions",
+__all__ = ["holm", "benjamini_hochberg", "adjust_p", "P_ADJUST", "paired_summary", "paired_scores", "compare_predictions",
            "compare_runs", "compare_conditions", "read_predictions", "write_comparison"]
 
 COLUMNS = ["condition", "metric", "unit", "n_units", "mean_a", "mean_b", "diff", "ci_low", "ci_high",
            "t", "p_t", "p_t_holm", "wilcoxon_w", "p_wilcoxon", "p_wilcoxon_holm", "cohens_d",
-           "mcnemar_b", "mcnemar_c", "mcnemar_method", "p_mcnemar", "p_mcnemar_holm"]
-
-
-def mcnemar(correct_a, correct_b) -> dict:
-    """McNemar's test on paired correctness (n,) bools.
-
-    Returns b (A right, B wrong), c (A wrong, B right), method and p (two-sided): exact binomial
-    ``min(1, 2 * P(X <= min(b, c)))``, X ~ Bin(b + c, 1/2), when b + c < 25, else the continuity
-    corrected chi-square ``(|b - c| - 1)^2 / (b + c)`` with 1 degree of freedom.
-    """
-    a = np.asarray(correct_a, dtype=bool)
-    b_ = np.asarray(correct_b, dtype=bool)
-    b, c = int((a & ~b_).sum()), int((~a & b_).sum())
-    if b + c == 0:
-        return {"b": b, "c": c, "method": "exact", "p": 1.0}
-    if b + c < 25:
-        return {"b": b, "c": c, "method": "exact", "p": float(min(1.0, 2 * st.binom.cdf(min(b, c), b + c, 0.5)))}
-    chi2 = (abs(b - c) - 1) ** 2 / (b + c)
-    return {"b": b, "c": c, "method": "chi2_cc", "p": float(st.chi2.sf(chi2, 1))}
+           "mcnemar_b", "mcnemar_c", "mcnemar_speakers", "p_mcnemar_clustered", "p_mcnemar_clustered_holm",
+           "mcnemar_method", "p_mcnemar_plain", "p_mcnemar_plain_holm"]
+_TESTS = ("t", "wilcoxon", "mcnemar_clustered", "mcnemar_plain")
 
 
 def holm(p_values) -> np.ndarray:
@@ -157,15 +146,17 @@ def compare_predictions(a: pd.DataFrame, b: pd.DataFrame, *, unit: str = "speake
             for s in ("a", "b")}
     if not (side["a"][label_col].astype(str) == side["b"][label_col].astype(str)).all():
         raise AuditError(f"compare {label}: the two runs disagree on the {label_col} of some utt_id")
-    mc = mcnemar(side["a"][label_col].astype(str) == side["a"]["prediction"].astype(str),
-                 side["b"][label_col].astype(str) == side["b"]["prediction"].astype(str))
+    right = {k: side[k][label_col].astype(str) == side[k]["prediction"].astype(str) for k in side}
+    mc = mcnemar(right["a"], right["b"])
+    mcc = clustered_mcnemar(right["a"], right["b"], side["a"]["speaker"].astype(str))
     rows = []
     for metric in metrics:
         sa, sb = paired_scores(side["a"], side["b"], metric, unit, label_col)
         row = {"metric": metric, "unit": unit, "mean_a": float(np.mean(sa)), "mean_b": float(np.mean(sb))}
         row.update(paired_summary(sb - sa))
         if metric == "wa":
-            row.update(mcnemar_b=mc["b"], mcnemar_c=mc["c"], mcnemar_method=mc["method"], p_mcnemar=mc["p"])
+            row.update(mcnemar_b=mc["b"], mcnemar_c=mc["c"], mcnemar_speakers=mcc["n_clusters"],
+                       p_mcnemar_clustered=mcc["p"], mcnemar_method=mc["method"], p_mcnemar_plain=mc["p"])
         rows.append(row)
     return rows
 
@@ -215,10 +206,16 @@ def compare_runs(run_a, run_b, *, model_a: str | None = None, model_b: str | Non
         for row in compare_predictions(a[a["condition"] == cond], b[b["condition"] == cond], unit=unit,
                                        metrics=metrics, label_col=label_col, label=cond):
             rows.append({"condition": cond, **row})
-    df = pd.DataFrame(rows).reindex(columns=COLUMNS)
-    for test in ("t", "wilcoxon", "mcnemar"):
-        df[f"p_{test}_holm"] = holm(df[f"p_{test}"])
+    df = _adjusted(pd.DataFrame(rows).reindex(columns=COLUMNS))
     df.attrs.update(model_a=ma, model_b=mb)
+    return df
+
+
+def _adjusted(df: pd.DataFrame) -> pd.DataFrame:
+    """Holm columns per test over the rows that have that test; ``attrs["family"]`` its size."""
+    for test in _TESTS:
+        df[f"p_{test}_holm"] = holm(df[f"p_{test}"])
+    df.attrs["family"] = {test: int(df[f"p_{test}"].notna().sum()) for test in _TESTS}
     return df
 
 
@@ -234,9 +231,7 @@ def compare_conditions(predictions, *, model: str, condition_a: str = "clean", c
     rows = [{"condition": f"{condition_b} vs {condition_a}", **r}
             for r in compare_predictions(frames[condition_a], frames[condition_b], unit=unit,
                                          metrics=metrics, label_col=label_col, label=model)]
-    df = pd.DataFrame(rows).reindex(columns=COLUMNS)
-    for test in ("t", "wilcoxon", "mcnemar"):
-        df[f"p_{test}_holm"] = holm(df[f"p_{test}"])
+    df = _adjusted(pd.DataFrame(rows).reindex(columns=COLUMNS))
     df.attrs.update(model_a=f"{model} {condition_a}", model_b=f"{model} {condition_b}")
     return df
 
@@ -244,11 +239,13 @@ def compare_conditions(predictions, *, model: str, condition_a: str = "clean", c
 def _markdown(df: pd.DataFrame) -> str:
     a, b = df.attrs.get("model_a", "A"), df.attrs.get("model_b", "B")
     head = ["condition", "metric", "unit", "n", f"{a}", f"{b}", "diff B-A [95% CI]", "t", "p (Holm)",
-            "Wilcoxon p (Holm)", "Cohen's d", "McNemar b/c", "McNemar p (Holm)"]
+            "Wilcoxon p (Holm)", "Cohen's d", "McNemar b/c", "McNemar p, speaker-clustered (Holm)",
+            "McNemar p, utterances as independent (Holm)"]
 
     def p(v, h):
         return "–" if not np.isfinite(v) else f"{v:.3g} ({h:.3g})"
 
+    family = {t: int(df[f"p_{t}"].notna().sum()) for t in _TESTS}
     lines = [f"**Paired comparison: {b} (B) vs {a} (A)**", "", "| " + " | ".join(head) + " |",
              "|" + "---|" * len(head)]
     for r in df.itertuples(index=False):
@@ -257,8 +254,13 @@ def _markdown(df: pd.DataFrame) -> str:
                  f"{r.diff:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]",
                  "–" if not np.isfinite(r.t) else f"{r.t:.2f}", p(r.p_t, r.p_t_holm),
                  p(r.p_wilcoxon, r.p_wilcoxon_holm), "–" if not np.isfinite(r.cohens_d) else f"{r.cohens_d:.2f}",
-                 mc, p(float(r.p_mcnemar), float(r.p_mcnemar_holm))]
+                 mc, p(float(r.p_mcnemar_clustered), float(r.p_mcnemar_clustered_holm)),
+                 p(float(r.p_mcnemar_plain), float(r.p_mcnemar_plain_holm))]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"Holm-Bonferroni over the {family['t']} rows of this table (McNemar: the {family['mcnemar_plain']} "
+              "WA rows). McNemar counts b = only A right, c = only B right; the speaker-clustered test "
+              "(Durkalski et al. 2003) takes each speaker's b - c as one unit, the plain one treats "
+              "every utterance as independent, which they are not."]
     return "\n".join(lines) + "\n"
 
 
@@ -268,7 +270,5 @@ def write_comparison(df: pd.DataFrame, out_dir) -> tuple[Path, Path]:
     paths = (out_dir / "compare.csv", out_dir / "compare.md")
     texts = (df.to_csv(index=False, float_format="%.6g", lineterminator="\n"), _markdown(df))
     for path, text in zip(paths, texts):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_text(path, text)
     return paths

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-__all__ = ["GreedyCommand", "engine_options", "print_summary"]
+__all__ = ["GreedyCommand", "engine_options", "print_summary", "summary_lines", "run_files_line"]
 
 _NUMBER = re.compile(r"^-?\d+(\.\d*)?([eE]-?\d+)?$")
 
@@ -92,6 +92,9 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--folds", "folds", type=int, multiple=True,
                      help="Evaluate only these folds' test speakers, e.g. --folds 0 1 "
                           "(when only some fold checkpoints exist)."),
+        click.option("--protocol", type=click.Choice(["default", "emobox"]), default="default",
+                     show_default=True, help="Folds of the data: ours, or EmoBox's published ones "
+                     "(RAVDESS, IEMOCAP); fold models must have been trained on the same folds."),
         click.option("--label-map", "label_map", default=None, metavar="NAME|FILE.toml",
                      help="Restrict to the classes a model and the data share, e.g. "
                           "ravdess-emodb, synonyms, or a TOML map (docs/protocols.md)."),
@@ -124,27 +127,70 @@ def common_run_options(ctx: click.Context, kw: dict[str, Any], out_default: str)
         executor=kw["executor"], address=kw["address"], gpus_per_task=kw["gpus_per_task"],
         label_map=kw["label_map"],
         precision=kw["precision"],
+        protocol=kw["protocol"],
     )
 
 
 def print_summary(metrics: Any, out: Any) -> None:
-    """Print the fold-averaged WA/UA per model and condition, then where the files are."""
-    from rich.console import Console
-    from rich.table import Table
+    """Print WA and UA per model and condition (fold mean, interval), one line each and under
+    80 columns, then the files the run folder holds (every figure is in metrics.csv)."""
+    import json
+    from pathlib import Path
 
-    console = Console()
+    info_path = Path(out) / "run.json"
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    reference = (info.get("analysis") or {}).get("reference_model")
+    order = [str(e.get("name")) for e in info.get("models") or [] if isinstance(e, dict)]
     m = metrics
     sel = m[(m["fold"].astype(str) == "mean") & (m["group"] == "all") & m["metric"].isin(["wa", "ua"])]
-    if not sel.empty:
-        table = Table(title="WA / UA (%), mean of folds, 95% CI")
-        for col in ("model", "condition", "metric", "value", "CI"):
-            table.add_column(col)
-        for r in sel.itertuples(index=False):
-            table.add_row(str(r.model), str(r.condition), str(r.metric).upper(), f"{_pct(r.value)}",
-                          f"[{_pct(r.ci_low)}, {_pct(r.ci_high)}]")
-        console.print(table)
-    console.print(f"Results in {out}/ (summary.md, predictions.csv, metrics.csv, findings.csv, table*.csv, "
-                  "report.html)")
+    for line in summary_lines(sel, reference, order):
+        click.echo(line)
+    click.echo(run_files_line(out))
+
+
+def summary_lines(rows: Any, reference: str | None = None, order: list[str] | None = None) -> list[str]:
+    """``rows``: tidy metrics rows of one group and fold (``wa`` and ``ua``); the reference
+    model first, then the others in ``order`` (the run's), clean first within a model."""
+    if rows.empty:
+        return []
+    present = list(dict.fromkeys(rows["model"].astype(str)))
+    models = [x for x in order or [] if x in present] + [x for x in present if x not in (order or [])]
+    if reference in models:
+        models = [reference] + [x for x in models if x != reference]
+    lines = ["WA / UA (%), fold mean [95 % speaker-bootstrap interval]"]
+    for model in models:
+        sub = rows[rows["model"].astype(str) == model]
+        lines.append(model + (" (reference)" if model == reference and len(models) > 1 else ""))
+        conds = list(dict.fromkeys(sub["condition"].astype(str)))
+        for cond in sorted(conds, key=lambda c: c != "clean"):
+            vals = {r.metric: f"{r.metric.upper()} {_pct(r.value)} [{_pct(r.ci_low)}, {_pct(r.ci_high)}]"
+                    for r in sub[sub["condition"].astype(str) == cond].itertuples(index=False)}
+            text = "   ".join(vals[k] for k in ("wa", "ua") if k in vals)
+            if len(cond) <= 20:
+                lines.append(f"  {cond:<20} {text}")
+            else:  # a long chain of perturbations: its own line, never cut
+                lines += [f"  {cond}", f"  {'':<20} {text}"]
+    return lines
+
+
+def run_files_line(out: Any) -> str:
+    """Where the results are: the files the run folder really holds."""
+    import textwrap
+    from pathlib import Path
+
+    from audit.runfiles import metrics_file, predictions_file
+
+    folder = Path(out)
+    names = [n for n in ("summary.md", "report.html") if (folder / n).is_file()]
+    names += [p.name for p in (predictions_file(folder), metrics_file(folder)) if p is not None]
+    names += [n for n in ("findings.csv",) if (folder / n).is_file()]
+    n_tables = len(list(folder.glob("table*.csv")))
+    if n_tables:
+        names.append(f"{n_tables} table*.csv")
+    if (folder / "plots").is_dir():
+        names.append("plots/")
+    return textwrap.fill(f"Results in {folder}/: {', '.join(names)}", width=79,
+                         subsequent_indent="  ")
 
 
 def _pct(v: Any) -> str:

@@ -68,6 +68,8 @@ _OPTIONS = [
                  "equally in the loss."),
     click.option("--standardize/--no-standardize", default=None,
                  help="Per-coefficient feature standardisation fitted on the training fold (IFN: always on)."),
+    click.option("--trim-db", type=float, default=None,
+                 help="Cut leading/trailing frames quieter than the loudest by this many dB (features; off by default)."),
     click.option("--bn-recalibrate/--no-bn-recalibrate", default=None,
                  help="Exact BatchNorm statistics over the training set (paper off, tuned on)."),
     click.option("--precision", default=None, type=click.Choice(["auto", "fp32", "bf16"]),
@@ -91,7 +93,7 @@ def recipe_given(kwargs: dict) -> tuple[str, dict]:
     given = {k: kwargs.pop(k) for k in ("model", "aug", "epochs", "batch_size", "lr", "lr_step_epochs",
                                         "optimizer", "weight_decay", "schedule", "warmup_epochs",
                                         "label_smoothing", "speed_factors", "dropout", "val_speakers", "select",
-                                        "patience", "augment", "balance", "standardize", "bn_recalibrate",
+                                        "patience", "augment", "balance", "standardize", "trim_db", "bn_recalibrate",
                                         "precision", "aam_threshold", "aam_alpha", "aam_similarity")}
     hold = kwargs.pop("augment_hold_out")
     given["augment_hold_out"] = tuple(hold) if hold else None

@@ -23,6 +23,9 @@ _FOLDS = click.option("--folds", "n_folds", type=int, default=None,
                       help="Re-assign N speaker-independent folds (default: keep or corpus rule).")
 _OPTIONS = click.option("-O", "--option", "options", multiple=True, metavar="KEY=VALUE",
                         help="Adapter option, e.g. -O improvised_only=true (IEMOCAP).")
+_PROTOCOL = click.option("--protocol", type=click.Choice(["default", "emobox"]), default="default",
+                         show_default=True,
+                         help="Folds: ours, or EmoBox's published ones (RAVDESS, IEMOCAP; docs/protocols.md).")
 
 
 def _problems_option(default: str):
@@ -57,11 +60,11 @@ def _progress(label: str, total: int | None):
             bar.advance(task, n) if done is None else bar.update(task, completed=done, total=size))
 
 
-def _load(source, corpus, skip_bad, n_folds, options, problems, require_folds=True):
+def _load(source, corpus, skip_bad, n_folds, options, problems, protocol=None, require_folds=True):
     from audit.data import load_data
 
-    return load_data(source, corpus=corpus, skip_bad=skip_bad, problems=problems,
-                     n_folds=n_folds, options=_parse_options(options), require_folds=require_folds)
+    return load_data(source, corpus=corpus, skip_bad=skip_bad, problems=problems, n_folds=n_folds,
+                     options=_parse_options(options), protocol=protocol, require_folds=require_folds)
 
 
 def _write_problems(problems, path: Path, always: bool) -> None:
@@ -84,14 +87,15 @@ def data() -> None:
 @_problems_option("./problems.csv")
 @_FOLDS
 @_OPTIONS
-def info(source, as_json, corpus, skip_bad, check, problems_path, n_folds, options):
+@_PROTOCOL
+def info(source, as_json, corpus, skip_bad, check, problems_path, n_folds, options, protocol):
     """Summarise a corpus folder or manifest CSV: counts by emotion x gender, durations, folds."""
     from audit.data import ProblemLog
     from audit.data.info import check_audio, format_summary, summarize
 
     problems = ProblemLog()
     # a one-speaker folder is described (without folds), not refused
-    df = _load(source, corpus, skip_bad, n_folds, options, problems, require_folds=False)
+    df = _load(source, corpus, skip_bad, n_folds, options, problems, protocol, require_folds=False)
     if check:
         with _progress("checking audio", len(df)) as advance:
             df = check_audio(df, skip_bad=skip_bad, problems=problems, progress=advance)
@@ -113,12 +117,13 @@ def info(source, as_json, corpus, skip_bad, check, problems_path, n_folds, optio
 @_problems_option("next to the manifest")
 @_FOLDS
 @_OPTIONS
-def manifest(source, output, corpus, skip_bad, problems_path, n_folds, options):
+@_PROTOCOL
+def manifest(source, output, corpus, skip_bad, problems_path, n_folds, options, protocol):
     """Write the manifest (with folds) of a corpus folder or CSV to OUTPUT."""
     from audit.data import ProblemLog, manifest_hash, write_manifest
 
     problems = ProblemLog()
-    df = _load(source, corpus, skip_bad, n_folds, options, problems)
+    df = _load(source, corpus, skip_bad, n_folds, options, problems, protocol)
     path = write_manifest(df, output)
     click.echo(f"wrote {path} ({plural(len(df), 'utterance')}, "
                f"{plural(df['speaker'].nunique(), 'speaker')}, {plural(df['fold'].nunique(), 'fold')}, "
@@ -149,6 +154,21 @@ def synth(ctx, dest, seed, speakers, per_emotion, name, separation):
                                   name=name, separation=separation)
     click.echo(f"wrote {path} (seed {seed})")
     click.echo(format_summary(summarize(load_data(path))))
+
+
+@data.command()
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", type=int, default=None, help="Seed (default: the root --seed, else 0).")
+@click.pass_context
+def recordings(ctx, dest, seed):
+    """Write generated noise recordings (DEST/noise) and impulse responses of known decay
+    (DEST/rir) for the noise:dir= and rir:dir= conditions: stand-ins, since none ship."""
+    from audit.data.recordings import write_ir_folder, write_noise_folder
+
+    seed = (ctx.obj or {}).get("seed") if seed is None else seed
+    seed = 0 if seed is None else seed
+    noise, rir = write_noise_folder(dest / "noise", seed), write_ir_folder(dest / "rir", seed)
+    click.echo(f"wrote {noise} and {rir} (seed {seed}; what each file is: README.txt in each)")
 
 
 @data.command()

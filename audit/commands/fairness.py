@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
@@ -32,66 +31,19 @@ def fairness(ctx: click.Context, by, run_dir, metrics, **kw) -> None:
     evaluated first (clean plus --condition) into --out (default results/fairness/).
     Writes fairness.csv and prints the between-group gaps.
     """
-    import pandas as pd
+    from audit.workflows import fairness_audit, gap_lines
 
-    from audit.workflows import RunOptions, run_audit
-    from audit._atomic import atomic_write_csv
-    from audit.errors import AuditError
-    from audit.analysis import fairness_frame
-    from audit.scenario import resolve_scenario, scenario_from_dict
-
-    spec = resolve_scenario("fairness")
     seed = kw["seed"] if kw["seed"] is not None else (ctx.find_root().obj or {}).get("seed")
-    seed = spec.seed if seed is None else seed
-    if run_dir is not None:
-        out = Path(kw["out"] or run_dir)
-        from audit.runfiles import predictions_file
+    run_options = None
+    if run_dir is None:
+        run_options = dict(common_run_options(ctx, kw, "results/fairness"), argv=list(sys.argv))
+    result = fairness_audit(by, metrics=metrics, run_dir=run_dir, out=kw["out"],
+                            conditions=kw["conditions"], n_boot=kw["n_boot"], seed=seed,
+                            run_options=run_options)
+    import textwrap
 
-        path = predictions_file(run_dir)
-        if path is None:
-            raise AuditError(f"{run_dir}: no predictions.csv (run `audit run` first)")
-        preds = pd.read_csv(path, keep_default_na=False, na_values=[""])
-        if kw["conditions"]:
-            keep = {"clean", *kw["conditions"]}
-            preds = preds[preds["condition"].isin(keep)]
-    else:
-        data = spec.model_dump()
-        data.update(groups=list(by), intersections=[list(by)] if len(by) > 1 else [],
-                    conditions=list(kw["conditions"]), thresholds=[])
-        spec = scenario_from_dict(data, "command line")
-        opts = RunOptions(**common_run_options(ctx, kw, "results/fairness"), report=False,
-                          argv=list(sys.argv))
-        preds = run_audit(spec, opts).predictions
-        out = opts.out
-    missing = [c for c in by if c not in preds.columns]
-    if missing:
-        raise AuditError(f"--by {missing[0]!r}: not a column of the predictions "
-                         f"(have: {', '.join(preds.columns[:12])} ...)")
-    n_boot = spec.bootstrap.n_boot if kw["n_boot"] is None else kw["n_boot"]
-    classes = [c[2:] for c in preds.columns if c.startswith("p_")]
-    # each column on its own, then (for several) their intersection
-    specs = [[c] for c in by] + ([list(by)] if len(by) > 1 else [])
-    wanted = list(metrics) or list(spec.metrics)
-
-    frame = pd.concat([fairness_frame(preds, s, metrics=wanted, n_boot=n_boot,
-                                      seed=seed, classes=classes or None)
-                       for s in specs], ignore_index=True)
-    atomic_write_csv(out / "fairness.csv", frame)
-    _print(frame, out / "fairness.csv")
-
-
-def _print(frame, path: Path) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    table = Table(title="fairness (speaker-bootstrap 95% CI)")
-    shown = frame.head(60)
-    for col in shown.columns:
-        table.add_column(str(col))
-    for row in shown.itertuples(index=False):
-        table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
-    console.print(table)
-    if len(frame) > len(shown):
-        console.print(f"... {len(frame) - len(shown)} more rows")
-    console.print(f"Wrote {path}")
+    click.echo("Gaps between groups (max - min, points), fold mean [95 % bootstrap interval]")
+    for line in gap_lines(result.frame):
+        click.echo(line)
+    click.echo(textwrap.fill(f"Wrote {result.path} (every group's value, the gaps and ratios)", width=79,
+                             subsequent_indent="  "))

@@ -14,6 +14,14 @@ def model():
     """Registered SER networks."""
 
 
+def _wrapped(head: str, text: str) -> str:
+    """``head`` then ``text`` wrapped to 79 columns under itself (nothing cut)."""
+    import textwrap
+
+    return textwrap.fill(text, width=79, initial_indent=head, subsequent_indent=" " * len(head),
+                         break_on_hyphens=False, break_long_words=False)
+
+
 def _describe(config) -> str:
     """The variant's distinguishing settings: MACNN attention/fusion, IFN streams/fusion."""
     if hasattr(config, "streams"):
@@ -32,7 +40,8 @@ def list_cmd(num_classes):
     click.echo(f"{'name':<22}{'family':<8}{'params':>10}  settings")
     for name in list_models():
         net = create_model(name, num_classes)
-        click.echo(f"{name:<22}{model_family(name):<8}{count_parameters(net):>10,}  {_describe(net.config)}")
+        click.echo(_wrapped(f"{name:<22}{model_family(name):<8}{count_parameters(net):>10,}  ",
+                            _describe(net.config)))
 
 
 @model.command("info")
@@ -51,23 +60,24 @@ def info(ctx, name, num_classes, device, runs):
     shape = input_shape(net.config)
     params, macs = count_parameters(net), count_macs(net, shape)
     latency = measure_latency(net, shape, runs=runs)
-    click.echo(f"model         {name} ({num_classes} classes, {_describe(net.config)})")
+    click.echo(_wrapped("model         ", f"{name} ({num_classes} classes, {_describe(net.config)})"))
     mac_note = ("MACs = FLOPs / 2 from torch.utils.flop_counter (conv and matmul only; elementwise gates, "
                 "norms and softmax not counted).")
     if hasattr(net.config, "streams"):  # IFN: the spec's own budget, no paper figures to compare
         click.echo(f"parameters    {params:,} ({params / 1e6:.3f} M)      ifn-spec target: <= 0.5 M")
         click.echo(f"MACs          {macs / 1e9:.4f} G for {shape}")
         click.echo(f"latency       {latency * 1e3:.2f} ms median, batch 1, {dev} ({runs} runs after 10 warm-up)")
-        click.echo(f"note          {mac_note} Feature extraction (streams) is not included.")
+        click.echo(_wrapped("note          ", f"{mac_note} Feature extraction (streams) is not included."))
         return
     p_paper = " / ".join(f"{v:.2f} M" for v in PAPER_TABLE20["params_m"])
     g_paper = "-".join(f"{v:.2f}" for v in PAPER_TABLE20["gmacs"])
     click.echo(f"parameters    {params:,} ({params / 1e6:.3f} M)      paper Table 20: {p_paper}")
     click.echo(f"MACs          {macs / 1e9:.4f} G for {shape}   paper Table 20: {g_paper} G")
     click.echo(f"latency       {latency * 1e3:.2f} ms median, batch 1, {dev} ({runs} runs after 10 warm-up)")
-    click.echo(f"note          {mac_note} Shape-preserving attention adds only "
-               "a few thousand parameters to the public MACNN, so the paper's 2.1-2.5 M parameters and "
-               "0.7-0.8 GMACs cannot be reached by the architecture it describes; these are measured figures.")
+    click.echo(_wrapped("note          ", f"{mac_note} Shape-preserving attention adds only "
+                        "a few thousand parameters to the public MACNN, so the paper's 2.1-2.5 M parameters and "
+                        "0.7-0.8 GMACs cannot be reached by the architecture it describes; these are measured "
+                        "figures."))
 
 
 @model.command("recalibrate")

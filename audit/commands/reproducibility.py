@@ -115,19 +115,16 @@ def reproducibility(ctx, runs, data, model_name, n_seeds, folds, epochs, aug, ba
 
 
 def _print(summary, out: Path, paths) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
+    """Group ``all`` per model and condition, a few short lines each (80 columns; every group
+    and figure is in reproducibility.csv)."""
     from audit.reproducibility import wide_table
 
     wide = wide_table(summary)
-    table = Table(title=f"reproducibility across {int(wide['n_runs'].iloc[0])} runs (group all)")
-    cols = ["model", "condition", "n", "wa_mean", "wa_std", "ua_mean", "ua_std", "agreement",
-            "correct_agreement", "fleiss_kappa"]
-    for c in cols:
-        table.add_column(c)
+    click.echo(f"reproducibility across {int(wide['n_runs'].iloc[0])} runs (group all)")
     for r in wide.itertuples(index=False):
-        table.add_row(*[f"{getattr(r, c):.2f}" if isinstance(getattr(r, c), float) else str(getattr(r, c))
-                        for c in cols])
-    Console().print(table)
-    Console().print(f"Wrote {', '.join(p.name for p in paths if p.parent == out)} and plots/ in {out}/")
+        click.echo(f"{r.model}, {r.condition} ({r.n} utterances)")
+        click.echo(f"  WA {r.wa_mean:.2f} +- {r.wa_std:.2f} (range {r.wa_min:.2f}-{r.wa_max:.2f})   "
+                   f"UA {r.ua_mean:.2f} +- {r.ua_std:.2f}")
+        click.echo(f"  all agree {r.agreement:.1f} %, all right {r.correct_agreement:.1f} %, "
+                   f"Fleiss' kappa {r.fleiss_kappa:.2f}")
+    click.echo(f"Wrote {', '.join(p.name for p in paths if p.parent == out)} and plots/ in {out}/")

@@ -74,9 +74,14 @@ def build_scenario(target: str | None, snr: tuple[float, ...], bitrate: tuple[in
               help="Model the robustness score is relative to (default: the first of --models).")
 @click.option("--p-adjust", type=click.Choice(["holm", "bh"]), default="holm", show_default=True,
               help="Multiplicity adjustment of the findings: Holm or Benjamini-Hochberg.")
+@click.option("--mos", is_flag=True,
+              help="Score each condition's audio with DNSMOS on a seeded sample (mos.csv, table_mos, "
+                   "plots/accuracy_vs_mos.png); needs pip install 'ser-audit[mos]'.")
+@click.option("--mos-n", type=click.IntRange(min=1), default=48, show_default=True,
+              help="Utterances scored per condition with --mos (round-robin over the speakers).")
 @click.pass_context
 def run(ctx: click.Context, target: str | None, snr, bitrate, rt60, fail_if, no_report,
-        compress_predictions, ensemble, reference_model, p_adjust, **kw) -> None:
+        compress_predictions, ensemble, reference_model, p_adjust, mos, mos_n, **kw) -> None:
     """Audit models under TARGET: noise | mp3 | reverb | a scenario name (paper, fairness, ...)
     | a SPEC.toml file. Without TARGET: the conditions given, or the paper scenario.
 
@@ -93,7 +98,8 @@ def run(ctx: click.Context, target: str | None, snr, bitrate, rt60, fail_if, no_
     opts = RunOptions(**common_run_options(ctx, kw, f"results/{scenario.name}"),
                       fail_if=list(fail_if), report=not no_report, argv=list(sys.argv),
                       reference_model=reference_model, p_adjust=p_adjust,
-                      compress_predictions=compress_predictions, ensemble_folds=ensemble)
+                      compress_predictions=compress_predictions, ensemble_folds=ensemble,
+                      mos=mos_n if mos else 0)
     try:
         result = run_audit(scenario, opts)
     except Exception as exc:

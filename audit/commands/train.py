@@ -18,6 +18,8 @@ __all__ = ["train"]
 @recipe_options
 @click.option("--folds", "n_folds", type=int, default=None, help="Number of folds (default: the corpus's own).")
 @click.option("--fold", "folds", type=int, multiple=True, help="Fold(s) to train (repeatable; default all).")
+@click.option("--protocol", type=click.Choice(["default", "emobox"]), default="default", show_default=True,
+              help="Folds: ours, or EmoBox's published ones (RAVDESS, IEMOCAP; docs/protocols.md).")
 @click.option("--split", type=click.Choice(["speaker", "utterance"]), default="speaker", show_default=True,
               help="utterance = speaker-DEPENDENT folds (every speaker's utterances dealt over the folds, "
                    "seeded): a diagnostic to compare with papers that split so; such checkpoints are "
@@ -45,7 +47,7 @@ __all__ = ["train"]
 @click.option("--force", is_flag=True, help="Retrain folds whose checkpoint already exists.")
 @click.option("--out", default=None, type=click.Path(file_okay=False, path_type=Path))
 @click.pass_context
-def train(ctx, data, corpus, n_folds, folds, split, ssl_model, n_seeds, time_budget_min, threads, jobs, executor,
+def train(ctx, data, corpus, n_folds, folds, protocol, split, ssl_model, n_seeds, time_budget_min, threads, jobs, executor,
           address, status_dir, device, seed, skip_bad, force, out, **options):
     """Train a model on each fold; write OUT/fold{k}.safetensors, .json and .log.csv.
 
@@ -70,6 +72,11 @@ def train(ctx, data, corpus, n_folds, folds, split, ssl_model, n_seeds, time_bud
         raise click.BadParameter(f"--seeds {n_seeds}: must be >= 1")
     obj = ctx.obj or {}
     seed = seed if seed is not None else (obj.get("seed") if obj.get("seed") is not None else 987654)
+    from model.smile import is_smile_model
+
+    if options.get("model") and is_smile_model(options["model"]):  # openSMILE baselines: seconds per fold
+        _train_smile(data, options["model"], out, folds, seed, protocol, corpus, n_folds, skip_bad, force, jobs)
+        return
     device = device or obj.get("device") or "auto"
     recipe, given = recipe_given(options)
     config = build_config(recipe, **given, seed=seed, device=device, threads=threads,
@@ -78,15 +85,15 @@ def train(ctx, data, corpus, n_folds, folds, split, ssl_model, n_seeds, time_bud
     precision, model_name, aug = config.precision, config.model, config.aug
     resolved = resolve_precision(precision, resolve_device(device))  # refuse emulated bf16 up front
     problems = ProblemLog()
-    df = apply_split(load_data(data, corpus=corpus, skip_bad=skip_bad, problems=problems, n_folds=n_folds),
-                     split, seed)
+    df = apply_split(load_data(data, corpus=corpus, skip_bad=skip_bad, problems=problems, n_folds=n_folds,
+                               protocol=protocol), split, seed)
     todo = list(folds) or sorted(int(f) for f in df["fold"].unique())
     out.mkdir(parents=True, exist_ok=True)
     plan = []
     for member_config, member_out in plan_seeds(config, out, n_seeds):
         plan += plan_folds(df, data=str(data), folds=todo, train_config=member_config.to_dict(), out=member_out,
                            corpus=corpus, n_folds=n_folds, skip_bad=skip_bad, force=force, split=split,
-                           label=f"seed {member_config.seed}" if n_seeds > 1 else "")
+                           label=f"seed {member_config.seed}" if n_seeds > 1 else "", protocol=protocol)
     n_run = sum(j.action != "skip" for j in plan)
     jobs = jobs if jobs is not None else default_jobs(n_run, threads)
     if jobs < 1:
@@ -126,6 +133,25 @@ def train(ctx, data, corpus, n_folds, folds, split, ssl_model, n_seeds, time_bud
     if len(problems):
         problems.write(out / "problems.csv")
         click.echo(f"{len(problems)} problem(s) recorded in {out / 'problems.csv'}", err=True)
+
+
+def _train_smile(data, model_name, out, folds, seed, protocol, corpus, n_folds, skip_bad, force, jobs) -> None:
+    from audit.data import ProblemLog
+    from audit.engine.smile_training import default_smile_jobs, train_smile
+
+    problems = ProblemLog()
+    echo = lambda line: click.echo(line, err=True)  # noqa: E731
+    for r in train_smile(str(data), model_name, out, folds=list(folds) or None, seed=seed, protocol=protocol,
+                         corpus=corpus, n_folds=n_folds, skip_bad=skip_bad, force=force,
+                         jobs=jobs or default_smile_jobs(), problems=problems, echo=echo):
+        if r["action"] == "skip":
+            click.echo(f"fold {r['fold']}: {r['weights']} exists with the same config; skipped (--force retrains)")
+        else:
+            click.echo(f"fold {r['fold']}: held-out WA {100 * r['test_wa']:.2f} %  UA {100 * r['test_ua']:.2f} %  "
+                       f"({r['n_test']} utterances, C={r['C']:g}, fit {r['fit_s']:.1f} s) -> {r['weights']}")
+    if len(problems):
+        problems.write(Path(out) / "problems.csv")
+        click.echo(f"{len(problems)} problem(s) recorded in {Path(out) / 'problems.csv'}", err=True)
 
 
 def _print_status(rows: list[dict]) -> None:

@@ -14,6 +14,7 @@ from audit.data.info import check_audio, format_summary, summarize
 from audit.data.labelmap import (CORPUS_EMOTIONS, LabelMap, LabelMapping, list_label_maps,
                                   load_label_map, synonym)
 from audit.data.problems import ProblemLog
+from audit.data.protocol import apply_protocol, list_protocols, protocol_record
 
 __all__ = [
     "CORE_COLUMNS", "GENDERS", "TARGET_SR", "SYNTH_EMOTIONS", "ProblemLog",
@@ -25,6 +26,7 @@ __all__ = [
     "load_data", "detect_corpus", "list_corpora", "MANIFEST_NAME",
     "summarize", "format_summary", "check_audio", "export_corpus", "fetch_ravdess", "RAVDESS_URL",
     "LabelMap", "LabelMapping", "load_label_map", "list_label_maps", "CORPUS_EMOTIONS", "synonym",
+    "apply_protocol", "list_protocols", "protocol_record",
 ]
 
 

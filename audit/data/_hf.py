@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl
 
 import pandas as pd
 
+from audit._atomic import atomic_write_bytes
 from audit.errors import AuditError
 
 __all__ = ["scan_hf", "hf_audio_cache", "COLUMN_KEYS"]
@@ -133,9 +134,7 @@ def _write_once(dest: Path, blob: bytes) -> None:
     """Write ``blob`` unless ``dest`` already holds that many bytes (keeps mtime, so cache keys)."""
     if dest.is_file() and dest.stat().st_size == len(blob):
         return
-    tmp = dest.with_name(f"{dest.name}.{os.getpid()}.tmp")  # concurrent loaders do not collide
-    tmp.write_bytes(blob)
-    os.replace(tmp, dest)
+    atomic_write_bytes(dest, blob)  # a unique temporary name: concurrent loaders do not collide
 
 
 def _from_disk(folder: Path, opts: dict[str, str], label: str) -> tuple[pd.DataFrame, str]:

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from audit._atomic import atomic_write_text
 from audit.data._download import download, sha256_file
 from audit.data._extract import safe_extract
 from audit.errors import AuditError
@@ -70,9 +71,7 @@ def fetch_ravdess(dest: str | os.PathLike, *, url: str = RAVDESS_URL, sha256: st
     files = safe_extract(archive, dest)
     record = {"url": url, "archive": RAVDESS_ARCHIVE, "sha256": digest, "verified": sha256 is not None,
               "files": {f.relative_to(dest.resolve()).as_posix(): f.stat().st_size for f in files}}
-    tmp = record_path.with_name(record_path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
-    os.replace(tmp, record_path)
+    atomic_write_text(record_path, json.dumps(record, indent=1, sort_keys=True))
     if not keep_archive:
         archive.unlink(missing_ok=True)
     return {**record, "skipped": False}

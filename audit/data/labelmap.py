@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from audit.data._labels import canonical_emotion
+from audit.data._labels import _EMOTION_ALIASES, canonical_emotion
 from audit.data.corpora import cremad, emodb, iemocap, ravdess, tess
 from audit.errors import AuditError
 
 __all__ = ["LabelMap", "LabelMapping", "CORPUS_EMOTIONS", "load_label_map", "list_label_maps",
-           "synonym"]
+           "synonym", "known_emotions"]
 
 # Each corpus's emotion names as its adapter writes them into the manifest.
 CORPUS_EMOTIONS: dict[str, tuple[str, ...]] = {
@@ -52,6 +52,12 @@ _TOML_KEYS = {"name", "description", "model", "data", "drop_model", "drop_data"}
 def synonym(label: str) -> str:
     """The merged spelling of an emotion name (``'Anger'``, ``'ang'`` -> ``'angry'``)."""
     return canonical_emotion(label)
+
+
+def known_emotions() -> tuple[str, ...]:
+    """Every emotion a corpus adapter writes and every target of the synonym table, sorted."""
+    return tuple(sorted({synonym(e) for names in CORPUS_EMOTIONS.values() for e in names}
+                        | set(_EMOTION_ALIASES.values())))
 
 
 @dataclass(frozen=True)

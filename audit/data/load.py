@@ -67,7 +67,8 @@ def _canonical_name(corpus: str) -> str:
 
 def load_data(source: str | os.PathLike, *, corpus: str | None = None, skip_bad: bool = False,
               problems: ProblemLog | None = None, n_folds: int | None = None,
-              options: dict | None = None, require_folds: bool = True) -> pd.DataFrame:
+              options: dict | None = None, require_folds: bool = True,
+              protocol: str | None = None) -> pd.DataFrame:
     """Load a corpus folder or manifest CSV as a validated manifest with a ``fold`` column.
 
     Parameters
@@ -84,10 +85,19 @@ def load_data(source: str | os.PathLike, *, corpus: str | None = None, skip_bad:
     options : adapter options, e.g. ``{"improvised_only": True}`` for IEMOCAP.
     require_folds : with ``False`` (``audit data info``), a corpus that cannot be split by
         speaker (one speaker) comes back without a ``fold`` column instead of an error.
+    protocol : ``default`` (None) or ``emobox``: EmoBox's published folds replace ours
+        (:mod:`audit.data.protocol`); not with ``n_folds``.
 
     Only file headers are read here; decoding checks (NaN, all-zero ...) happen in
     ``load_audio`` and ``audit data info --check``.
     """
+    if protocol not in (None, "default"):
+        if n_folds is not None:
+            raise AuditError(f"--folds {n_folds} and --protocol {protocol} both set the folds; give one")
+        from audit.data.protocol import apply_protocol
+
+        df = load_data(source, corpus=corpus, skip_bad=skip_bad, problems=problems, options=options)
+        return apply_protocol(df, protocol, str(source))
     log = problems if problems is not None else ProblemLog()
     if str(source).startswith("hf:"):
         from audit.data._hf import scan_hf

@@ -134,6 +134,8 @@ def _parse_entry(text: str) -> AugmentEntry:
     fixed, ranges, choices, pending = {}, {}, {}, {}
     for token in filter(None, (t.strip() for t in rest.split(","))):
         key, eq, value = (s.strip() for s in token.partition("="))
+        # the older spelling the conditions of ``audit run`` still accept (``power=`` for ``level=``)
+        key = "level" if key == "power" and "level" in types else key
         if not eq or key not in types:
             raise AuditError(f"--augment {text!r}: bad token {token!r} (fields of {name}: {', '.join(types)})")
         if ".." in value:

@@ -29,8 +29,11 @@ _TABLE = "predictions"
 
 # Bump when the meaning of a cached value changes (it is part of every key). 2: every forward
 # of our checkpoints sees a full batch (model.Predictor), so values no longer depend on the
-# grouping or thread count; values cached before may differ from them in the last bit.
-CACHE_VERSION = 2
+# grouping or thread count; values cached before may differ from them in the last bit. 3: the
+# additive noises' records name the speech-level definition ``level`` (was ``power``) and hold
+# the SNR under the whole-signal and P.56 definitions too, so a cached record would print other
+# bytes than a fresh one.
+CACHE_VERSION = 3
 
 
 def audio_key(path: str | Path) -> str:

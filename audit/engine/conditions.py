@@ -23,7 +23,8 @@ from audit.engine._lifeline import exit_with_driver
 from audit.engine.cache import encode_record
 from audit.errors import AuditError
 
-__all__ = ["RenderItem", "Rendered", "Renderer", "parse_conditions", "is_batched"]
+__all__ = ["RenderItem", "Rendered", "Renderer", "parse_conditions", "is_batched",
+           "condition_sources", "cache_condition", "sources_record"]
 
 @dataclass(frozen=True)
 class RenderItem:
@@ -69,6 +70,25 @@ def _links(pert: Any) -> list[Any]:
     return list(stages) if stages else [pert]
 
 
+def condition_sources(pert: Any) -> list[dict[str, Any]]:
+    """What a condition reads besides its parameters (``noise``/``rir`` folders: path, content
+    hash, files), one entry per stage that reads something; ``[]`` for the others."""
+    return [stage.source() for stage in _links(pert) if hasattr(stage, "source")]
+
+
+def sources_record(conditions: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """For run.json: folder, content hash and files of every condition that reads recordings."""
+    found = {cond: condition_sources(pert) for cond, pert in parse_conditions(conditions)}
+    return {cond: sources for cond, sources in found.items() if sources}
+
+
+def cache_condition(condition: str, pert: Any) -> str:
+    """The condition's identity in cache keys: its string, plus the content hash of every folder
+    it reads, so the same ``dir=`` with other recordings never reuses a cached prediction."""
+    hashes = [src["manifest_sha256"] for src in condition_sources(pert)]
+    return condition if not hashes else f"{condition}|sources={','.join(hashes)}"
+
+
 def is_batched(pert: Any, device: str = "cpu") -> bool:
     """Whether a condition runs as torch ops on ``device`` (the main process) when it is a GPU.
 
@@ -76,9 +96,7 @@ def is_batched(pert: Any, device: str = "cpu") -> bool:
     every condition renders with the reference ``render`` (in the process pool when
     ``workers > 1``), where the cores run items in parallel.
     """
-    from perturbations._noise import NoiseAtSNR
-    from perturbations.base import Clean
-    from perturbations.reverb import Reverb
+    from perturbations import Clean, NoiseAtSNR, Reverb
 
     kinds: tuple[type, ...] = (Clean, NoiseAtSNR)
     if str(device).startswith("cuda"):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from audit.engine.tasks import ShardTask, TaskContext, TaskResult, run_shard_task
-from audit.errors import AuditError
+from audit.errors import AuditError, user_errors
 
 __all__ = ["RayExecutor", "check_reachable", "import_ray"]
 
@@ -191,8 +191,7 @@ class RayExecutor:
         except ray.exceptions.RayTaskError as exc:
             cause = exc.cause
             log.debug("task %s failed:\n%s", task.describe(ctx), exc)  # the worker's traceback
-            known = _user_errors()
-            if isinstance(cause, known):
+            if isinstance(cause, user_errors()):
                 raise AuditError(f"task {task.describe(ctx)}: {cause}") from None
             raise AuditError(f"task {task.describe(ctx)} failed on a worker: "
                              f"{type(cause).__name__}: {cause}") from None
@@ -201,13 +200,3 @@ class RayExecutor:
             raise AuditError(f"task {task.describe(ctx)}: its worker died {tries} "
                              f"time{'s' * (tries != 1)} ({type(exc).__name__}); see the Ray "
                              "logs") from None
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [AuditError]
-    for module_name, attr in (("perturbations", "PerturbationError"), ("model", "ModelError")):
-        try:
-            errors.append(getattr(__import__(module_name), attr))
-        except (ImportError, AttributeError):
-            pass
-    return tuple(errors)

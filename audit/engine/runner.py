@@ -22,7 +22,7 @@ from audit.engine._length import drop_too_short
 from audit.engine._progress import progress_bar
 from audit.engine.cache import MemoryCache, audio_key, entry_key
 from audit.engine.chunks import MAX_AUDIO_S, chunk_suffix, compute_pieces, is_chunked
-from audit.engine.conditions import Renderer, parse_conditions
+from audit.engine.conditions import Renderer, cache_condition, parse_conditions
 from audit.errors import AuditError
 from audit.models import ModelSet, Predictor, check_classes, feature_key
 
@@ -164,6 +164,7 @@ def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions:
     conds = parse_conditions(conditions)
     for _, pert in conds:
         pert.bind_corpus(manifest)
+    cache_cond = {c: cache_condition(c, p) for c, p in conds}  # + folder hashes (noise, rir)
     df = manifest.sort_values("utt_id", kind="stable").reset_index(drop=True)
     feats = {id(p): feature_key(p) for ms in model_sets for p in ms.predictors.values()}
 
@@ -181,7 +182,8 @@ def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions:
     def key(ms: ModelSet, cond: str, row: Any) -> str:
         pred, _ = _predictor(ms, row)
         # clean draws nothing at random: its predictions are shared by runs with any seed
-        return entry_key(pred.sha256, akeys[row.utt_id], cond, 0 if cond == "clean" else seed,
+        return entry_key(pred.sha256, akeys[row.utt_id], cache_cond[cond],
+                         0 if cond == "clean" else seed,
                          feats[id(pred)] + (chunk_suffix() if row.utt_id in chunked else ""))
 
     rows_all = drop_too_short([r for r in df.itertuples(index=False) if r.utt_id in akeys],

@@ -48,6 +48,7 @@ class FoldJob:
     label: str = ""
     extra_metadata: dict = field(default_factory=dict)
     split: str = "speaker"
+    protocol: str | None = None  # default | emobox: whose folds (audit.data.protocol)
 
 
 SPLITS = ("speaker", "utterance")
@@ -98,7 +99,8 @@ def _stem_state(stem: Path, train_config: dict, mhash: str, force: bool) -> str:
 
 def plan_folds(df: Any, *, data: str, folds: list[int], train_config: dict, out: Path,
                corpus: str | None = None, n_folds: int | None = None, skip_bad: bool = False,
-               force: bool = False, label: str = "", split: str = "speaker") -> list[FoldJob]:
+               force: bool = False, label: str = "", split: str = "speaker",
+               protocol: str | None = None) -> list[FoldJob]:
     """One ``FoldJob`` per fold of ``df`` (a manifest with ``fold``, already through
     ``apply_split`` for ``split``); raises ``AuditError`` for an output that belongs to another
     config (before anything is trained)."""
@@ -116,7 +118,8 @@ def plan_folds(df: Any, *, data: str, folds: list[int], train_config: dict, out:
         action = _stem_state(stem, train_config, mhash, force)
         jobs.append(FoldJob(data=str(data), fold=int(k), train_config=train_config, out_stem=str(stem),
                             classes=classes, manifest_hash=mhash, corpus=corpus, n_folds=n_folds,
-                            skip_bad=skip_bad, action=action, label=label, split=split))
+                            skip_bad=skip_bad, action=action, label=label, split=split,
+                            protocol=protocol))
     return jobs
 
 
@@ -194,7 +197,8 @@ def run_fold_job(job: FoldJob) -> dict:
         return {"fold": job.fold, "action": "skip", "weights": f"{job.out_stem}.safetensors"}
     config = TrainConfig.from_dict(job.train_config)
     problems = ProblemLog()
-    df = load_data(job.data, corpus=job.corpus, skip_bad=job.skip_bad, problems=problems, n_folds=job.n_folds)
+    df = load_data(job.data, corpus=job.corpus, skip_bad=job.skip_bad, problems=problems, n_folds=job.n_folds,
+                   protocol=job.protocol)
     df = apply_split(df, job.split, config.seed)
     train_df, test_df = split_fold(df, job.fold, speaker_dependent=job.split == "utterance")
     val_speakers = choose_validation_speakers(train_df, config.val_speakers, config.seed, job.fold) \
@@ -220,6 +224,7 @@ def run_fold_job(job: FoldJob) -> dict:
     metadata = {"fold": job.fold, "training_speakers": sorted(map(str, train_df["speaker"].unique())),
                 "test_speakers": sorted(map(str, test_df["speaker"].unique())),
                 "manifest_hash": job.manifest_hash, "data_source": str(Path(job.data).resolve()),
+                **({"protocol": job.protocol} if job.protocol not in (None, "default") else {}),
                 **job.extra_metadata}
     if val_speakers:
         metadata["validation_speakers"] = val_speakers

@@ -14,15 +14,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from audit.data._labels import _EMOTION_ALIASES
-from audit.data.labelmap import CORPUS_EMOTIONS, synonym
+from audit.data.labelmap import known_emotions, synonym
 from audit.errors import AuditError
 
 __all__ = ["map_model_classes", "KNOWN_EMOTIONS"]
 
 # Every emotion a corpus adapter writes, and every target of the synonym table.
-KNOWN_EMOTIONS = tuple(sorted({synonym(e) for names in CORPUS_EMOTIONS.values() for e in names}
-                              | set(_EMOTION_ALIASES.values())))
+KNOWN_EMOTIONS = known_emotions()
 _PLACEHOLDER = re.compile(r"^label_\d+$")
 
 

@@ -208,7 +208,10 @@ class _EntryPointPredictor:
 
 def _checkpoint(path: Path, device: str, precision: str = "fp32") -> Any:
     import model
+    from model.smile import is_smile_checkpoint, load_smile
 
+    if is_smile_checkpoint(path):  # an openSMILE baseline (sidecar kind "smile"): numpy, any device
+        return load_smile(path)
     try:
         return model.load_checkpoint(path, device=device, precision=precision)
     except FileNotFoundError:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from audit._atomic import atomic_write_text
 from audit.errors import AuditError
 from audit.runfiles import metrics_file
 from audit.report.summary import build_summary
@@ -102,9 +103,11 @@ def _metrics_section(info: dict) -> list[str]:
         "area under the UA-SNR curve.",
         "- Fairness: between-group gap (max - min, points), its change under each condition, the minimum "
         "detectable gap at 80 % power.",
-        f"- Uncertainty: {int(boot.get('ci', 0.95) * 100)} % speaker-bootstrap intervals "
-        f"({info.get('n_boot', boot.get('n_boot', '?'))} resamples of speakers within folds); p-values "
-        f"adjusted over the whole grid ({(info.get('analysis') or {}).get('p_adjust', 'holm')}).",
+        f"- Uncertainty: {int(boot.get('ci', 0.95) * 100)} % t intervals with speaker-bootstrap standard "
+        f"errors ({info.get('n_boot', boot.get('n_boot', '?'))} Rao-Wu resamples of speakers within folds, "
+        "and within fold x group for groups such as gender) and the design degrees of freedom "
+        f"(speakers - strata); t-tests, p-values adjusted over the whole grid "
+        f"({(info.get('analysis') or {}).get('p_adjust', 'holm')}).",
     ]
 
 
@@ -140,9 +143,9 @@ def _caveats(run_dir: Path, info: dict, summary) -> list[str]:
     if problems.is_file():
         n = len(pd.read_csv(problems, keep_default_na=False))
         lines.append(f"- {n} problem(s) recorded in problems.csv" + (" (utterances skipped or outputs missing)." if n else "."))
-    not_shown = sum("not shown" in t for t in summary.gaps + summary.changes)
+    not_shown = sum("not demonstrated" in t for t in summary.gaps + summary.changes)
     if not_shown:
-        lines.append(f"- {not_shown} of the largest fairness gaps or gap changes listed are not shown at this "
+        lines.append(f"- {not_shown} of the largest fairness gaps or gap changes listed are not demonstrated at this "
                      "number of speakers: that is not evidence of fairness (see the minimum detectable gaps).")
     lines.append("- Results hold for this corpus, its speakers and these conditions only.")
     return lines
@@ -191,7 +194,4 @@ def write_card(run_dir, out=None) -> Path:
     path = Path(out) if out else run_dir / "MODEL_CARD.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     text = model_card(run_dir.resolve(), base=path.resolve().parent)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, text)

@@ -41,7 +41,7 @@ def plot_interaction(metrics: pd.DataFrame, out_dir: Path, label_col: str = "emo
             x = range(len(conds))
             err = [(gap["value"] - gap["ci_low"]).clip(lower=0), (gap["ci_high"] - gap["value"]).clip(lower=0)]
             ax.errorbar(x, gap["value"], yerr=err, fmt="o", capsize=4, label="gap (max - min), 95% CI")
-            ax.plot(x, mdg, "_", markersize=18, color="grey", label="min. detectable gap (80% power)")
+            ax.plot(x, mdg, "_", markersize=18, color="grey", label="min. detectable gap (80% power, one test)")
             ax.axhline(gap["value"].iloc[0] if conds and conds[0] == "clean" else 0, color="k", lw=0.8, ls="--")
             ax.set_xticks(list(x), conds, rotation=30, ha="right", fontsize=7)
             ax.set_ylabel("UA gap (points)")

@@ -24,8 +24,10 @@ def evaluation_html(info: dict) -> str:
         return ""
     rows = []
     for name, m in sorted(models.items()):
+        as_ = m.get("evaluated_as")
+        as_ = as_ if isinstance(as_, str) or not as_ else ", ".join(as_)  # a text for --ensemble
         how = ("fold k's model on fold k's speakers" if m.get("fold_routing")
-               else "every utterance" + (f" (as {', '.join(m['evaluated_as'])})" if m.get("evaluated_as") else ""))
+               else "every utterance" + (f" (as {as_})" if as_ else ""))
         rows.append(f"<tr><td>{_e(name)}</td><td>{_e(m.get('relation', '?'))}</td><td>{_e(how)}</td>"
                     f"<td>{_e(_classes(m.get('training_data_source') or []))}</td></tr>")
     out = ["<h2>Evaluation protocol</h2><table><thead><tr><th>model</th><th>relation to the data"

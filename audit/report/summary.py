@@ -1,10 +1,13 @@
 """The findings summary: gate verdicts, then the largest drops, gaps and gap changes as plain
-sentences with their interval, adjusted p-value and, where nothing is shown, the minimum
-detectable gap. Written as ``summary.md`` and shown first in ``report.html``.
+sentences with their interval, adjusted p-value and, where nothing is demonstrated, why (the interval
+contains 0, or only the multiplicity adjustment hides it) and the effect size that was
+detectable (for one test, and after the adjustment). Written as ``summary.md`` and shown first
+in ``report.html``.
 
 Built only from files of the run directory (``findings.csv``, ``metrics.csv``, ``run.json``).
-UA findings are summarised (WA ones are in findings.csv); ``top`` of each kind, for gaps and
-gap changes the larger part from single group columns (gender), the rest from intersections.
+UA findings (and, within one class, recall) are summarised (WA ones are in findings.csv);
+``top`` of each kind, for gaps and gap changes the larger part from single group columns
+(gender), the rest from intersections.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from audit._atomic import atomic_write_text
 from audit.analysis.conditions import condition_kind
 from audit.runfiles import metrics_file
 from perturbations import format_value
@@ -39,11 +43,13 @@ class Summary:
     gaps: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
     family: str = ""
+    caveats: dict[str, str] = field(default_factory=dict)  # sentence -> its small-sample caveat
 
     def sections(self) -> list[tuple[str, list[str]]]:
         return [("Gates", self.gates), ("Robustness scores", self.scores),
-                ("Largest robustness drops (UA)", self.drops), ("Largest fairness gaps (UA)", self.gaps),
-                ("Largest changes of a gap under a condition (UA)", self.changes)]
+                ("Largest robustness drops (UA)", self.drops),
+                ("Largest fairness gaps (UA; recall within one emotion)", self.gaps),
+                ("Largest changes of a gap under a condition (UA; recall within one emotion)", self.changes)]
 
 
 def condition_phrase(condition: str) -> str:
@@ -58,13 +64,17 @@ def condition_phrase(condition: str) -> str:
             "reverb": f"under reverberation (RT60 {text} s)"}[kind]
 
 
-def _p(p: float) -> str:
+def _p(p: float, r=None) -> str:
     if not np.isfinite(p):
+        if r is not None and np.isfinite(getattr(r, "df", np.nan)) and r.df <= 0:
+            return "not tested: one speaker per stratum, the standard error is not estimable"
         return "not tested: no spread across resamples"
     return "adjusted p < 0.001" if p < 0.001 else f"adjusted p = {p:.3f}"
 
 
 def _ci(r) -> str:
+    if not (np.isfinite(r.ci_low) and np.isfinite(r.ci_high)):
+        return "[not estimable]"
     return f"[{r.ci_low:.1f}, {r.ci_high:.1f}]"
 
 
@@ -73,56 +83,87 @@ def _who(label: str) -> str:
     return ", ".join(part.split("=", 1)[-1] for part in str(label).split("&"))
 
 
-def _why_not(r) -> str:
-    if r.ci_low <= 0 <= r.ci_high:
-        return "the interval contains 0"
-    return "not significant after adjustment"
+def _sides(r) -> tuple[str, str, str]:
+    """(higher group, lower group, what is compared): ``("female", "male", "UA")``; for a
+    ``recall`` finding the class both cells share names the score, ``"neutral recall"``."""
+    hi, lo = (s.strip() for s in r.comparison.split(" - ", 1))
+    if r.metric != "recall":
+        return _who(hi), _who(lo), r.metric.upper()
+    a, b = hi.split("&"), lo.split("&")
+    shared = [p for p in a if p in b]
+
+    def own(parts):
+        return _who("&".join(p for p in parts if p not in shared))
+
+    return own(a), own(b), f"{_who('&'.join(shared))} recall".strip()
 
 
-def _drop(r) -> str:
+def _contains0(r) -> bool:
+    return bool(r.ci_low <= 0 <= r.ci_high)
+
+
+def _not_shown(r, n_tests: int, what: str, speakers: bool = True, bound: float = 100.0) -> str:
+    """Why a finding is not demonstrated and what size the data could have shown; never calls an
+    effect undetectable that is larger than the detectable size it states. ``what``: the
+    plural (``gaps``); a size of ``bound`` points or more means no effect of any size."""
+    if not np.isfinite(r.p_adjusted):
+        return f"{_p(r.p_adjusted, r)})"
+    one = what[:-1]
+    n = "?" if not np.isfinite(r.n_speakers) else f"{int(r.n_speakers)}"
+    who = f"with {n} speakers in the smaller group, " if speakers else ""
+    family = getattr(r, "mdg_family", np.nan)
+    if _contains0(r):
+        seen = (f"one test detects {what} above {r.mdg:.1f} points at 80 % power" if r.mdg < bound
+                else f"not even one test detects a {one} of any size at 80 % power")
+        if np.isfinite(family):
+            seen += (f", {family:.1f} after adjusting for the {n_tests} tests" if family < bound
+                     else f", and none of any size after adjusting for the {n_tests} tests")
+        return (f"{_p(r.p_adjusted)}; the interval contains 0); {who}{seen}, so \"none found\" here means "
+                "too few speakers to see a smaller one")
+    if not np.isfinite(family):  # findings.csv of an older run: no family-wise MDG to state
+        return f"{_p(r.p_adjusted)}; not significant after adjusting for the {n_tests} tests)"
+    seen = (f"only {what} above {family:.1f} points were detectable" if family < bound
+            else f"no {one} of any size was detectable")
+    return (f"{_p(r.p_adjusted)}; its interval excludes 0 but it is not significant after adjusting for "
+            f"the {n_tests} tests); at that level, {who}{seen} at 80 % power")
+
+
+def _drop(r, n_tests: int) -> str:
     m = r.metric.upper()
     if r.shown:
         verb = "falls" if r.estimate > 0 else "rises"
         return (f"{r.model}: {m} {verb} {abs(r.estimate):.1f} points {_ci(r)} {condition_phrase(r.condition)} "
                 f"({_p(r.p_adjusted)}).")
-    return (f"{r.model}: a {m} drop {condition_phrase(r.condition)} is not shown ({r.estimate:+.1f} points "
-            f"{_ci(r)}, {_p(r.p_adjusted)}; {_why_not(r)}), which is not evidence that there is none.")
+    return (f"{r.model}: a {m} drop {condition_phrase(r.condition)} is not demonstrated ({r.estimate:+.1f} points "
+            f"{_ci(r)}, {_not_shown(r, n_tests, 'drops', speakers=False)}; not evidence that there is none.")
 
 
-def _power(r) -> str:
-    n = "?" if not np.isfinite(r.n_speakers) else f"{int(r.n_speakers)}"
-    return (f"with {n} speakers in the smaller group only gaps above {r.mdg:.1f} points were detectable "
-            f"at 80 % power, so \"no gap found\" here means too few speakers to see a smaller one")
-
-
-def _gap(r) -> str:
-    hi, lo = (_who(s.strip()) for s in r.comparison.split(" - ", 1))
-    m = r.metric.upper()
+def _gap(r, n_tests: int) -> str:
+    hi, lo, m = _sides(r)
     where = condition_phrase(r.condition)
     if r.shown:
         return (f"{r.model} {where}: {m} is {r.estimate:.1f} points higher for {hi} than for {lo} {_ci(r)} "
                 f"({_p(r.p_adjusted)}).")
-    return (f"{r.model} {where}: a {m} gap between {hi} and {lo} is not shown ({r.estimate:.1f} points {_ci(r)}, "
-            f"{_p(r.p_adjusted)}; {_why_not(r)}); {_power(r)}.")
+    return (f"{r.model} {where}: a {m} gap between {hi} and {lo} is not demonstrated ({r.estimate:.1f} points {_ci(r)}, "
+            f"{_not_shown(r, n_tests, 'gaps')}.")
 
 
-def _change(r) -> str:
-    hi, lo = (_who(s.strip()) for s in r.comparison.split(" - ", 1))
-    m = r.metric.upper()
+def _change(r, n_tests: int) -> str:
+    hi, lo, m = _sides(r)
     where = condition_phrase(r.condition)
     if r.shown:
         verb = "widens" if r.estimate > 0 else "narrows"
         return (f"{r.model} {where}: the {m} gap {hi} - {lo} {verb} by {abs(r.estimate):.1f} points from clean "
                 f"{_ci(r)} ({_p(r.p_adjusted)}).")
-    return (f"{r.model} {where}: a change of the {m} gap {hi} - {lo} from clean is not shown "
-            f"({r.estimate:+.1f} points {_ci(r)}, {_p(r.p_adjusted)}; {_why_not(r)}); changes above "
-            f"{r.mdg:.1f} points were detectable at 80 % power.")
+    return (f"{r.model} {where}: a change of the {m} gap {hi} - {lo} from clean is not demonstrated "
+            f"({r.estimate:+.1f} points {_ci(r)}, {_not_shown(r, n_tests, 'changes', bound=200.0)}.")
 
 
 def _scores(metrics: pd.DataFrame, reference: str | None) -> list[str]:
     rows = metrics[(metrics["fold"].astype(str) == "mean") & (metrics["group"] == "all")]
     out = []
-    for model in sorted(rows["model"].astype(str).unique()):
+    models = sorted(rows["model"].astype(str).unique())
+    for model in ([reference] if reference in models else []) + [m for m in models if m != reference]:
         sel = rows[rows["model"].astype(str) == model].set_index(["condition", "metric"])
         parts = []
         for (cond, metric), text in ((("perturbed", "ua_mean_drop"), "mean UA drop {v:.1f} points {ci}"),
@@ -176,25 +217,45 @@ def build_summary(run_dir, *, gates: dict | None = None, analysis: dict | None =
     method = _METHODS.get(str(analysis.get("p_adjust", "holm")), str(analysis.get("p_adjust")))
     n_tests = int(f["p"].notna().sum())
     s.family = (f"p-values are {method}-adjusted over all {n_tests} tests of this run (every model x "
-                "condition x group pair x metric (WA, UA): drops, gaps and gap changes together; "
-                "Wald tests with speaker-bootstrap standard errors, fold mean). A finding is shown when "
-                "its 95 % interval excludes 0 and its adjusted p < 0.05.")
-    ua = f[f["metric"] == "ua"]
-    s.drops = [_drop(r) for r in ua[ua["kind"] == "drop"].head(top).itertuples(index=False)]
+                "condition x group pair x metric (WA, UA; recall within one class): drops, gaps and gap "
+                "changes together; t-tests with Rao-Wu speaker-bootstrap standard errors and the design "
+                "degrees of freedom, speakers - strata, fold mean). A finding is demonstrated when its 95 % "
+                "interval excludes 0 and its adjusted p < 0.05; detectable sizes are at 80 % power, for one "
+                f"test and after adjusting for the {n_tests} tests.")
+    ua = f[f["metric"].isin(["ua", "recall"])]
+    scen = info.get("scenario") if isinstance(info.get("scenario"), dict) else {}
+    min_spk = int(scen.get("min_group_speakers") or 5)  # the analysis' default: 5
+    s.drops = _said(s, lambda r: _drop(r, n_tests), ua[ua["kind"] == "drop"].head(top), min_spk)
     for kind, attr, fn in (("gap", "gaps", _gap), ("gap_change", "changes", _change)):
         rows = ua[ua["kind"] == kind]
         # single group columns (gender) first, then intersections, each ranked by size
         inter = rows["comparison"].str.contains("&", regex=False)
         picked = pd.concat([rows[~inter].head(top - top // 2), rows[inter].head(top // 2)])
-        setattr(s, attr, [fn(r) for r in picked.itertuples(index=False)])
+        setattr(s, attr, _said(s, lambda r, fn=fn: fn(r, n_tests), picked, min_spk))
     return s
+
+
+def _said(s: Summary, fn, rows: pd.DataFrame, min_speakers: int) -> list[str]:
+    """The sentences of ``rows``; a finding resting on fewer than ``min_speakers`` speakers (in
+    the smaller group, for gaps) gets its caveat in ``s.caveats``, shown beside it."""
+    out = []
+    for r in rows.itertuples(index=False):
+        sentence = fn(r)
+        n = getattr(r, "n_speakers", np.nan)
+        if np.isfinite(n) and n < min_speakers:
+            who = "in the smaller group" if r.kind != "drop" else "in all"
+            s.caveats[sentence] = (f"Few speakers: {int(n)} {who} (fewer than {min_speakers}), so the "
+                                   "interval is unreliable.")
+        out.append(sentence)
+    return out
 
 
 def _markdown(s: Summary, title: str) -> str:
     lines = [f"# Findings: {title}", ""]
     for name, items in s.sections():
         if items:
-            lines += [f"## {name}", ""] + [f"- {t}" for t in items] + [""]
+            lines += [f"## {name}", ""] + [f"- {t}" + (f" *{s.caveats[t]}*" if t in s.caveats else "")
+                                             for t in items] + [""]
     if s.family:
         lines += [s.family, ""]
     return "\n".join(lines)
@@ -206,11 +267,7 @@ def write_summary(run_dir, *, gates: dict | None = None, analysis: dict | None =
     s = build_summary(run_dir, gates=gates, analysis=analysis)
     info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
     scen = info.get("scenario") if isinstance(info.get("scenario"), dict) else {}
-    path = run_dir / "summary.md"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(_markdown(s, scen.get("name", run_dir.name)), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(run_dir / "summary.md", _markdown(s, scen.get("name", run_dir.name)))
 
 
 def summary_html(run_dir, *, gates: dict | None = None, analysis: dict | None = None) -> str:
@@ -222,7 +279,9 @@ def summary_html(run_dir, *, gates: dict | None = None, analysis: dict | None = 
         if not items:
             continue
         cls = " class='fail'" if name == "Gates" and s.gates_failed else ""
-        out.append(f"<h3>{e(name)}</h3><ul{cls}>" + "".join(f"<li>{e(t)}</li>" for t in items) + "</ul>")
+        out.append(f"<h3>{e(name)}</h3><ul{cls}>" + "".join(
+            f"<li>{e(t)}" + (f" <span class='caveat'>{e(s.caveats[t])}</span>" if t in s.caveats else "")
+            + "</li>" for t in items) + "</ul>")
     if s.family:
         out.append(f"<p class='note'>{e(s.family)}</p>")
     out.append("</section>")

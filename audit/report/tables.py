@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from audit._atomic import atomic_write_text
 from audit.analysis.conditions import condition_kind
 from perturbations import format_value
 
@@ -80,9 +81,17 @@ def table15_noise(metrics: pd.DataFrame) -> pd.DataFrame | None:
     found = _conditions_of(metrics, ("awgn",))
     if not found or "clean" not in set(metrics["condition"]):
         return None
-    noise = sorted(found, key=lambda c: -found[c][1])
-    conds = [("clean", "clean")] + [(c, f"{format_value(found[c][1])} dB SNR") for c in noise]
+    noise = sorted(found, key=lambda c: (-found[c][1], c))
+    # a speech-level definition other than the default is named (two rows "10 dB SNR" would not say which)
+    conds = [("clean", "clean")] + [(c, f"{format_value(found[c][1])} dB SNR" + _level_suffix(c)) for c in noise]
     return _by_condition(metrics, conds)
+
+
+def _level_suffix(condition: str) -> str:
+    for level in ("p56", "active"):
+        if f"level={level}" in condition:
+            return f" ({'P.56 level' if level == 'p56' else 'active frames'})"
+    return ""
 
 
 def table16_codec_reverb(metrics: pd.DataFrame) -> pd.DataFrame | None:
@@ -241,9 +250,7 @@ def _write(df: pd.DataFrame, run_dir: Path, name: str) -> list[Path]:
     csv, md = run_dir / f"{name}.csv", run_dir / f"{name}.md"
     for path, text in ((csv, df.to_csv(index=False, float_format="%.2f", lineterminator="\n")),
                        (md, _markdown(df, _TITLES[name]))):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_text(path, text)
     return [csv, md]
 
 

@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from audit._atomic import atomic_write_csv  # noqa: E402
+from audit._atomic import atomic_write_csv, atomic_write_text  # noqa: E402
 
 __all__ = ["write_outputs", "wide_table", "plot_model"]
 
@@ -71,9 +71,9 @@ def plot_model(summary: pd.DataFrame, per_run: pd.DataFrame, model: str, path: P
     axes[0].set_ylim(0, 100)
     fig.suptitle(f"{model}: {int(summ['n_runs'].iloc[0])} runs")
     fig.tight_layout()
-    fig.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    return path
+    from audit.report.plots import save_png  # rendered in memory, written atomically
+
+    return save_png(fig, path)
 
 
 def _safe(text: str) -> str:
@@ -104,8 +104,4 @@ def write_outputs(out: Path, summary: pd.DataFrame, per_run: pd.DataFrame,
     template = resources.files("audit.report").joinpath("templates/report.html").read_text(encoding="utf-8")
     page = string.Template(template).substitute(title="Reproducibility across training seeds",
                                                 body="\n".join(body))
-    target = out / "reproducibility.html"
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(target)
-    return [*paths, target]
+    return [*paths, atomic_write_text(out / "reproducibility.html", page)]

@@ -10,10 +10,10 @@ under ``out`` with the source's training log, and score the held-out speakers in
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
+from audit._atomic import atomic_write_bytes
 from audit.errors import AuditError
 
 __all__ = ["recalibrate_folder", "fold_checkpoints"]
@@ -142,7 +142,7 @@ def recalibrate_folder(data: str | Path, models: str | Path, out: str | Path, *,
         del waves
         log = sidecar.with_suffix(".log.csv")
         if log.is_file():
-            shutil.copyfile(log, stem.with_suffix(".log.csv"))
+            atomic_write_bytes(stem.with_suffix(".log.csv"), log.read_bytes())
         wa, ua, n = held_out_scores(weights, test_df, problems, skip_bad, list(doc["classes"]))
         after = {"test_wa": round(wa, 6), "test_ua": round(ua, 6), "n_test": n}
         update_sidecar(stem.with_suffix(".json"), final_metrics=after)

@@ -18,7 +18,8 @@ from model.checkpoint import package_versions as _versions
 __all__ = ["package_versions", "git_commit", "build_run_info", "utc_now"]
 
 _PACKAGES = ("ser-audit", "torch", "torchaudio", "numpy", "pandas", "scipy", "soundfile",
-             "fairlearn", "fast-mp3-augment", "pyroomacoustics", "onnxruntime", "pydantic")
+             "fairlearn", "fast-mp3-augment", "pyroomacoustics", "onnxruntime", "pydantic",
+             "opensmile", "scikit-learn", "speechmos")
 
 
 def utc_now() -> str:

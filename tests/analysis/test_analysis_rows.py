@@ -66,8 +66,9 @@ def test_groups_and_intersections(result, preds):
     v = _get(result, model="prop", condition="clean", group="gender=female", metric="wa", fold="pooled")
     assert v.value == pytest.approx(100 * M.weighted_accuracy(fem.emotion, fem.prediction), abs=1e-5)
     fa = fem[fem.emotion == "angry"]
-    v = _get(result, model="prop", condition="clean", group="gender=female&emotion=angry", metric="wa", fold="pooled")
-    assert v.value == pytest.approx(100 * M.weighted_accuracy(fa.emotion, fa.prediction), abs=1e-5)
+    # one class in the cell: its score is that class's recall (named so, not UA)
+    v = _get(result, model="prop", condition="clean", group="gender=female&emotion=angry", metric="recall", fold="pooled")
+    assert v.value == pytest.approx(100 * M.per_class_recall(fa.emotion, fa.prediction)["angry"], abs=1e-5)
     assert v.n == len(fa)
     male = sub[sub.gender == "male"]
     gap = _get(result, model="prop", condition="clean", group="all", metric="gender_ua_difference", fold="pooled")
@@ -96,6 +97,26 @@ def test_intervals_bracket_estimates(result):
     assert rows.ci_low.notna().all()
     assert ((rows.ci_low <= rows.value + 1e-3) & (rows.value <= rows.ci_high + 1e-3)).all()
     assert (rows.ci_high - rows.ci_low > 0).all()
+    assert set(rows.df) == {9}  # 12 speakers in 3 folds
+    gender = result[(result.fold == "mean") & (result.group == "gender=female") & (result.metric == "ua")]
+    assert set(gender.df) == {3}  # 6 women in 3 fold x gender strata
+
+
+def test_one_speaker_per_stratum_is_not_estimable(preds, classes):
+    """One speaker in all: no interval (NaN, df 0, a warning), never a zero-width one. One
+    speaker per fold: the folds' singletons are pooled into one stratum (df = 3 - 1)."""
+    one = preds[preds.speaker == 1]
+    m = analyse(one, classes=classes, scenario="t", groups=[], n_boot=50, seed=0)
+    ua = m[(m.metric == "ua") & (m.fold.isin(["0", "mean", "pooled"]))]
+    assert ua.ci_low.isna().all() and ua.ci_high.isna().all() and (ua.df == 0).all()
+    assert any("not estimable" in w for w in m.attrs["warnings"])
+    per_fold = preds[preds.speaker.isin([1, 5, 9])]  # one speaker in each of the 3 folds
+    m = analyse(per_fold, classes=classes, scenario="t", groups=[], n_boot=200, seed=0)
+    mean = m[(m.metric == "wa") & (m.fold == "mean") & (m.group == "all")]
+    assert (mean.df == 2).all() and (mean.ci_high - mean.ci_low > 0).all()
+    fold = m[(m.metric == "wa") & (m.fold == "0") & (m.group == "all")]
+    assert fold.ci_low.isna().all() and (fold.df == 0).all()  # one speaker in that fold
+    assert any("pooled across folds (0+1+2|)" in w for w in m.attrs["warnings"])
 
 
 def test_deterministic_bytes_and_order_independent(tmp_path, preds, classes, result):

@@ -7,7 +7,8 @@ from scipy import stats as st
 
 from audit.analysis import metrics as M
 from audit.errors import AuditError
-from audit.analysis.stats import COLUMNS, compare_conditions, compare_runs, holm, mcnemar, paired_summary, write_comparison
+from audit.analysis import clustered_mcnemar, mcnemar
+from audit.analysis.stats import COLUMNS, compare_conditions, compare_runs, holm, paired_summary, write_comparison
 
 
 def test_mcnemar_exact_hand():
@@ -27,8 +28,47 @@ def test_mcnemar_chi2_branch():
     assert r["p"] == pytest.approx(st.chi2.sf(19 ** 2 / 40, 1))
 
 
+def test_clustered_mcnemar_reduces_to_the_plain_statistic_with_one_pair_per_speaker():
+    rng = np.random.default_rng(1)
+    a, b = rng.random(60) < 0.6, rng.random(60) < 0.5
+    r = clustered_mcnemar(a, b, np.arange(60))
+    nb, nc = int((a & ~b).sum()), int((~a & b).sum())
+    assert r["statistic"] == pytest.approx((nb - nc) ** 2 / (nb + nc))
+    assert r["p"] == pytest.approx(st.chi2.sf((nb - nc) ** 2 / (nb + nc), 1))
+    assert clustered_mcnemar([True, False], [True, False], [0, 1])["p"] == 1.0
+
+
+def test_clustered_mcnemar_hand():
+    # speaker 0: b=2, c=0 -> d=2; speaker 1: b=1, c=2 -> d=-1; speaker 2: b=3 -> d=3
+    a = [1, 1, 0, 0, 1, 1, 1, 1, 1]
+    b = [0, 0, 1, 1, 0, 0, 0, 0, 1]  # the last pair agrees: it counts for nothing
+    spk = [0, 0, 1, 1, 1, 2, 2, 2, 2]
+    r = clustered_mcnemar(np.array(a, bool), np.array(b, bool), spk)
+    assert r["statistic"] == pytest.approx((2 - 1 + 3) ** 2 / (4 + 1 + 9)) and r["n_clusters"] == 3
+
+
+def test_clustered_mcnemar_holds_its_size_when_speakers_differ():
+    """No difference between A and B, but each speaker leans one way (a random speaker effect):
+    the plain test, counting utterances, rejects far more than 5 %; the clustered one does not."""
+    rng = np.random.default_rng(7)
+    spk = np.repeat(np.arange(24), 60)
+    rejected = {"plain": 0, "clustered": 0}
+    n_sim = 400
+    for _ in range(n_sim):
+        lean = rng.normal(0, 0.15, 24)[spk]  # per-speaker tilt, symmetric around 0
+        a = rng.random(spk.size) < 0.5 + lean
+        b = rng.random(spk.size) < 0.5 - lean
+        rejected["plain"] += mcnemar(a, b)["p"] < 0.05
+        rejected["clustered"] += clustered_mcnemar(a, b, spk)["p"] < 0.05
+    assert rejected["plain"] / n_sim > 0.3
+    assert rejected["clustered"] / n_sim < 0.05 + 2 * np.sqrt(0.05 * 0.95 / n_sim)
+
+
 def test_holm_hand():
+    from statsmodels.stats.multitest import multipletests
+
     assert holm([0.01, 0.04, 0.03]).tolist() == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx(multipletests([0.01, 0.04, 0.03], method="holm")[1])
     out = holm([0.5, np.nan, 0.01])
     assert np.isnan(out[1]) and out.tolist()[0] == pytest.approx(0.5) and out[2] == pytest.approx(0.02)
     assert holm([0.6, 0.7]).max() <= 1.0
@@ -48,6 +88,8 @@ def test_paired_summary_against_scipy():
 
 
 def test_compare_runs_speaker_unit(preds):
+    from statsmodels.stats.multitest import multipletests
+
     df = compare_runs(preds, preds, model_a="base", model_b="prop")
     assert list(df.columns) == COLUMNS
     assert set(df.condition) == set(preds.condition) and (df.unit == "speaker").all()
@@ -60,8 +102,18 @@ def test_compare_runs_speaker_unit(preds):
     assert row["diff"] == pytest.approx(diff.mean())
     assert row.p_t == pytest.approx(st.ttest_rel(ua(b), ua(a)).pvalue)
     assert row["diff"] > 0  # "prop" is the better synthetic model
-    assert np.isnan(row.p_mcnemar) and df[df.metric == "wa"].p_mcnemar.notna().all()
-    assert (df.p_t_holm >= df.p_t - 1e-12).all()
+    assert np.isnan(row.p_mcnemar_plain) and df[df.metric == "wa"].p_mcnemar_plain.notna().all()
+    # Holm's family: every row of the table for the t and Wilcoxon tests (3 conditions x WA, UA),
+    # the WA rows for McNemar
+    assert df.attrs["family"] == {"t": 6, "wilcoxon": 6, "mcnemar_clustered": 3, "mcnemar_plain": 3}
+    np.testing.assert_allclose(df.p_t_holm, multipletests(df.p_t, method="holm")[1])
+    wa = df[df.metric == "wa"]
+    np.testing.assert_allclose(wa.p_mcnemar_clustered_holm, multipletests(wa.p_mcnemar_clustered, method="holm")[1])
+    a_right = (a.emotion == a.prediction).to_numpy()
+    b_right = (b.set_index("utt_id").loc[a.utt_id].pipe(lambda x: x.emotion == x.prediction)).to_numpy()
+    clean_wa = df[(df.condition == "clean") & (df.metric == "wa")].iloc[0]
+    assert clean_wa.p_mcnemar_clustered == pytest.approx(clustered_mcnemar(a_right, b_right, a.speaker)["p"])
+    assert clean_wa.mcnemar_speakers == 12
 
 
 def test_compare_runs_utterance_unit_means_are_the_scores(preds):
@@ -99,5 +151,7 @@ def test_write_comparison_deterministic(preds, tmp_path):
     first = csv.read_bytes()
     write_comparison(compare_runs(preds, preds, model_a="base", model_b="prop"), tmp_path)
     assert csv.read_bytes() == first
-    assert "prop (B) vs base (A)" in md.read_text() and "| clean | wa | speaker | 12 |" in md.read_text()
+    text = md.read_text()
+    assert "prop (B) vs base (A)" in text and "| clean | wa | speaker | 12 |" in text
+    assert "speaker-clustered" in text and "Holm-Bonferroni over the 6 rows" in text
     assert len(pd.read_csv(csv)) == len(df)

@@ -58,16 +58,42 @@ def test_noise_only_run_skips_table16(tmp_path, preds, classes, caplog):
     assert "table16_codec_reverb skipped" in caplog.text
 
 
-def test_tables_byte_identical(tmp_path, full):
+_RERUN = """
+import sys
+import numpy as np
+import pandas as pd
+from audit.analysis import analyse
+from audit.report import write_tables
+src, out, classes = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+p = pd.read_csv(src, keep_default_na=False, na_values=[""])
+p = p.iloc[np.random.default_rng(7).permutation(len(p))].reset_index(drop=True)  # another row order
+m = analyse(p, classes=classes, scenario="paper", groups=["gender"], n_boot=30, seed=0)
+write_tables(out, m.iloc[np.random.default_rng(8).permutation(len(m))].reset_index(drop=True), p)
+"""
+
+
+def test_tables_byte_identical(tmp_path, full, classes):
+    """The same predictions, rows shuffled, analysed and tabled in a fresh interpreter (another
+    hash seed) give the same bytes as here."""
+    import os
+    import subprocess
+    import sys
+
     from audit.report import write_tables
 
-    p, m = full
-    a, b = tmp_path / "a", tmp_path / "b"
-    a.mkdir(), b.mkdir()
-    for d in (a, b):
-        write_tables(d, m, p)
-    for f in a.iterdir():
-        assert f.read_bytes() == (b / f.name).read_bytes()
+    src = tmp_path / "predictions.csv"
+    full[0].to_csv(src, index=False)
+    p = pd.read_csv(src, keep_default_na=False, na_values=[""])
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir(), there.mkdir()
+    write_tables(here, analyse(p, classes=classes, scenario="paper", groups=["gender"], n_boot=30, seed=0), p)
+    env = {**os.environ, "PYTHONHASHSEED": "123"}
+    subprocess.run([sys.executable, "-c", _RERUN, str(src), str(there), ",".join(classes)],
+                   check=True, env=env, cwd=os.getcwd(), timeout=600)
+    names = sorted(f.name for f in here.iterdir())
+    assert names == sorted(f.name for f in there.iterdir()) and len(names) == 12
+    for name in names:
+        assert (here / name).read_bytes() == (there / name).read_bytes(), name
 
 
 def test_condition_kind():
@@ -78,3 +104,16 @@ def test_condition_kind():
     assert condition_kind("mp3:bitrate_kbps=64") == ("mp3", 64.0)
     assert condition_kind("reverb:rt60_s=0.3+awgn:snr_db=10")[0] == "other"
     assert condition_kind("nonsense:") == ("other", None)
+
+
+def test_table15_names_a_speech_level_other_than_the_default():
+    import pandas as pd
+
+    from audit.report.tables import table15_noise
+
+    rows = [dict(scenario="s", model="m", fold=f, condition=c, group="all", metric=k, value=50.0,
+                 ci_low=40.0, ci_high=60.0, n=10)
+            for c in ("clean", "awgn:snr_db=10", "awgn:snr_db=10,level=p56")
+            for f in ("mean", "0") for k in ("wa", "ua")]
+    t = table15_noise(pd.DataFrame(rows))
+    assert list(t["condition"]) == ["clean", "10 dB SNR", "10 dB SNR (P.56 level)"]

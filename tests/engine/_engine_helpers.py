@@ -38,3 +38,24 @@ def with_extra_utterance(manifest: pd.DataFrame, tmp: Path, utt_id: str, wave: n
     row.update(utt_id=utt_id, path=str(write_wav(tmp / f"{utt_id}.wav", wave)),
                duration_s=len(wave) / 16000, **fields)
     return pd.concat([manifest, pd.DataFrame([row])], ignore_index=True)
+
+
+def export_onnx(net, path: Path) -> Path:
+    """``net`` as an ONNX graph taking ``(batch, 1, 39, 200)`` segments (batch dimension dynamic)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.zeros(2, 1, 39, 200),), str(path), input_names=["x"],
+                          dynamic_axes={"x": {0: "batch"}}, dynamo=False)
+    return path
+
+
+def export_torchscript(net, path: Path) -> Path:
+    """``net`` traced to TorchScript on ``(2, 1, 39, 200)`` segments."""
+    import warnings
+
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python code
+        torch.jit.trace(net, torch.zeros(2, 1, 39, 200)).save(str(path))
+    return path

@@ -21,7 +21,7 @@ def test_entries_ranges_choices_and_probabilities_parse():
     entries = parse_augment(SPEC + ", pink:snr_db=5|10,power=active@0.25")
     assert [e.name for e in entries] == ["awgn", "reverb", "mp3", "pink"]
     assert entries[0].ranges == {"snr_db": (0.0, 30.0)} and entries[0].probability == 0.5
-    assert entries[3].fixed == {"power": "active"} and entries[3].choices == {"snr_db": (5.0, 10.0)}
+    assert entries[3].fixed == {"level": "active"} and entries[3].choices == {"snr_db": (5.0, 10.0)}
     # An integer range draws only values the perturbation accepts: MP3's legal bitrates.
     assert entries[2].choices["bitrate_kbps"] == (32, 40, 48, 56, 64, 80, 96, 112, 128)
 

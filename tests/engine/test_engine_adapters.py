@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pytest
-import torch
 
 from audit.errors import AuditError
 from audit.models import load_model
 
-from _engine_helpers import CLASSES, save_untrained
+from _engine_helpers import CLASSES, export_onnx, export_torchscript, save_untrained
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +41,7 @@ def _sidecar(path, classes=CLASSES):
 
 def test_torchscript_matches_checkpoint(checkpoint, waves, tmp_path):
     net = load_model(str(checkpoint)).predictors[None].model.eval()
-    path = tmp_path / "m.pt"
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python code
-        torch.jit.trace(net, torch.zeros(2, 1, 39, 200)).save(str(path))
+    path = export_torchscript(net, tmp_path / "m.pt")
     _sidecar(path)
     ms = load_model(str(path))
     assert ms.kind == "torchscript" and ms.classes == CLASSES
@@ -57,11 +52,7 @@ def test_torchscript_matches_checkpoint(checkpoint, waves, tmp_path):
 def test_onnx_matches_checkpoint(checkpoint, waves, tmp_path):
     pytest.importorskip("onnxruntime")
     net = load_model(str(checkpoint)).predictors[None].model.eval()
-    path = tmp_path / "m.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(net, (torch.zeros(2, 1, 39, 200),), str(path), input_names=["x"],
-                          dynamic_axes={"x": {0: "batch"}}, dynamo=False)
+    path = export_onnx(net, tmp_path / "m.onnx")
     _sidecar(path)
     ms = load_model(str(path))
     assert ms.kind == "onnx"

@@ -12,13 +12,38 @@ def corpus(tmp_path_factory):
     return write_synthetic_corpus(tmp_path_factory.mktemp("synth"), seed=3, n_speakers=4, utterances_per_emotion=1)
 
 
+def _macnn_parameters(classes: int, n_heads: int = 4, hidden: int = 64) -> int:
+    """MACNN's parameters from its architecture (Xu et al. 2020, as docs/model.md lays it out):
+    conv + BatchNorm (weight, bias, 2 affine) per layer, Q/K/V 1x1 convs per head, the classifier."""
+    def conv_bn(c_in, c_out, kh, kw):
+        return c_in * c_out * kh * kw + c_out + 2 * c_out
+    trunk = (conv_bn(1, 8, 10, 2) + conv_bn(1, 8, 2, 8) + conv_bn(16, 32, 3, 3) + conv_bn(32, 48, 3, 3)
+             + conv_bn(48, 64, 3, 3) + conv_bn(64, 80, 3, 3))
+    heads = n_heads * 3 * (80 * hidden + hidden)
+    return trunk + heads + hidden * classes + classes
+
+
+def _icasa_parameters(c: int, reduction: int = 32, groups: int = 4) -> int:
+    """One ICASA block on c channels: ICA (depthwise 3x1 without bias, pointwise to mip, its
+    BatchNorm, two 1x1 convs back to c; mip = max(8, c // r)), SA (4 gates + GroupNorm affine on
+    c / 2g channels) and beta."""
+    mip = max(8, c // reduction)
+    ica = 3 * c + (c * mip + mip) + 2 * mip + 2 * (mip * c + c)
+    sa = 6 * (c // (2 * groups))
+    return ica + sa + 1
+
+
 def test_model_list_and_info(audit_cli):
+    base = _macnn_parameters(4)
+    icasa = base + sum(_icasa_parameters(c) for c in (32, 48, 64, 80))
+    assert (base, _macnn_parameters(8)) == (155_636, 155_896)  # the README's 8-class figure too
     code, out, _ = audit_cli("model", "list", "--classes", "4")
     assert code == 0
-    assert "macnn_icasa" in out and "155,636" in out  # the baseline's 4-class size
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:] if not line.startswith(" ")}
+    assert rows["macnn"][2] == f"{base:,}" and rows["macnn_icasa"][2] == f"{icasa:,}"
     code, out, _ = audit_cli("model", "info", "macnn_icasa", "--classes", "4", "--runs", "3", "--device", "cpu")
     assert code == 0
-    assert "162,400" in out and "2.45 M" in out and "MACs" in out and "latency" in out
+    assert f"{icasa:,}" in out and "2.45 M" in out and "MACs" in out and "latency" in out
 
 
 def _one_line_error(err: str) -> bool:

@@ -20,7 +20,13 @@ def corpus(tmp_path_factory):
 def test_model_list_shows_the_ifn_variants(audit_cli):
     code, out, _ = audit_cli("model", "list", "--classes", "4")
     assert code == 0
-    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    entries: list[str] = []  # one per model; settings wrapped onto indented lines (80 columns)
+    for line in out.splitlines()[1:]:
+        if line.startswith(" "):
+            entries[-1] += " " + line.strip()
+        else:
+            entries.append(line)
+    rows = {entry.split()[0]: entry for entry in entries}
     assert set(IFN_VARIANTS) <= set(rows)
     assert "streams=mfcc+spectral+prosodic, fusion=multiplicative" in rows["ifn"]
     assert "fusion=additive" in rows["ifn_add"] and "no refinement" in rows["ifn_noref"]

@@ -209,3 +209,46 @@ def test_recipes_are_named_and_an_unknown_one_is_a_clear_error():
     assert build_config("tuned", val_speakers=0, select="last").val_speakers == 0
     with pytest.raises(ModelError, match="unknown recipe 'fast'"):
         build_config("fast")
+
+
+def test_trimming_keeps_the_loud_span_with_its_margin_in_every_feature_path():
+    from model.features import MFCCExtractor, fit_stats, speech_span, utterance_segments
+
+    sr = 16000
+    x = np.zeros(4 * sr, np.float32)
+    x[sr:3 * sr] = 0.3 * np.sin(2 * np.pi * 300 * np.arange(2 * sr) / sr)
+    cfg = FeatureConfig(trim_db=40)
+    # Frame k's 400-sample window is centred on sample 160 k: frames 99..301 touch the tone.
+    assert speech_span(torch.from_numpy(x), cfg) == (99 - 10, 302 + 10)
+    assert speech_span(torch.from_numpy(x), FeatureConfig()) == (0, 401)
+    ((_, trimmed),) = utterance_segments([x], MFCCExtractor(cfg), 100)
+    full = MFCCExtractor(FeatureConfig())(torch.from_numpy(x))
+    assert torch.allclose(trimmed[0, 0], full[:, 89:289])
+    stats = fit_stats([x], MFCCExtractor(cfg))
+    assert stats.mean == pytest.approx(tuple(full[:, 89:312].double().mean(dim=1).tolist()))
+    assert "trim_db" not in FeatureConfig().to_dict() and cfg.to_dict()["trim_db"] == 40
+    with pytest.raises(ModelError, match="trim_db=5"):
+        FeatureConfig(trim_db=5)
+
+
+def test_the_tuned_recipe_is_the_candidate_the_committed_search_chose():
+    """``tuned`` is the chosen row of results/recipe_search/search_summary.csv: that row's
+    overrides on the recipe the search ran under (now ``regularised``), less the search's own
+    validation count."""
+    import csv
+    import json
+    from pathlib import Path
+
+    summary = Path(__file__).resolve().parents[2] / "results" / "recipe_search" / "search_summary.csv"
+    if not summary.exists():
+        pytest.skip("no committed recipe search")
+    rows = list(csv.DictReader(summary.open()))
+    chosen = [r for r in rows if r["chosen"] == "True"]
+    assert len(chosen) == 1
+    best = max(rows, key=lambda r: float(r["val_ua_mean"]))
+    assert best is chosen[0]
+    overrides = json.loads(chosen[0]["overrides"])
+    overrides.pop("val_speakers")
+    searched = build_config("regularised", **overrides).to_dict()
+    tuned = build_config("tuned").to_dict()
+    assert {k: v for k, v in searched.items() if k != "recipe"} == {k: v for k, v in tuned.items() if k != "recipe"}

@@ -13,8 +13,10 @@ from perturbations.base import Chain, Clean
     ("clean", "clean"),
     ("awgn:snr_db=10.0", "awgn:snr_db=10"),
     (" AWGN : snr_db = 10 ", "awgn:snr_db=10"),
-    ("awgn:snr_db=0.5,power=active", "awgn:snr_db=0.5,power=active"),
+    ("awgn:snr_db=0.5,level=active", "awgn:snr_db=0.5,level=active"),
+    ("awgn:snr_db=0.5,power=active", "awgn:snr_db=0.5,level=active"),  # the older spelling
     ("awgn:snr_db=10,power=whole", "awgn:snr_db=10"),
+    ("babble:snr_db=5,level=p56", "babble:snr_db=5,level=p56"),
     ("mp3:bitrate_kbps=128", "mp3:bitrate_kbps=128"),
     ("reverb:rt60_s=0.30", "reverb:rt60_s=0.3"),
     ("reverb:rt60_s=0.3+awgn:snr_db=10", "reverb:rt60_s=0.3+awgn:snr_db=10"),
@@ -50,7 +52,8 @@ def test_kinds_and_dict_forms():
     ("awgn:snr_db10", "'snr_db10'"),
     ("awgn:snr_db=1,snr_db=2", "given twice"),
     ("awgn:snr_db=120", "snr_db=120"),
-    ("awgn:snr_db=10,power=loud", "power='loud'"),
+    ("awgn:snr_db=10,power=loud", "level='loud'"),
+    ("awgn:snr_db=10,power=p56,level=p56", "given twice"),
     ("mp3:bitrate_kbps=100", "bitrate_kbps=100"),
     ("mp3:bitrate_kbps=128.5", "'bitrate_kbps=128.5'"),
     ("mp3:bitrate_kbps=128,quality=12", "quality=12"),
@@ -75,7 +78,7 @@ def test_bad_conditions_name_the_value(text, fragment):
 
 def test_unknown_lists_known_names():
     with pytest.raises(P.PerturbationError, match="known: awgn, babble"):
-        P.parse_condition("noise:snr_db=3")
+        P.parse_condition("hiss:snr_db=3")
 
 
 def test_direct_construction_validates():
@@ -101,8 +104,9 @@ def test_record_is_flat_json_and_chain_keys_are_indexed():
     x = np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.1
     p = P.parse_condition("gain:gain_db=-6+awgn:snr_db=10")
     y, record = P.render(p, x, 16000, P.derive_rng(0, "u", str(p)))
-    assert set(record) == {"0.gain.gain_db", "1.awgn.snr_db", "1.awgn.power",
-                           "1.awgn.noise_seed", "1.awgn.achieved_snr_db"}
+    assert set(record) == {"0.gain.gain_db", "1.awgn.snr_db", "1.awgn.level",
+                           "1.awgn.noise_seed", "1.awgn.achieved_snr_db",
+                           "1.awgn.achieved_snr_whole_db", "1.awgn.achieved_snr_p56_db"}
     assert json.loads(json.dumps(record)) == record
     assert abs(record["1.awgn.achieved_snr_db"] - 10) < 0.01
     y2, record2 = P.render(P.Clean(), x, 16000, P.derive_rng(0, "u", "clean"))

@@ -45,7 +45,7 @@ def test_awgn_snr_exact_over_100_seeds_and_signals():
             x, active = speechlike(rng, float(rng.uniform(0.2, 1.5)), sr), None
         else:
             x, active = _gated_tone(rng, sr)
-        p = P.AWGN(snr, power=power)
+        p = P.AWGN(snr, level=power)
         y, record = P.render(p, x, sr, P.derive_rng(i, f"u{i}", str(p)))
         assert y.dtype == np.float32 and y.shape == x.shape
         measured = _numpy_snr_db(x, y, active)  # from the float32 output, independent of the record
@@ -60,7 +60,7 @@ def test_awgn_snr_exact_over_100_seeds_and_signals():
 def test_noise_snr_exact_property(snr, seed, power, kind):
     rng = np.random.default_rng(seed)
     x, active = (speechlike(rng, 0.5, 16000), None) if power == "whole" else _gated_tone(rng, 16000)
-    p = P.parse_condition(f"{kind}:snr_db={snr!r},power={power}")
+    p = P.parse_condition(f"{kind}:snr_db={snr!r},level={power}")
     y, record = P.render(p, x, 16000, np.random.default_rng(seed))
     assert abs(_numpy_snr_db(x, y, active) - snr) < 0.01
     assert abs(record[f"{kind}.achieved_snr_db"] - snr) < 0.01
@@ -73,7 +73,7 @@ def test_active_power_ignores_silence():
     whole = F.signal_power(x, 16000, "whole")
     active = F.signal_power(x, 16000, "active")
     assert active > 2.5 * whole  # 1/3 of the samples carry all the energy
-    y_active, _ = P.render(P.AWGN(10, power="active"), x, 16000, np.random.default_rng(1))
+    y_active, _ = P.render(P.AWGN(10, level="active"), x, 16000, np.random.default_rng(1))
     y_whole, _ = P.render(P.AWGN(10), x, 16000, np.random.default_rng(1))
     # same noise vector, larger gain when the reference power is the active one
     ratio = F.noise_power(y_active - x) / F.noise_power(y_whole - x)
@@ -83,8 +83,8 @@ def test_active_power_ignores_silence():
 @pytest.mark.parametrize("kind", ["awgn", "pink", "brown"])
 def test_silent_input_raises(kind):
     p = P.parse_condition(f"{kind}:snr_db=10")
-    for power in ("whole", "active"):
-        q = P.condition_from_dict({**p.to_dict(), "power": power})
+    for level in ("whole", "active", "p56"):
+        q = P.condition_from_dict({**p.to_dict(), "level": level})
         with pytest.raises(P.SilentInputError, match="silent"):
             P.render(q, np.zeros(4000, np.float32), 16000, np.random.default_rng(0))
 

@@ -1,12 +1,15 @@
-"""Kills: an audit SIGKILLed during prediction, while writing metrics.csv and while writing the
-report, and a training SIGKILLed mid-epoch. The rerun gives byte-identical outputs, and no
-writer ever opens a final file name for writing (a kill can only leave a temporary behind)."""
+"""Kills: an audit SIGKILLed during prediction, while writing metrics.csv, while writing the
+report and in the middle of moving its outputs into the run folder, and a training SIGKILLed
+mid-epoch. A killed rerun leaves the previous run whole (or, killed while moving in, a part of
+the new one, never a mix); the next rerun gives byte-identical outputs. No writer opens a file
+in the run folder: a run writes into its staging folder, which is renamed in at the end."""
 
 from __future__ import annotations
 
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -31,6 +34,8 @@ def _killed_child(target, *args) -> int:
 
 def _audit_until(point: str, argv: list[str]) -> None:
     """Run ``audit`` in this (child) process and SIGKILL it at ``point``."""
+    import sys
+
     import audit.engine.runner as runner
     from audit.cli import main
 
@@ -44,6 +49,20 @@ def _audit_until(point: str, argv: list[str]) -> None:
             return real(*a, **k)
 
         runner._compute_batch = compute
+    elif point == "commit":  # moving the staged outputs in: after the second rename
+
+        renames = []
+
+        def on_rename(event, args):
+            if event != "os.rename":
+                return
+            src, dst = os.fsdecode(args[0]), os.fsdecode(args[1])
+            if ".staging-" in src and ".staging-" not in dst:
+                renames.append(args[0])
+                if len(renames) == 3:
+                    _die()
+
+        sys.addaudithook(on_rename)
     else:
         needle = {"metrics": "metrics.csv", "report": "confusion_macnn"}[point]  # the plot, not confusion_drift.csv
 
@@ -51,8 +70,6 @@ def _audit_until(point: str, argv: list[str]) -> None:
             path = opened_for_writing(event, args)
             if path is not None and needle in Path(path).name:
                 _die()
-
-        import sys
 
         sys.addaudithook(hook)
     main(argv)
@@ -63,41 +80,56 @@ def _final_files(run_dir: Path) -> list[str]:
                   if p.is_file() and not is_temporary_name(p))
 
 
-@pytest.mark.parametrize("point", ["prediction", "metrics", "report"])
-def test_killed_audit_reruns_to_identical_outputs(point, tmp_path, capsys, run_args, reference_run):
+def _staging(out: Path) -> list[Path]:
+    return sorted(out.parent.glob(f".{out.name}.staging-*"))
+
+
+@pytest.fixture(scope="module")
+def previous_run(tmp_path_factory, run_args):
+    """Another audit (10 dB, no report) of the same models: what the folder held before."""
+    from audit.cli import main
+
+    out = tmp_path_factory.mktemp("previous") / "run"
+    with pytest.raises(SystemExit) as done:
+        main(run_args(out, "--no-cache", "--snr", "10", "--no-report"))
+    assert done.value.code == 0
+    return out
+
+
+@pytest.mark.parametrize("point", ["prediction", "metrics", "report", "commit"])
+def test_killed_audit_reruns_to_identical_outputs(point, tmp_path, capsys, run_args, reference_run,
+                                                   previous_run):
     ref_dir, _ = reference_run
-    reference = run_outputs(ref_dir)
+    reference, before = run_outputs(ref_dir), run_outputs(previous_run)
     out, cache = tmp_path / "run", ["--cache-dir", str(tmp_path / "cache")]
+    shutil.copytree(previous_run, out)
+    (out / "notes.txt").write_text("not the toolkit's\n")
     assert _killed_child(_audit_until, point, run_args(out, *cache)) == -signal.SIGKILL
-    # what the kill left under final names is complete: equal to the reference, or run.json whole
-    left = _final_files(out) if out.exists() else []
-    now = run_outputs(out) if out.exists() else {}
-    for name in left:
-        if name == "run.json":
-            json.loads((out / name).read_text())
-        else:
-            assert now[name] == reference[name], name
-    # killed at the report: every file written before it (the analysis outputs, run.json, summary.md)
-    before_report = [n for n in _final_files(ref_dir) if n != "report.html" and not n.startswith(("table", "plots/"))]
-    expected_left = {"prediction": [], "metrics": ["predictions.csv"], "report": before_report}[point]
-    assert [n for n in left if not n.startswith(("table", "plots/"))] == expected_left
-    if point == "report":  # killed between two plots: the first one is there, whole
-        assert "plots/snr_macnn.png" in left and "plots/confusion_macnn.png" not in left
+    now = run_outputs(out)
+    if point == "commit":  # the previous run's files are gone; what moved in is whole and new
+        assert now and all(reference.get(name) == data for name, data in now.items()), sorted(now)
+        assert set(now) < set(reference)
+    else:  # killed before the outputs moved in: the previous run is there, whole
+        assert now == before
+        assert _final_files(out) == sorted([*_final_files(previous_run), "notes.txt"])
+    assert len(_staging(out)) == 1, "the killed run's staging folder"
     code, _, err = cli(capsys, *run_args(out, *cache))
     assert code == 0, err
     assert run_outputs(out) == reference
-    assert _final_files(out) == _final_files(ref_dir)
+    assert _final_files(out) == sorted([*_final_files(ref_dir), "notes.txt"])
     assert not [p.name for p in out.rglob("*") if is_temporary_name(p)], "stale temporaries"
+    assert _staging(out) == [], "the killed run's staging folder is removed by the next run"
     info = json.loads((out / "run.json").read_text())
     if point == "prediction":  # the first batch came from the cache
         assert 0 < info["cache"]["hits"] < info["cache"]["hits"] + info["cache"]["misses"]
 
 
-def test_no_writer_of_a_run_opens_a_final_name(reference_run):
+def test_no_writer_of_a_run_opens_a_file_in_the_run_folder(reference_run):
     out, writes = reference_run
-    mine = [w for w in writes if Path(w).resolve().is_relative_to(out.resolve())]
-    assert len(mine) >= 10  # the recorder sees the writers (CSVs, tables, plots, report)
-    assert [w for w in mine if not is_temporary_name(w)] == []
+    inside = [w for w in writes if Path(w).resolve().is_relative_to(out.resolve())]
+    staged = [w for w in writes if f".{out.name}.staging-" in w]
+    assert len(staged) >= 10  # the recorder sees the writers (CSVs, tables, plots, report)
+    assert inside == []  # the run folder only ever receives whole files, by rename
 
 
 def _train_args(corpus, out) -> list[str]:

@@ -37,11 +37,30 @@ def test_runs_mode_writes_tables_plot_and_html(tmp_path, audit_cli):
 
 
 def test_runs_mode_is_deterministic(tmp_path, audit_cli):
-    runs = [_fake_run(tmp_path / f"s{i}", p) for i, p in enumerate(["abab", "abaa"])]
-    for out in ("x", "y"):
-        assert audit_cli("reproducibility", "--runs", *map(str, runs), "--out", str(tmp_path / out))[0] == 0
+    """A second comparison of the same runs, their predictions' rows shuffled, in a fresh
+    interpreter (another hash seed), writes the same bytes."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    runs = [_fake_run(tmp_path / "a" / f"s{i}", p) for i, p in enumerate(["abab", "abaa", "bbab"])]
+    assert audit_cli("reproducibility", "--runs", *map(str, runs), "--out", str(tmp_path / "x"))[0] == 0
+    shuffled = []
+    for i, run in enumerate(runs):
+        copy = tmp_path / "b" / run.name
+        shutil.copytree(run, copy)
+        df = pd.read_csv(copy / "predictions.csv")
+        df.iloc[np.random.default_rng(i).permutation(len(df))].to_csv(copy / "predictions.csv", index=False)
+        shuffled.append(copy)
+    assert (shuffled[0] / "predictions.csv").read_bytes() != (runs[0] / "predictions.csv").read_bytes()
+    subprocess.run([sys.executable, "-m", "audit", "reproducibility", "--runs", *map(str, shuffled),
+                    "--out", str(tmp_path / "y")], check=True, capture_output=True, timeout=600,
+                   env={**os.environ, "PYTHONHASHSEED": "99"})
     for name in ("reproducibility.csv", "reproducibility_runs.csv", "plots/reproducibility_m.png"):
-        assert (tmp_path / "x" / name).read_bytes() == (tmp_path / "y" / name).read_bytes()
+        assert (tmp_path / "x" / name).read_bytes() == (tmp_path / "y" / name).read_bytes(), name
 
 
 @pytest.mark.parametrize("setup, needle", [

@@ -60,3 +60,16 @@ def test_errors_name_the_key_and_the_file(tmp_path, text, needle):
 def test_unknown_scenario_name_lists_the_known_ones():
     with pytest.raises(AuditError, match="unknown scenario 'nosie'.*noise"):
         resolve_scenario("nosie")
+
+
+def test_a_folder_named_like_a_scenario_is_not_read_as_one(tmp_path, monkeypatch):
+    """`audit run noise` again, from the folder where a first run wrote `noise/`: the built-in
+    scenario, not a traceback (IsADirectoryError) from reading the folder as a spec."""
+    from audit.scenario import resolve_scenario
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "noise").mkdir()
+    assert resolve_scenario("noise").name == "noise"
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(AuditError, match=r"^mine: is a folder, not a scenario file \(.toml\) or one of "):
+        resolve_scenario("mine")
