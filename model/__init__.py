@@ -21,6 +21,7 @@ from model.recalibrate import recalibrate_checkpoint
 from model.registry import create_model, list_models
 from model.streams import STREAMS, StreamExtractor, stream_dims
 from model.train import AUGMENTATIONS, TrainConfig, train_model
+from model._resume import resume_path
 
 __all__ = [
     "AAMConfig",
@@ -38,6 +39,7 @@ __all__ = [
     "PAPER_TABLE20",
     "Predictor",
     "STREAMS",
+    "resume_path",
     "StreamExtractor",
     "TrainConfig",
     "aam_batch",

@@ -13,6 +13,8 @@ the CLI use.
 - ``gates``: ``check_gates`` over tidy rows (``ua_drop>10``).
 - ``stats``: paired tests of two models or conditions (Table 19), Holm / BH adjustment.
 - ``mcnemar_tests``: McNemar's test, plain and speaker-clustered (Durkalski et al. 2003).
+- ``gapcompare``: the change of a two-group gap (women - men) between two models, paired over
+  speakers (Welch's t on the speakers' paired differences).
 - ``derived``: rows across conditions and models (gap change, minimum detectable gap,
   robustness score, area under the UA-SNR curve); ``replicates`` keeps what they need.
 - ``findings``: every drop and gap as a test, adjusted over the whole grid.
@@ -45,6 +47,7 @@ _SOURCES = {
                      "paired_scores", "paired_summary", "read_predictions", "write_comparison",
                      "adjust_p", "benjamini_hochberg"], "stats"),
     **dict.fromkeys(["mcnemar", "clustered_mcnemar"], "mcnemar_tests"),
+    **dict.fromkeys(["GAP_COLUMNS", "compare_gaps", "write_gap_comparison"], "gapcompare"),
 }
 
 __all__ = sorted(_SOURCES)

@@ -16,9 +16,12 @@ __all__ = ["compare"]
 @click.option("--model-b", default=None, help="Model of RUN_B (needed when it holds several).")
 @click.option("--unit", type=click.Choice(["speaker", "utterance"]), default="speaker", show_default=True,
               help="Paired unit of the t-test and Wilcoxon test.")
+@click.option("--by", "by", default=None, metavar="COLUMN",
+              help="Also compare the two-group gap of COLUMN (e.g. gender): its change B - A per "
+                   "condition, paired over speakers (gap_change_COLUMN.csv/.md).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Folder for compare.csv and compare.md (default: RUN_B).")
-def compare(run_a: str, run_b: str, model_a, model_b, unit: str, out_dir) -> None:
+def compare(run_a: str, run_b: str, model_a, model_b, unit: str, by, out_dir) -> None:
     """Compare model B of RUN_B with model A of RUN_A per shared condition (diff = B - A).
 
     RUN_A and RUN_B may be the same run with two models (--model-a, --model-b).
@@ -32,3 +35,11 @@ def compare(run_a: str, run_b: str, model_a, model_b, unit: str, out_dir) -> Non
     click.echo(md.read_text(encoding="utf-8"))
     click.echo(f"Wrote {csv}")
     click.echo(f"Wrote {md}")
+    if by:
+        from audit.analysis import compare_gaps, write_gap_comparison
+
+        gaps = compare_gaps(run_a, run_b, by=by, model_a=model_a, model_b=model_b)
+        gcsv, gmd = write_gap_comparison(gaps, out)
+        click.echo(gmd.read_text(encoding="utf-8"))
+        click.echo(f"Wrote {gcsv}")
+        click.echo(f"Wrote {gmd}")

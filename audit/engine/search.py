@@ -17,7 +17,13 @@ A grid is a TOML file (``scenarios/search/*.toml``)::
 Candidate keys other than ``name``, ``recipe`` and ``description`` are ``build_config``
 keywords (``model.recipes``). ``search.csv`` gets one row per candidate and fold,
 ``search_summary.csv`` one per candidate (mean and range of validation UA over the folds,
-cost), ranked; ``chosen`` marks the best mean validation UA.
+cost), ranked; ``chosen`` marks the best mean validation UA of the final epoch.
+
+Why the final epoch: the epoch a training keeps with ``--select best`` is the one whose
+validation UA is highest, so that UA (``val_ua``) is a maximum over noisy epochs scored on the
+speakers that chose it, biased upward the more a candidate's validation UA moves between epochs.
+The final epoch's (``val_ua_last``, from the epoch log) involves no choice; it ranks. Both are in
+the tables, with the epoch-to-epoch spread of the second half of training (``val_ua_sd_late``).
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ import tomllib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -115,6 +123,16 @@ def plan_search(grid: SearchGrid, df: Any, *, data: str, out: Path, seed: int, d
     return jobs
 
 
+def _validation_curve(log: Path) -> list[float]:
+    """Validation UA per epoch from a training's epoch log (empty when it has none)."""
+    import csv
+
+    if not log.is_file():
+        return []
+    with log.open(newline="") as fh:
+        return [float(r["val_ua"]) for r in csv.DictReader(fh) if r.get("val_ua") not in (None, "")]
+
+
 def search_table(grid: SearchGrid, out: Path) -> list[dict]:
     """Rows (candidate, fold, validation figures, cost) of the finished trainings under ``out``."""
     rows = []
@@ -126,11 +144,14 @@ def search_table(grid: SearchGrid, out: Path) -> list[dict]:
             doc = json.loads(sidecar.read_text())
             val = doc.get("validation") or {}
             epochs = int(doc["epochs"])
+            curve = _validation_curve(sidecar.with_name(f"fold{k}.log.csv"))
             rows.append({
                 "candidate": cand.name, "recipe": cand.recipe, "fold": k,
                 "overrides": json.dumps(cand.overrides, sort_keys=True, default=list),
                 "model": doc["name"], "val_speakers": " ".join(val.get("speakers") or []),
                 "val_ua": val.get("val_ua"), "val_wa": val.get("val_wa"), "selected_epoch": val.get("selected_epoch"),
+                "val_ua_last": curve[-1] if curve else None,
+                "val_ua_sd_late": float(np.std(curve[len(curve) // 2:], ddof=1)) if len(curve) > 3 else None,
                 "epochs": epochs, "finished": not doc.get("stopped_early"),
                 "train_seconds": doc.get("train_seconds"),
                 "s_per_epoch": round(float(doc.get("train_seconds", 0)) / max(1, epochs), 2),
@@ -141,7 +162,7 @@ def search_table(grid: SearchGrid, out: Path) -> list[dict]:
 
 def write_search_tables(grid: SearchGrid, out: Path) -> tuple[Path, Path]:
     """``search.csv`` (per candidate and fold) and ``search_summary.csv`` (per candidate, ranked
-    by mean validation UA over the folds it has finished) under ``out``."""
+    by mean final-epoch validation UA over the folds it has finished) under ``out``."""
     import pandas as pd
 
     from audit._atomic import atomic_write_text
@@ -154,13 +175,15 @@ def write_search_tables(grid: SearchGrid, out: Path) -> tuple[Path, Path]:
     atomic_write_text(per_fold, rows.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
     done = rows[rows["finished"]]
     summary = (done.groupby("candidate", sort=False)
-               .agg(recipe=("recipe", "first"), folds=("fold", "count"), val_ua_mean=("val_ua", "mean"),
-                    val_ua_min=("val_ua", "min"), val_ua_max=("val_ua", "max"), val_wa_mean=("val_wa", "mean"),
+               .agg(recipe=("recipe", "first"), folds=("fold", "count"),
+                    val_ua_last_mean=("val_ua_last", "mean"), val_ua_last_min=("val_ua_last", "min"),
+                    val_ua_last_max=("val_ua_last", "max"), val_ua_sd_late=("val_ua_sd_late", "mean"),
+                    val_ua_mean=("val_ua", "mean"), val_wa_mean=("val_wa", "mean"),
                     s_per_epoch=("s_per_epoch", "mean"), train_hours=("train_seconds", lambda s: s.sum() / 3600),
                     overrides=("overrides", "first"), description=("description", "first"))
                .reset_index())
     complete = summary["folds"] == len(grid.folds)
-    summary["rank"] = summary["val_ua_mean"].where(complete).rank(ascending=False, method="min")
+    summary["rank"] = summary["val_ua_last_mean"].where(complete).rank(ascending=False, method="min")
     summary["chosen"] = summary["rank"] == 1
     summary = summary.sort_values(["rank", "candidate"], na_position="last")
     atomic_write_text(summary_path, summary.to_csv(index=False, float_format="%.6g", lineterminator="\n"))

@@ -76,7 +76,7 @@ def default_jobs(n_folds: int, threads: int) -> int:
 
 
 def _stem_state(stem: Path, train_config: dict, mhash: str, force: bool) -> str:
-    from model._resume import resume_path
+    from model import resume_path
     from model.checkpoint import checkpoint_matches, read_sidecar
 
     if force:
@@ -293,7 +293,7 @@ def run_fold_jobs(jobs: list[FoldJob], n_jobs: int = 1, on_result=None) -> list[
 def training_status(out: Path) -> list[dict]:
     """Per fold found under ``out`` (recursively): model folder, fold, epochs done/requested,
     last loss and accuracy, median seconds per epoch (last 5), estimated seconds left, state."""
-    from model._resume import resume_path
+    from model import resume_path
 
     out = Path(out)
     if not out.is_dir():

@@ -48,11 +48,13 @@ def rebuild_report(run_dir, *, n_boot: int | None = None, seed: int | None = Non
 
     Returns ``{"metrics": path, "tables": [paths], "report": path, "summary": path,
     "violations": [str], "warnings": [str]}``. Gate rules are those recorded in run.json.
-    Also rewrites findings.csv, confusion_drift.csv, class_flip_rates.csv and summary.md.
+    Also rewrites findings.csv, confusion_drift.csv, class_flip_rates.csv, fold_models.csv
+    (cross-corpus fold folders) and summary.md.
     """
     from audit.analysis import check_gates, run_analysis, write_analysis
     from audit.report.html import classes_of, write_report
     from audit.report.summary import write_summary
+    from audit.report.foldmodels import write_fold_models
     from audit.report.tables import write_tables
 
     run_dir = Path(run_dir)
@@ -83,6 +85,7 @@ def rebuild_report(run_dir, *, n_boot: int | None = None, seed: int | None = Non
     elif (run_dir / METRICS_GZ).is_file():
         (run_dir / METRICS_GZ).unlink()  # stale beside the plain one just written
     tables = write_tables(run_dir, metrics, predictions)
+    write_fold_models(run_dir, metrics, info.get("evaluation"))
     rules = list((info.get("gates") or {}).get("rules") or [])
     violations = check_gates(metrics, rules) if rules else []
     gates = {"rules": rules, "violations": violations}

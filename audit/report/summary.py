@@ -23,6 +23,8 @@ import pandas as pd
 from audit._atomic import atomic_write_text
 from audit.analysis.conditions import condition_kind
 from audit.runfiles import metrics_file
+from audit.report.foldmodels import FILE as FOLD_MODELS
+from audit.report.foldmodels import fold_model_sentences
 from perturbations import format_value
 
 __all__ = ["Summary", "build_summary", "write_summary", "summary_html", "condition_phrase"]
@@ -33,7 +35,7 @@ TOP = 5
 
 @dataclass
 class Summary:
-    """Sections of sentences: ``gates``, ``scores``, ``drops``, ``gaps``, ``changes``; ``family``
+    """Sections of sentences: ``gates``, ``scores``, ``folds``, ``drops``, ``gaps``, ``changes``; ``family``
     says what the p-values were adjusted over."""
 
     gates: list[str] = field(default_factory=list)
@@ -42,11 +44,13 @@ class Summary:
     drops: list[str] = field(default_factory=list)
     gaps: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
+    folds: list[str] = field(default_factory=list)  # cross-corpus fold folders as one model
     family: str = ""
     caveats: dict[str, str] = field(default_factory=dict)  # sentence -> its small-sample caveat
 
     def sections(self) -> list[tuple[str, list[str]]]:
         return [("Gates", self.gates), ("Robustness scores", self.scores),
+                ("Fold folders on another corpus", self.folds),
                 ("Largest robustness drops (UA)", self.drops),
                 ("Largest fairness gaps (UA; recall within one emotion)", self.gaps),
                 ("Largest changes of a gap under a condition (UA; recall within one emotion)", self.changes)]
@@ -210,6 +214,9 @@ def build_summary(run_dir, *, gates: dict | None = None, analysis: dict | None =
     metrics = _read(run_dir, metrics_path.name) if metrics_path else None
     if metrics is not None:
         s.scores = _scores(metrics, analysis.get("reference_model"))
+    folds = _read(run_dir, FOLD_MODELS)
+    if folds is not None and not folds.empty:
+        s.folds = fold_model_sentences(folds)
     f = _read(run_dir, "findings.csv")
     if f is None or f.empty:
         return s

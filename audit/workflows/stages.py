@@ -216,13 +216,15 @@ def write_run(plan: RunPlan, result: RunAnalysis, folder: Path, *, cache: Any,
     from audit.analysis import write_analysis
     from audit.data import manifest_hash, protocol_record
     from audit.engine.conditions import sources_record
-    from audit.report import write_summary, write_tables
+    from audit.report import write_fold_models, write_summary, write_tables
 
     opts, scenario, problems = plan.options, plan.scenario, plan.problems
     t0 = time.perf_counter()
     outputs = [atomic_write_text(folder / "predictions.csv", result.predictions_csv)]
     outputs += write_analysis(folder, result.analysis)
     outputs += [Path(p) for p in write_tables(folder, result.metrics, result.table)]
+    folds_csv = write_fold_models(folder, result.metrics, plan.evaluation.record)  # cross-corpus folders
+    outputs += [folds_csv] if folds_csv else []
     mos_info = None
     if opts.mos:  # DNSMOS per condition on a seeded sample (mos.csv, table_mos, a plot)
         from audit.engine.mos import write_mos

@@ -11,9 +11,6 @@ REPO = Path(__file__).resolve().parents[2]
 ROOTS = ("audit", "model", "perturbations", "benchmarks")
 # The package that owns a subpackage's private modules, as docs/architecture.md documents it.
 OWNERS = {"audit.analysis.metrics": "audit.analysis"}
-# Not ours to change here: the trainer is being rewritten (issue 28), which will import
-# model's public `resume_path` and audit.engine's public `exit_with_driver` instead.
-PENDING = {("audit.engine.training", "model._resume")}
 
 
 def _module_name(path: Path) -> str:
@@ -65,7 +62,7 @@ def violations(paths) -> list[str]:
                 owner = OWNERS.get(owner, owner)
                 target = ".".join(cand[: idx + 1])
                 inside = importer == owner or importer.startswith(owner + ".")
-                if not inside and (importer, target) not in PENDING:
+                if not inside:
                     found.append(f"{importer} imports {target} (private to {owner})")
             top = parts[0]
             if top in ("audit", "model", "perturbations") and importer.split(".")[0] != top:
@@ -79,14 +76,6 @@ def test_no_private_imports_across_packages():
     files = [p for root in ROOTS for p in sorted((REPO / root).rglob("*.py"))]
     assert len(files) > 100
     assert violations(files) == []
-
-
-def test_the_pending_exception_is_still_needed():
-    """Remove the entry from PENDING once the trainer imports the public names."""
-    path = REPO / "audit" / "engine" / "training.py"
-    if not path.exists():
-        return
-    assert any(m == "model._resume" for m, _ in _imports(path)), "PENDING is stale: drop it"
 
 
 def test_the_check_sees_private_imports(tmp_path, monkeypatch):

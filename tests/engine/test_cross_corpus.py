@@ -242,3 +242,42 @@ def test_ensemble_evaluates_a_fold_folder_as_one_model_averaging_its_folds(tmp_p
     np.testing.assert_allclose(got.to_numpy(float), mean.to_numpy(float), atol=2e-6)
     ev = json.loads((res.out / "run.json").read_text())["evaluation"]["models"]["renamed"]
     assert ev["evaluated_as"] == "mean probabilities of folds [0, 1]"
+    assert not (res.out / "fold_models.csv").exists()  # one model already: nothing to summarise
+
+
+def test_a_fold_folder_on_another_corpus_is_also_summarised_as_one_model(cross_run, tmp_path):
+    """fold_models.csv: per condition and metric, the mean and range of the fold models' overall
+    (fold-mean) values; the summary says it; `audit report` rebuilds the same bytes."""
+    import shutil
+
+    from audit.report import rebuild_report
+    from audit.runfiles import metrics_file
+
+    out = cross_run.out
+    table = pd.read_csv(out / "fold_models.csv")
+    metrics = pd.read_csv(metrics_file(out))
+    overall = metrics[(metrics["fold"].astype(str) == "mean") & (metrics["group"] == "all")]
+    assert set(table["metric"]) == {"wa", "ua"} and set(table["model"]) == {"renamed"}
+    for r in table.itertuples(index=False):
+        vals = overall[(overall["condition"] == r.condition) & (overall["metric"] == r.metric)]
+        vals = vals.set_index("model")["value"].loc[["renamed-fold0", "renamed-fold1"]].to_numpy(float)
+        assert r.n_models == 2
+        np.testing.assert_allclose([r.mean, r.min, r.max], [vals.mean(), vals.min(), vals.max()], atol=6e-5)
+        assert {r.min_model, r.max_model} <= {"renamed-fold0", "renamed-fold1"}
+    # the overall UA of one fold model, from its predictions (fold-weighted mean of per-fold UA)
+    from sklearn.metrics import balanced_accuracy_score
+
+    p = cross_run.predictions[cross_run.predictions["model"] == "renamed-fold0"]
+    cols = [c for c in p.columns if c.startswith("p_")]
+    pred = np.array([c[2:] for c in cols])[p[cols].to_numpy(float).argmax(axis=1)]
+    per_fold = [(balanced_accuracy_score(p["emotion"][m], pred[m]) * 100, m.sum())
+                for m in (p["fold"] == k for k in sorted(set(p["fold"])))]
+    ua0 = sum(u * n for u, n in per_fold) / sum(n for _, n in per_fold)
+    clean = overall[(overall["model"] == "renamed-fold0") & (overall["metric"] == "ua")]["value"].iloc[0]
+    assert ua0 == pytest.approx(clean, abs=1e-3)
+    assert "renamed, as one model (the mean of its 2 fold models" in (out / "summary.md").read_text()
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "fold_models.csv").unlink()
+    rebuild_report(copy)
+    assert (copy / "fold_models.csv").read_bytes() == (out / "fold_models.csv").read_bytes()
