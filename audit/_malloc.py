@@ -13,6 +13,13 @@ byte-identical, tested); ``benchmarks/allocator.py`` measures time, page faults 
 The setting is per process. The ``audit`` command and its pool workers call it at start; the
 library (``model.train_model`` in a user's own process) leaves the user's allocator alone.
 ``SER_AUDIT_MALLOC=system`` turns it off. Elsewhere than glibc (macOS, musl) it does nothing.
+
+Kept memory is only safe while the blocks are of similar sizes: a one-off large block (a long
+file decoded whole, a huge resampling kernel) would stay in the heap, and blocks allocated
+above it pin it there. The audit engine therefore holds bounded blocks (``audit.engine.chunks``)
+and hands free memory back between batches (``release_free_memory``: glibc's ``malloc_trim``,
+which returns free pages anywhere in the heap, not only at its top): reuse within a batch,
+the memory of one batch at most across batches.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import ctypes
 import os
 import sys
 
-__all__ = ["keep_freed_memory", "ENV"]
+__all__ = ["keep_freed_memory", "release_free_memory", "ENV"]
 
 ENV = "SER_AUDIT_MALLOC"
 _M_TRIM_THRESHOLD = -1  # glibc's malloc.h
@@ -52,3 +59,13 @@ def keep_freed_memory() -> bool:
         return False
     libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     return libc.mallopt(_M_MMAP_MAX, 0) == 1 and libc.mallopt(_M_TRIM_THRESHOLD, _KEEP_BYTES) == 1
+
+
+def release_free_memory() -> bool:
+    """Return this process's free heap pages to the OS (glibc ``malloc_trim(0)``); True when
+    glibc released something. A no-op (False) elsewhere than glibc."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    libc.malloc_trim.argtypes = (ctypes.c_size_t,)
+    return bool(libc.malloc_trim(0))

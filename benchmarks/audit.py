@@ -15,7 +15,10 @@ The cold phase also reports the audit's overhead: its evaluation time divided by
 bare network forward (batch 32, eval mode, the run's precision and threads) takes for the same
 number of segments (counted from each utterance's duration and the test stride, times the
 conditions and models evaluated). 1.0 would mean decoding, perturbation, features, caching
-and bookkeeping cost nothing.
+and bookkeeping cost nothing. ``--stages`` also times each step inside the cold audit
+(``benchmarks/_stages.py``: decode, each perturbation, resample, features, forward, pooling,
+cache) and prints each one's share of the evaluation's wall time; use it with ``--workers 1``
+so that the perturbations run in the measured process.
 """
 
 from __future__ import annotations
@@ -55,9 +58,10 @@ def _seeded_checkpoints(data: str, dest: Path) -> Path:
 
 
 def _bare_forward_s(data: str, model_dirs: list[str], predictions: Path, precision: str, batch: int = 32,
-                    sample_batches: int = 30) -> tuple[float, int]:
-    """Seconds the bare forward would take for the segments behind ``predictions``, and their
-    number (the per-segment time is measured on ``sample_batches`` random batches per model)."""
+                    sample_batches: int = 30) -> tuple[float, float, int]:
+    """Wall and CPU seconds the bare forward would take for the segments behind
+    ``predictions``, and their number (the per-segment time is measured on ``sample_batches``
+    random batches per model)."""
     import pandas as pd
     import torch
 
@@ -73,20 +77,22 @@ def _bare_forward_s(data: str, model_dirs: list[str], predictions: Path, precisi
     preds["duration_s"] = preds["utt_id"].map(durations)
     frames = 1 + (preds["duration_s"] * 16000).round().astype(int) // 160
     preds["segments"] = [len(segment_starts(int(n), 40)) for n in frames]
-    total_s, total_n = 0.0, 0
+    total_s, total_cpu, total_n = 0.0, 0.0, 0
     for ms in load_models(model_dirs, precision=precision):
         n = int(preds.loc[preds["model"] == ms.name, "segments"].sum())
         net = next(iter(ms.predictors.values())).model.eval()
         x = torch.randn(batch, *input_shape(net.config)[1:])  # 39 MFCC rows, or IFN's streams
         with torch.no_grad(), autocast_context(next(iter(ms.predictors.values())).precision, "cpu"):
             net(x)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             for _ in range(sample_batches):
                 torch.softmax(net(x).float(), dim=1)
             per_segment = (time.perf_counter() - t) / (sample_batches * batch)
+            cpu_per_segment = (time.process_time() - c) / (sample_batches * batch)
         total_s += n * per_segment
+        total_cpu += n * cpu_per_segment
         total_n += n
-    return total_s, total_n
+    return total_s, total_cpu, total_n
 
 
 def _phase(args: argparse.Namespace) -> None:
@@ -96,6 +102,13 @@ def _phase(args: argparse.Namespace) -> None:
     from audit.scenario import resolve_scenario
 
     torch.set_num_threads(args.threads)
+    if args.stages:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("_stages", Path(__file__).with_name("_stages.py"))
+        stages = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(stages)
+        stages.install()
     opts = RunOptions(data=args.data, models=args.models, out=Path(args.out),
                       cache_dir=Path(args.cache), workers=args.workers,
                       batch_size=args.batch_size, device=args.device, report=args.report,
@@ -106,9 +119,15 @@ def _phase(args: argparse.Namespace) -> None:
     info = json.loads((Path(args.out) / "run.json").read_text())
     extra = {}
     if args.phase == "cold":
-        bare_s, n_seg = _bare_forward_s(args.data, args.models, Path(args.out) / "predictions.csv", args.precision)
-        extra = {"segments": n_seg, "bare_forward_s": round(bare_s, 1),
-                 "overhead": round(info["timings_s"]["evaluate"] / bare_s, 2)}
+        bare_s, bare_cpu, n_seg = _bare_forward_s(args.data, args.models, Path(args.out) / "predictions.csv",
+                                                  args.precision)
+        extra = {"segments": n_seg, "bare_forward_s": round(bare_s, 1), "bare_forward_cpu_s": round(bare_cpu, 1),
+                 "overhead": round(info["timings_s"]["evaluate"] / bare_s, 2),
+                 "load_avg_1min": os.getloadavg()[0]}
+        if args.stages:
+            extra["stages"] = stages.report()
+            # CPU seconds of this process only: meaningful with --workers 1 (no pool)
+            extra["overhead_cpu"] = round(extra["stages"]["evaluate"]["cpu_s"] / bare_cpu, 2)
     # Peak memory of this process only. RUSAGE_CHILDREN is not reported: it read this process's own
     # peak (equal to 0.1 MiB in both phases on RAVDESS), apparently because Linux keeps the RSS
     # high-water mark of a forked copy when it execs (the forkserver), not the workers' own peaks.
@@ -132,6 +151,8 @@ def main() -> None:
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"])
     ap.add_argument("--report", action="store_true", help="also time plots + report.html")
+    ap.add_argument("--stages", action="store_true",
+                    help="time each stage of the cold audit (use with --workers 1)")
     ap.add_argument("--folds", type=int, nargs="*", default=None,
                     help="evaluate only these folds (a quick partial benchmark; say so)")
     ap.add_argument("--work", default=None, help="scratch folder (default: a temp folder)")
@@ -174,7 +195,7 @@ def main() -> None:
                "--out", str(work / "run"), "--cache", str(cache), "--workers", str(args.workers),
                "--threads", str(args.threads), "--batch-size", str(args.batch_size),
                "--device", args.device, "--n-boot", str(args.n_boot),
-               "--precision", args.precision] + (["--report"] * args.report)
+               "--precision", args.precision] + (["--report"] * args.report) + (["--stages"] * args.stages)
         done = subprocess.run(cmd, check=True, capture_output=True, text=True)
         results[phase] = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"{phase:>6}: {json.dumps(results[phase])}")

@@ -147,10 +147,28 @@ def convolve_same(waveform: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return out.astype(waveform.dtype, copy=False)
 
 
+# Inputs up to this many samples with an integral rate ratio (48 -> 16 kHz, 8 -> 16 kHz) keep
+# torchaudio's convolution, whose bytes earlier results were computed with.
+TORCHAUDIO_MAX_SAMPLES = 1 << 23
+
+
 def resample(waveform: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
-    """Band-limited resampling with torchaudio (sinc, Hann window): (time,) -> (time',) float32."""
+    """Band-limited resampling (sinc, Hann window): (time,) -> (time',) float32,
+    ``time' = ceil(time * new_sr / orig_sr)``.
+
+    An integral ratio (one rate a multiple of the other) on an input of at most
+    ``TORCHAUDIO_MAX_SAMPLES`` runs torchaudio's ``resample``; any other ratio (44.1 kHz,
+    22.05 kHz, 24,414 Hz, ...) or a longer input runs the polyphase form of the same filter
+    (``perturbations._resample``), whose memory does not depend on the ratio's gcd or the
+    input's length. Both agree to float32 rounding.
+    """
+    from perturbations._resample import polyphase_resample, reduced_ratio
+
     if orig_sr == new_sr:
         return np.asarray(waveform, dtype=np.float32)
+    o, m = reduced_ratio(orig_sr, new_sr)
+    if 1 not in (o, m) or np.size(waveform) > TORCHAUDIO_MAX_SAMPLES:
+        return polyphase_resample(waveform, orig_sr, new_sr)
     import torch
     import torchaudio.functional as AF
 

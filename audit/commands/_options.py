@@ -64,6 +64,10 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="CPU processes for MP3 and reverb (default: CPU count)."),
         click.option("--batch-size", type=int, default=64, show_default=True,
                      help="Utterances decoded per step (memory only; results do not depend on it)."),
+        click.option("--max-audio-s", type=click.FloatRange(min=0, min_open=True), default=600.0,
+                     show_default=True,
+                     help="Seconds of audio decoded and held at once (memory only; results do not "
+                          "depend on it). Recordings over 60 s are scored in 60 s chunks."),
         click.option("--classes", default=None,
                      help="Comma-separated class order for TorchScript/ONNX/entry-point models "
                           "(or names for the outputs of hf:/speechbrain: models)."),
@@ -114,6 +118,7 @@ def common_run_options(ctx: click.Context, kw: dict[str, Any], out_default: str)
         data=kw["data"], models=list(kw["models"]), out=Path(kw["out"] or out_default), seed=seed,
         device=kw["device"] or obj.get("device") or "auto",
         workers=kw["workers"] or os.cpu_count() or 1, batch_size=kw["batch_size"],
+        max_audio_s=kw["max_audio_s"],
         cache_dir=Path(kw["cache_dir"]) if kw["cache_dir"] else None,
         use_cache=not kw["no_cache"],
         classes=[c.strip() for c in kw["classes"].split(",")] if kw["classes"] else None,

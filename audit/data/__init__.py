@@ -2,7 +2,7 @@
 
 from audit.data._labels import GENDERS
 from audit.data._schema import CORE_COLUMNS
-from audit.data.audio import (TARGET_SR, check_waveform, load_audio, read_header, resample,
+from audit.data.audio import (TARGET_SR, check_waveform, load_audio, read_frames, read_header, resample,
                               resampled_length, write_audio)
 from audit.data.corpora import list_corpora
 from audit.data.export import export_corpus
@@ -18,7 +18,8 @@ from audit.data.protocol import apply_protocol, list_protocols, protocol_record
 
 __all__ = [
     "CORE_COLUMNS", "GENDERS", "TARGET_SR", "SYNTH_EMOTIONS", "ProblemLog",
-    "load_audio", "resample", "resampled_length", "read_header", "check_waveform", "write_audio",
+    "load_audio", "read_frames", "resample", "resampled_length", "read_header", "check_waveform",
+    "write_audio",
     "read_manifest", "write_manifest", "validate_manifest", "manifest_hash",
     "assign_folds", "assign_utterance_folds", "split_fold", "default_n_folds",
     "write_synthetic_corpus",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import os
 import struct
 from pathlib import Path
@@ -20,8 +21,8 @@ import soundfile as sf
 from audit._atomic import atomic_write_bytes
 from audit.errors import AuditError
 
-__all__ = ["TARGET_SR", "AudioHeader", "load_audio", "resample", "resampled_length", "read_header",
-           "check_waveform", "write_audio"]
+__all__ = ["TARGET_SR", "AudioHeader", "load_audio", "read_frames", "resample", "resampled_length",
+           "read_header", "check_waveform", "write_audio"]
 
 TARGET_SR = 16000
 
@@ -134,6 +135,33 @@ def load_audio(path: str | os.PathLike, *, target_sr: int | None = None) -> tupl
     return waveform, int(sr)
 
 
+def read_frames(path: str | os.PathLike, start: int, frames: int) -> tuple[np.ndarray, int]:
+    """Read ``frames`` frames from ``start`` as mono float32 at the native rate, without
+    decoding the rest of the file (a chunk of a long recording).
+
+    Returns ``(waveform (frames,), sample_rate)``. Raises ``AuditError`` naming the file and the
+    position for unreadable, truncated or NaN/inf audio. An all-zero chunk is returned as it is
+    (a silent stretch of a long recording is not an error; the caller decides).
+    """
+    path = Path(path)
+    try:
+        with sf.SoundFile(str(path)) as fh:
+            sr = int(fh.samplerate)
+            fh.seek(int(start))
+            data = fh.read(int(frames), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, OSError) as exc:
+        raise AuditError(f"{path}: corrupt or truncated audio ({_short(exc)})") from None
+    where = f"{path} at {start / sr:.3f} s"
+    if data.shape[0] < frames:
+        raise AuditError(f"{where}: truncated file ({data.shape[0]} of {frames} samples decoded)")
+    waveform = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    waveform = np.ascontiguousarray(waveform, dtype=np.float32)
+    finite = np.isfinite(waveform)
+    if not finite.all():
+        raise AuditError(f"{where}: {int(waveform.size - finite.sum())} NaN/inf samples")
+    return waveform, sr
+
+
 @functools.lru_cache(maxsize=16)
 def _resampler(orig_sr: int, target_sr: int):
     import torchaudio
@@ -143,21 +171,33 @@ def _resampler(orig_sr: int, target_sr: int):
 
 
 def resample(waveform: np.ndarray, orig_sr: int, target_sr: int = TARGET_SR) -> np.ndarray:
-    """Resample ``waveform`` (time,) from ``orig_sr`` to ``target_sr`` with torchaudio.
+    """Resample ``waveform`` (time,) from ``orig_sr`` to ``target_sr``.
 
     Returns np.ndarray float32 (time',), ``time' = ceil(time * target_sr / orig_sr)``.
+    An integral ratio (48 -> 16 kHz, 8 -> 16 kHz) on an input of at most
+    ``perturbations.functional.TORCHAUDIO_MAX_SAMPLES`` runs torchaudio's ``Resample`` (the
+    bytes of every earlier result); any other rate or length runs the polyphase form of the
+    same filter (:func:`perturbations.functional.resample`), in memory that depends on
+    neither the rates' gcd nor the length.
     """
+    from perturbations.functional import TORCHAUDIO_MAX_SAMPLES
+    from perturbations.functional import resample as resample_any
+
     waveform = np.asarray(waveform, dtype=np.float32)
     if waveform.ndim != 1:
         raise ValueError(f"resample expects a mono waveform of shape (time,), got {waveform.shape}")
-    if int(orig_sr) <= 0 or int(target_sr) <= 0:
+    orig_sr, target_sr = int(orig_sr), int(target_sr)
+    if orig_sr <= 0 or target_sr <= 0:
         raise ValueError(f"sample rates must be positive, got {orig_sr} -> {target_sr}")
-    if int(orig_sr) == int(target_sr):
+    if orig_sr == target_sr:
         return waveform.copy()
+    g = math.gcd(orig_sr, target_sr)
+    if 1 not in (orig_sr // g, target_sr // g) or waveform.size > TORCHAUDIO_MAX_SAMPLES:
+        return resample_any(waveform, orig_sr, target_sr)
     import torch
 
     with torch.no_grad():
-        out = _resampler(int(orig_sr), int(target_sr))(torch.from_numpy(waveform))
+        out = _resampler(orig_sr, target_sr)(torch.from_numpy(waveform))
     return out.numpy().astype(np.float32, copy=False)
 
 

@@ -1,16 +1,18 @@
 """Render conditions: perturb at the native rate (seeded per utterance), then resample to 16 kHz.
 
-Clean and additive noise run in the main process (``perturbations.batched.render_batch`` on a
-GPU, the reference ``render`` on the CPU); every other condition (MP3, reverb, chains) goes
-through a CPU process pool. Each item derives its own generator from ``(seed, utt_id,
-condition)``, so the output does not depend on the path taken, the batch, or the workers.
+On a GPU, clean, additive noise and reverb run as torch ops in the main process
+(``perturbations.batched.render_batch``); everything else, and every condition on the CPU,
+runs the reference ``render`` in a CPU process pool (with ``workers > 1``, so rendering the
+next condition overlaps predicting this one) or in this process (``workers == 1``). Each item
+derives its own generator from ``(seed, utt_id, condition)``, so the output does not depend on
+the path taken, the batch, or the workers.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -88,10 +90,11 @@ def cache_condition(condition: str, pert: Any) -> str:
 
 
 def is_batched(pert: Any, device: str = "cpu") -> bool:
-    """Whether a condition runs as torch ops in the main process.
+    """Whether a condition runs as torch ops on ``device`` (the main process) when it is a GPU.
 
-    Clean and additive noise (AWGN, pink, brown) always do. Reverb's convolution does on a
-    GPU; on a CPU it goes to the process pool, where the cores run items in parallel.
+    Clean and additive noise (AWGN, pink, brown), and reverb's convolution on a GPU. On a CPU
+    every condition renders with the reference ``render`` (in the process pool when
+    ``workers > 1``), where the cores run items in parallel.
     """
     from perturbations import Clean, NoiseAtSNR, Reverb
 
@@ -121,8 +124,8 @@ def render_item(pert: Any, condition: str, seed: int, item: RenderItem) -> Rende
     return _finish(wav, item.sample_rate, record)
 
 
-def _pool_task(args: tuple[Any, str, int, RenderItem]) -> Rendered:
-    return render_item(*args)
+def _pool_chunk(pert: Any, condition: str, seed: int, items: Sequence[RenderItem]) -> list[Rendered]:
+    return [render_item(pert, condition, seed, it) for it in items]
 
 
 def _pool_init(driver: int) -> None:
@@ -167,15 +170,27 @@ class Renderer:
 
     def render(self, pert: Any, condition: str, items: Sequence[RenderItem]) -> list[Rendered]:
         """Render ``items`` under ``pert``; one :class:`Rendered` per item, in order."""
+        return self.submit(pert, condition, items)()
+
+    def submit(self, pert: Any, condition: str,
+               items: Sequence[RenderItem]) -> Callable[[], list[Rendered]]:
+        """Start rendering ``items``; the returned function waits for the results (in order).
+
+        With ``workers > 1`` on the CPU every condition (clean and noise too) goes to the
+        pool, so the caller can predict one condition while the workers render the next; the
+        pool runs the same ``render_item`` as this process, so the bytes do not change
+        (tested). Otherwise the work is done when the function is called.
+        """
         if not items:
-            return []
-        if is_batched(pert, self.device):
-            return self._render_batched(pert, condition, items)
+            return list
+        if str(self.device).startswith("cuda") and is_batched(pert, self.device):
+            return lambda: self._render_batched(pert, condition, items)
         if self.workers == 1 or len(items) == 1:
-            return [render_item(pert, condition, self.seed, it) for it in items]
-        tasks = [(pert, condition, self.seed, it) for it in items]
-        chunk = max(1, len(tasks) // (4 * self.workers))
-        return list(self._executor().map(_pool_task, tasks, chunksize=chunk))
+            return lambda: [render_item(pert, condition, self.seed, it) for it in items]
+        chunk = max(1, len(items) // (4 * self.workers))
+        futures = [self._executor().submit(_pool_chunk, pert, condition, self.seed, items[i:i + chunk])
+                   for i in range(0, len(items), chunk)]
+        return lambda: [r for f in futures for r in f.result()]
 
     def _render_batched(self, pert: Any, condition: str,
                         items: Sequence[RenderItem]) -> list[Rendered]:
@@ -184,11 +199,8 @@ class Renderer:
         A padded batch changes float reduction order with its composition (the measured SNR
         moved by ~5e-6 dB between batch sizes), and the composition depends on the batch size
         and on what the cache already holds; one item at a time keeps every result
-        byte-identical for any batch size and after a resume. On the CPU the reference path
-        (``render``) is used.
+        byte-identical for any batch size and after a resume.
         """
-        if not str(self.device).startswith("cuda"):
-            return [render_item(pert, condition, self.seed, it) for it in items]
         import perturbations
         from perturbations.batched import render_batch
 

@@ -26,11 +26,15 @@ MAX_RETRIES = 3
 
 
 def _ray_shard_task(ctx: TaskContext, task: ShardTask) -> TaskResult:
-    """``run_shard_task`` in a Ray worker, which keeps freed memory for reuse like our pools."""
-    from audit._malloc import keep_freed_memory
+    """``run_shard_task`` in a Ray worker, which keeps freed memory for reuse like our pools
+    within a task and hands it back after it."""
+    from audit._malloc import keep_freed_memory, release_free_memory
 
     keep_freed_memory()
-    return run_shard_task(ctx, task)
+    try:
+        return run_shard_task(ctx, task)
+    finally:
+        release_free_memory()
 
 
 def import_ray() -> Any:

@@ -17,10 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._malloc import release_free_memory
 from audit.engine._length import drop_too_short
 from audit.engine._progress import progress_bar
 from audit.engine.cache import MemoryCache, audio_key, entry_key
-from audit.engine.conditions import RenderItem, Renderer, cache_condition, parse_conditions
+from audit.engine.chunks import MAX_AUDIO_S, chunk_suffix, compute_pieces, is_chunked
+from audit.engine.conditions import Renderer, cache_condition, parse_conditions
 from audit.errors import AuditError
 from audit.models import ModelSet, Predictor, check_classes, feature_key
 
@@ -124,7 +126,7 @@ def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions:
              seed: int, batch_size: int = 64, workers: int = 1, device: str = "cpu",
              cache: MemoryCache | None = None, problems: Any = None, progress: bool = False,
              after_batch: Callable[[int], None] | None = None,
-             executor: Any = None) -> pd.DataFrame:
+             executor: Any = None, max_audio_s: float = MAX_AUDIO_S) -> pd.DataFrame:
     """Predict every utterance under every condition with every model.
 
     Parameters
@@ -141,6 +143,8 @@ def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions:
         with an ``executor``, with the task index after each committed task.
     executor : ``None`` computes here; a connected :class:`audit.engine.RayExecutor` runs one
         task per (model, fold, condition, batch) on its cluster (same results, same cache).
+    max_audio_s : seconds of audio decoded and held at once (memory), not a parameter of the
+        results; a recording longer than ``audit.engine.chunks.CHUNK_S`` is scored in chunks.
 
     Returns
     -------
@@ -152,6 +156,8 @@ def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions:
         raise AuditError("no models to evaluate")
     if batch_size < 1:
         raise AuditError(f"--batch-size must be >= 1, got {batch_size}")
+    if not max_audio_s > 0:
+        raise AuditError(f"--max-audio-s must be > 0, got {max_audio_s}")
     store = _Store(cache if cache is not None else MemoryCache(),
                    problems if problems is not None else ProblemLog())
     classes = _check_inputs(manifest, model_sets)
@@ -170,18 +176,23 @@ def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions:
             store.problems.add("load", f"{row.path}: cannot read file ({exc.strerror})",
                                utt_id=row.utt_id, path=str(row.path))
 
+    durations = _durations(df, akeys)
+    chunked = {u for u, d in durations.items() if is_chunked(d)}
+
     def key(ms: ModelSet, cond: str, row: Any) -> str:
         pred, _ = _predictor(ms, row)
         # clean draws nothing at random: its predictions are shared by runs with any seed
         return entry_key(pred.sha256, akeys[row.utt_id], cache_cond[cond],
-                         0 if cond == "clean" else seed, feats[id(pred)])
+                         0 if cond == "clean" else seed,
+                         feats[id(pred)] + (chunk_suffix() if row.utt_id in chunked else ""))
 
     rows_all = drop_too_short([r for r in df.itertuples(index=False) if r.utt_id in akeys],
-                              model_sets, _predictor, problems)
+                              model_sets, _predictor, store.problems)
     batches = [rows_all[b:b + batch_size] for b in range(0, len(rows_all), batch_size)]
     if executor is not None:
         _run_tasks(executor, batches, model_sets, conds, key, store, seed=seed, device=device,
-                   progress=progress, after_batch=after_batch)
+                   progress=progress, after_batch=after_batch, chunked=chunked,
+                   durations=durations, max_audio_s=max_audio_s)
     else:
         bar = progress_bar(progress, len(batches))
         with Renderer(seed, workers=workers, device=device) as renderer:
@@ -192,13 +203,32 @@ def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions:
                 todo = {slot: k for slot, k in wanted.items() if k not in found}
                 if todo:
                     _compute_batch(batch, todo, conds=conds, model_sets=model_sets,
-                                   renderer=renderer, store=store)
+                                   renderer=renderer, store=store, chunked=chunked,
+                                   durations=durations, max_audio_s=max_audio_s)
                 store.cache.commit()
+                release_free_memory()  # kept for reuse within a batch, not across batches
                 if after_batch is not None:
                     after_batch(b)
                 bar.advance()
         bar.close()
     return _prediction_frame(df, rows_all, model_sets, conds, classes, key, store.results)
+
+
+def _durations(df: pd.DataFrame, akeys: Mapping[str, str]) -> dict[str, float]:
+    """Seconds per readable utterance: the manifest's ``duration_s`` (validated manifests carry
+    it, read from the header), else the file's header."""
+    from audit.data import read_header
+
+    if "duration_s" in df.columns:
+        return {u: float(d) for u, d in zip(df["utt_id"], df["duration_s"], strict=True) if u in akeys}
+    out = {}
+    for r in df.itertuples(index=False):
+        if r.utt_id in akeys:
+            try:
+                out[r.utt_id] = read_header(r.path).duration_s
+            except AuditError:
+                out[r.utt_id] = 0.0  # decoding reports the problem
+    return out
 
 
 def _prediction_frame(df: pd.DataFrame, rows_all: Sequence[Any], model_sets: Sequence[ModelSet],
@@ -230,7 +260,8 @@ def _prediction_frame(df: pd.DataFrame, rows_all: Sequence[Any], model_sets: Seq
 def _run_tasks(executor: Any, batches: Sequence[Sequence[Any]], model_sets: Sequence[ModelSet],
                conds: Sequence[tuple[str, Any]], key: Callable[[ModelSet, str, Any], str],
                store: _Store, *, seed: int, device: str, progress: bool,
-               after_batch: Callable[[int], None] | None) -> None:
+               after_batch: Callable[[int], None] | None, chunked: set[str],
+               durations: Mapping[str, float], max_audio_s: float) -> None:
     """Look every batch up in the cache, run the missing predictions as tasks, store them."""
     from pathlib import Path
 
@@ -244,13 +275,14 @@ def _run_tasks(executor: Any, batches: Sequence[Sequence[Any]], model_sets: Sequ
         missing.update((k, v) for k, v in wanted.items() if v not in found)
     fold_of = [{r.utt_id: _predictor(ms, r)[1] for batch in batches for r in batch}
                for ms in model_sets]
-    tasks = list(plan_shard_tasks(batches, missing, fold_of, len(conds)))
+    tasks = list(plan_shard_tasks(batches, missing, fold_of, len(conds), durations=dict(durations),
+                                  chunked=chunked))
     # workers resolve paths themselves: give them absolute ones (the driver's cwd is not theirs)
     models = tuple((str(Path(ms.source).resolve()) if Path(ms.source).exists() else ms.source,
                     tuple(ms.classes), _precision(ms),
                     {f: p.sha256 for f, p in ms.predictors.items()})
                    for ms in model_sets)
-    ctx = TaskContext(int(seed), device, models, tuple(conds))
+    ctx = TaskContext(int(seed), device, models, tuple(conds), float(max_audio_s))
     seen: set[tuple[str, ...]] = set()
     bar = progress_bar(progress, len(tasks), "running tasks")
     n_done = 0
@@ -289,45 +321,31 @@ def _measured(record: dict[str, Any], name: str) -> float:
 
 def _compute_batch(batch: Sequence[Any], todo: Mapping[Slot, str], *,
                    conds: Sequence[tuple[str, Any]], model_sets: Sequence[ModelSet],
-                   renderer: Renderer, store: _Store) -> None:
+                   renderer: Renderer, store: _Store, chunked: set[str],
+                   durations: Mapping[str, float], max_audio_s: float) -> None:
     """Compute the ``todo`` predictions of one batch (``{slot: cache key}``) into ``store``.
 
-    Each file with work is decoded once and reused for every condition; each condition is
-    rendered once per utterance and predicted by every model that misses it, one call per
-    (model, fold) group in ``utt_id`` order.
+    Each piece (a file, or a chunk of a long recording: :mod:`audit.engine.chunks`) with work
+    is decoded once and reused for every condition; each condition is rendered once per piece
+    and predicted by every model that misses it, one call per (model, fold) group in
+    ``utt_id`` order.
     """
-    from audit.data import load_audio
-
     needed_utts = {u for (_, _, u) in todo}
-    audio: dict[str, tuple[np.ndarray, int]] = {}
-    for r in batch:
-        if r.utt_id not in needed_utts:
-            continue
-        try:
-            audio[r.utt_id] = load_audio(r.path)
-        except AuditError as exc:
-            store.problems.add("load", str(exc), utt_id=r.utt_id, path=str(r.path))
-    for cond, pert in conds:
-        rows = [r for r in batch if r.utt_id in audio
-                and any((ms.name, cond, r.utt_id) in todo for ms in model_sets)]
-        items = [RenderItem(r.utt_id, audio[r.utt_id][0], audio[r.utt_id][1],
-                            {"utt_id": r.utt_id, "speaker": str(r.speaker)}) for r in rows]
-        rendered = renderer.render(pert, cond, items)
-        ok = []
-        for r, out in zip(rows, rendered, strict=True):
-            if out.error:
-                store.problems.add("perturb", out.error, utt_id=r.utt_id, path=str(r.path),
-                                   condition=cond)
-            else:
-                ok.append((r, out))
+    index = {ms.name: m for m, ms in enumerate(model_sets)}
+
+    def needs(cond: str, row: Any) -> list[tuple[Slot, tuple[int, int | None], Predictor]]:
+        out = []
         for ms in model_sets:
-            groups: dict[int | None, list[tuple[Any, Any]]] = {}
-            for r, out in ok:
-                if (ms.name, cond, r.utt_id) in todo:
-                    groups.setdefault(_predictor(ms, r)[1], []).append((r, out))
-            for fold, members in sorted(groups.items(), key=lambda kv: -1 if kv[0] is None else kv[0]):
-                pred = ms.predictors[fold]
-                probs = np.asarray(pred.predict_proba([o.waveform for _, o in members]),
-                                   dtype=np.float32)
-                store.put([(todo[(ms.name, cond, r.utt_id)], probs[i], o.record)
-                           for i, (r, o) in enumerate(members)])
+            slot = (ms.name, cond, row.utt_id)
+            if slot in todo:
+                pred, fold = _predictor(ms, row)
+                out.append((slot, (index[ms.name], fold), pred))
+        return out
+
+    def on_problem(stage: str, problem: str, row: Any, cond: str) -> None:
+        store.problems.add(stage, problem, utt_id=row.utt_id, path=str(row.path), condition=cond)
+
+    compute_pieces([r for r in batch if r.utt_id in needed_utts], needs, conds=conds,
+                   renderer=renderer, chunked=chunked, durations=durations,
+                   max_audio_s=max_audio_s, on_problem=on_problem,
+                   on_results=lambda done: store.put([(todo[s], p, rec) for s, p, rec in done]))

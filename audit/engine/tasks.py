@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from audit.engine.conditions import RenderItem, Renderer
+from audit.engine.chunks import MAX_AUDIO_S, compute_pieces
+from audit.engine.conditions import Renderer
 from audit.errors import AuditError
 
 __all__ = ["ShardTask", "TaskContext", "TaskResult", "plan_shard_tasks", "run_shard_task"]
@@ -39,12 +40,15 @@ class TaskContext:
     device: str
     models: tuple[tuple[str, tuple[str, ...], str, dict[int | None, str]], ...]
     conditions: tuple[tuple[str, Any], ...]
+    max_audio_s: float = MAX_AUDIO_S
 
 
 @dataclass(frozen=True)
 class ShardTask:
     """One unit of work: ``rows`` ``(utt_id, path, speaker)`` in ``utt_id`` order, whose
-    predictions under ``model``/``fold``/``condition`` are stored under ``keys`` (same order)."""
+    predictions under ``model``/``fold``/``condition`` are stored under ``keys`` (same order).
+    ``seconds[i]`` is row ``i``'s duration; ``chunked`` the utt_ids scored in chunks (decided
+    by the driver, :mod:`audit.engine.chunks`)."""
 
     model: int
     fold: int | None
@@ -52,6 +56,8 @@ class ShardTask:
     shard: int
     rows: tuple[tuple[str, str, str], ...]
     keys: tuple[str, ...]
+    seconds: tuple[float, ...] = ()
+    chunked: frozenset[str] = frozenset()
 
     def describe(self, ctx: TaskContext) -> str:
         """A short human name, e.g. ``ckpt/macnn fold 1 awgn:snr_db=10 shard 3``."""
@@ -70,15 +76,18 @@ class TaskResult:
 
 
 def plan_shard_tasks(batches: Sequence[Sequence[Any]], keys: dict[tuple[int, int, str], str],
-                     fold_of: Sequence[dict[str, int | None]],
-                     n_conditions: int) -> Iterator[ShardTask]:
+                     fold_of: Sequence[dict[str, int | None]], n_conditions: int, *,
+                     durations: dict[str, float] | None = None,
+                     chunked: set[str] | frozenset[str] = frozenset()) -> Iterator[ShardTask]:
     """The tasks computing ``keys``: ``{(model index, condition index, utt_id): cache key}``
     of the predictions still missing.
 
     ``batches`` are the engine's batches of manifest rows (``utt_id, path, speaker``);
     ``fold_of[m][utt_id]`` is the fold of model ``m`` that predicts it (``None`` for a
-    one-model set). Yields shard by shard, so a killed run has finished its first shards.
+    one-model set). ``durations`` (seconds per utt_id) and ``chunked`` travel with the rows.
+    Yields shard by shard, so a killed run has finished its first shards.
     """
+    durations = durations or {}
     for b, batch in enumerate(batches):
         for c in range(n_conditions):
             for m in range(len(fold_of)):
@@ -90,7 +99,9 @@ def plan_shard_tasks(batches: Sequence[Sequence[Any]], keys: dict[tuple[int, int
                     members = groups[fold]
                     yield ShardTask(m, fold, c, b,
                                     tuple((r.utt_id, str(r.path), str(r.speaker)) for r in members),
-                                    tuple(keys[(m, c, r.utt_id)] for r in members))
+                                    tuple(keys[(m, c, r.utt_id)] for r in members),
+                                    tuple(float(durations.get(r.utt_id, 0.0)) for r in members),
+                                    frozenset(r.utt_id for r in members if r.utt_id in chunked))
 
 
 # Models loaded by this process, so a worker loads each checkpoint once for all its tasks.
@@ -114,29 +125,25 @@ def _predictor(ctx: TaskContext, model: int, fold: int | None) -> Any:
 
 def run_shard_task(ctx: TaskContext, task: ShardTask) -> TaskResult:
     """Decode, render, predict one task's utterances; the rows go back to the driver."""
-    from audit.data import load_audio
+    from types import SimpleNamespace
 
     pred = _predictor(ctx, task.model, task.fold)
     cond, pert = ctx.conditions[task.condition]
     out = TaskResult()
-    items, keys = [], []
-    for (utt, path, speaker), key in zip(task.rows, task.keys, strict=True):
-        try:
-            wav, sr = load_audio(path)
-        except AuditError as exc:
-            out.problems.append(("load", str(exc), utt, path, ""))
-            continue
-        items.append(RenderItem(utt, wav, sr, {"utt_id": utt, "speaker": speaker}))
-        keys.append((key, path))
+    rows = [SimpleNamespace(utt_id=u, path=p, speaker=s) for u, p, s in task.rows]
+    key_of = dict(zip((u for u, _, _ in task.rows), task.keys, strict=True))
+    seconds = dict(zip((u for u, _, _ in task.rows), task.seconds or (0.0,) * len(rows), strict=True))
+
+    def on_problem(stage: str, problem: str, row: Any, condition: str) -> None:
+        out.problems.append((stage, problem, row.utt_id, row.path, condition))
+
+    def on_results(done: list[tuple[Any, np.ndarray, str]]) -> None:
+        out.items += [(key_of[utt], probs.copy(), record) for utt, probs, record in done]
+
     with Renderer(ctx.seed, workers=1, device=ctx.device) as renderer:
-        rendered = renderer.render(pert, cond, items)
-    ok = []
-    for it, (key, path), res in zip(items, keys, rendered, strict=True):
-        if res.error:
-            out.problems.append(("perturb", res.error, it.utt_id, path, cond))
-        else:
-            ok.append((key, res))
-    if ok:
-        probs = np.asarray(pred.predict_proba([r.waveform for _, r in ok]), dtype=np.float32)
-        out.items = [(key, probs[i].copy(), r.record) for i, (key, r) in enumerate(ok)]
+        compute_pieces(rows, lambda c, row: [(row.utt_id, 0, pred)], conds=[(cond, pert)],
+                       renderer=renderer, chunked=set(task.chunked), durations=seconds,
+                       max_audio_s=ctx.max_audio_s, on_problem=on_problem, on_results=on_results)
+    order = {k: i for i, k in enumerate(task.keys)}
+    out.items.sort(key=lambda item: order[item[0]])
     return out

@@ -40,6 +40,7 @@ class RunOptions:
     device: str = "auto"
     workers: int = 1
     batch_size: int = 64
+    max_audio_s: float = 600.0  # seconds of audio decoded at once (audit.engine.chunks)
     cache_dir: Path | None = None  # None: <out>/../.cache, shared by runs under results/
     use_cache: bool = True
     classes: list[str] | None = None

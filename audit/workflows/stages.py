@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from audit._atomic import FLOAT_FORMAT, atomic_write_json, atomic_write_text
+from audit.engine.chunks import CHUNK_S
 from audit.errors import AuditError
 from audit.models import ModelSet
 from audit.scenario import Scenario
@@ -166,8 +167,9 @@ def evaluate_run(plan: RunPlan, cache: Any, *, executor: Any = None, after_batch
     opts, t0 = plan.options, time.perf_counter()
     preds = evaluate(plan.evaluation.manifest, plan.evaluation.model_sets, plan.scenario.conditions,
                      seed=plan.seed, batch_size=opts.batch_size, workers=opts.workers,
-                     device=plan.device, cache=cache, problems=plan.problems,
-                     progress=opts.progress, after_batch=after_batch, executor=executor)
+                     device=plan.device, max_audio_s=opts.max_audio_s, cache=cache,
+                     problems=plan.problems, progress=opts.progress, after_batch=after_batch,
+                     executor=executor)
     plan.timings["evaluate"] = round(time.perf_counter() - t0, 3)
     return preds
 
@@ -262,6 +264,7 @@ def write_run(plan: RunPlan, result: RunAnalysis, folder: Path, *, cache: Any,
         timings=dict(plan.timings))
     info["evaluation"] = plan.evaluation.record  # routing per model; label map, dropped classes, removals
     info["condition_sources"] = sources_record(scenario.conditions)  # noise / rir folders
+    info["audio_window"] = {"max_audio_s": opts.max_audio_s, "chunk_s": CHUNK_S}
     if mos_info:
         info["mos"] = mos_info
     info["data"]["protocol"] = protocol_record(opts.protocol)

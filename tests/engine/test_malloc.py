@@ -80,3 +80,30 @@ def test_a_training_epoch_gives_the_same_weight_bytes_either_way():
 def test_the_environment_variable_turns_it_off(monkeypatch):
     monkeypatch.setenv(ENV, "system")
     assert keep_freed_memory() is False
+
+
+_RELEASE = """
+import json, os
+import numpy as np
+from audit._malloc import keep_freed_memory, release_free_memory
+def rss_mib():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+assert keep_freed_memory()
+start = rss_mib()
+big = np.ones(300 << 18, dtype=np.float32)  # 300 MiB, all pages touched
+pin = np.ones(1 << 10, dtype=np.float32)    # a small block above it keeps the heap from shrinking
+del big
+kept = rss_mib()
+released = release_free_memory()
+print(json.dumps({"start": start, "kept": kept, "after": rss_mib(), "released": released}))
+"""
+
+
+@glibc_only
+def test_free_memory_goes_back_between_batches():
+    out = subprocess.run([sys.executable, "-c", _RELEASE], cwd=ROOT, text=True, capture_output=True,
+                         timeout=300, env={k: v for k, v in os.environ.items() if k != ENV})
+    assert out.returncode == 0, out.stderr[-2000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["kept"] - r["start"] > 250, r  # kept in the heap by keep_freed_memory ...
+    assert r["released"] and r["after"] - r["start"] < 50, r  # ... and handed back

@@ -75,3 +75,22 @@ def test_snr_is_exact_under_either_definition(level, kind, tmp_path):
     assert p56 - whole == pytest.approx(-10 * np.log10(_p56.active_speech_level(x, SR).activity),
                                         abs=1e-6)
     assert -10 * np.log10((2 + LATE) / 8) <= p56 - whole <= -10 * np.log10(2 / 8)
+
+
+def _counts_by_definition(q, thresholds, hangover):
+    """Per threshold, the samples whose last envelope value >= c lies at most ``hangover``
+    samples back (none yet counts as -1: the voltmeter's counters start at 0)."""
+    idx = np.arange(q.size)
+    return np.array([np.count_nonzero(idx - np.maximum.accumulate(np.where(q >= c, idx, -1)) <= hangover)
+                     for c in thresholds])
+
+
+@pytest.mark.parametrize("n", [1, 10, 11, 1000, 20000])
+@pytest.mark.parametrize("hangover", [0, 1, 10, 11, 3200])
+def test_active_counts_follow_the_definition(n, hangover):
+    rng = np.random.default_rng([n, hangover])
+    q = np.abs(rng.standard_normal(n)) * (rng.random(n) < 0.3)  # bursts and gaps
+    thresholds = np.concatenate([max(q.max(), 1e-3) * 2.0 ** (np.arange(15) - 15.0),
+                                 q[:3]])  # thresholds equal to samples: the >= boundary
+    np.testing.assert_array_equal(_p56._active_counts(q, thresholds, hangover),
+                                  _counts_by_definition(q, thresholds, hangover))

@@ -1,0 +1,162 @@
+"""Peak memory of ``audit run`` against corpus size, file length and sample rate.
+
+Usage::
+
+    nice python benchmarks/memory.py                      # all three experiments
+    nice python benchmarks/memory.py --only scale         # 1x, 4x, 16x a synthetic corpus
+    nice python benchmarks/memory.py --only long          # + one 4-minute / 2-hour recording
+    nice python benchmarks/memory.py --only odd           # 2,000 files at 24,414 Hz
+
+Every audit runs in a fresh process under ``/usr/bin/time -v`` (its "Maximum resident set
+size" is the figure) with ``--workers 1``, so the one process holds all the work (pool
+workers would be other processes with their own torch). The model is one untrained, seeded
+``macnn`` checkpoint (inference cost and memory do not depend on the weights); ``--no-cache``.
+
+- **scale**: the synthetic corpus of ``audit data synth --per-emotion 3`` (8 speakers, 96
+  utterances of 2.5-4.5 s at 16 kHz) and the same generator at 4x and 16x the utterances per
+  emotion; clean + ``--conditions`` (default AWGN 10 dB).
+- **long**: the 1x corpus plus one recording of ``--long-minutes`` (default 4 and 120) made of
+  the corpus's own utterances end to end (16 kHz, 16-bit WAV); clean + ``--long-conditions``
+  (default AWGN 10 dB; give the option with no value for clean only).
+- **odd**: ``--odd-files`` (default 2,000) synthetic files at 24,414 Hz; clean +
+  ``--odd-conditions`` (default AWGN 10 dB and MP3 128 kbps, which runs the codec at 32 kHz:
+  24,414 -> 32,000 -> 24,414 -> 16,000 Hz).
+
+Prints one JSON line per run and a Markdown table at the end. Say the machine and its load
+(``uptime``) with the figures: memory does not depend on load, times do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+_REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(_REPO))
+
+
+def _model(dest: Path, classes: list[str]) -> str:
+    """One untrained, seeded macnn checkpoint that evaluates every utterance."""
+    import torch
+
+    from model import FeatureConfig, create_model
+    from model.checkpoint import save_checkpoint
+
+    stem = dest / "macnn"
+    if not stem.with_suffix(".json").exists():
+        torch.manual_seed(1000)
+        save_checkpoint(stem, create_model("macnn", len(classes)).eval(),
+                        {"name": "macnn", "classes": classes, "fold": None,
+                         "feature_config": FeatureConfig().to_dict(), "train_speakers": [],
+                         "note": "untrained, seeded: for memory and timing only"})
+    return str(stem.with_suffix(".json"))
+
+
+def _synth(dest: Path, per_emotion: int, sample_rate: int = 16000, n_speakers: int = 8) -> Path:
+    from audit.data import write_synthetic_corpus
+
+    if (dest / "manifest.csv").exists():
+        return dest / "manifest.csv"
+    return write_synthetic_corpus(dest, seed=0, n_speakers=n_speakers,
+                                  utterances_per_emotion=per_emotion, sample_rate=sample_rate)
+
+
+def _with_long(base: Path, dest: Path, minutes: float) -> Path:
+    """``base``'s manifest plus one ``minutes``-long recording of its utterances end to end,
+    written block by block (this script never holds the recording)."""
+    import numpy as np
+    import pandas as pd
+    import soundfile as sf
+
+    manifest = pd.read_csv(base)
+    dest.mkdir(parents=True, exist_ok=True)
+    wav = dest / f"long_{minutes:g}min.wav"
+    if not wav.exists():
+        pieces = [sf.read(str(base.parent / p) if not Path(p).is_absolute() else p,
+                          dtype="int16")[0] for p in manifest["path"]]
+        need = int(minutes * 60 * 16000)
+        with sf.SoundFile(str(wav), "w", samplerate=16000, channels=1, subtype="PCM_16") as fh:
+            i = 0
+            while need > 0:
+                block = pieces[i % len(pieces)][:need]
+                fh.write(block)
+                need -= block.size
+                i += 1
+    row = manifest.iloc[0].to_dict()
+    row.update(utt_id="zz_long", path=str(wav.resolve()), duration_s=minutes * 60.0)
+    manifest["path"] = [str((base.parent / p).resolve()) for p in manifest["path"]]
+    out = dest / f"manifest_long_{minutes:g}min.csv"
+    pd.concat([manifest, pd.DataFrame([row])], ignore_index=True).to_csv(out, index=False)
+    return out
+
+
+def _run(tag: str, manifest: Path, model: str, work: Path, conditions: list[str]) -> dict:
+    out = work / "runs" / tag
+    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "audit", "run", "--data", str(manifest),
+           "--models", model, "--out", str(out), "--no-cache", "--workers", "1",
+           "--device", "cpu", "--n-boot", "10", "--no-report", "--seed", "1"]
+    for c in conditions:
+        cmd += ["--condition", c]
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=_REPO)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"{tag}: audit failed\n{done.stderr[-3000:]}")
+    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
+    info = json.loads((out / "run.json").read_text())
+    row = {"run": tag, "utterances": info["data"]["n_utterances"], "conditions": ["clean", *conditions],
+           "peak_rss_mib": round(peak_kb / 1024, 1), "wall_s": round(wall, 1),
+           "evaluate_s": info["timings_s"]["evaluate"], "load_avg_1min": os.getloadavg()[0]}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", choices=["scale", "long", "odd"], action="append")
+    ap.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16])
+    ap.add_argument("--long-minutes", type=float, nargs="+", default=[4, 120])
+    ap.add_argument("--odd-files", type=int, default=2000)
+    # conditions beside clean, per experiment ("--long-conditions" alone: clean only)
+    ap.add_argument("--conditions", nargs="*", default=["awgn:snr_db=10"], help="scale")
+    ap.add_argument("--long-conditions", nargs="*", default=["awgn:snr_db=10"])
+    ap.add_argument("--odd-conditions", nargs="*", default=["awgn:snr_db=10", "mp3:bitrate_kbps=128"])
+    ap.add_argument("--work", default=None, help="scratch folder (default: a temp folder); kept")
+    args = ap.parse_args()
+    only = set(args.only or ["scale", "long", "odd"])
+    work = Path(args.work or tempfile.mkdtemp(prefix="audit-mem-"))
+    work.mkdir(parents=True, exist_ok=True)
+    classes = ["angry", "happy", "neutral", "sad"]
+    model = _model(work, classes)
+    rows = []
+    if "scale" in only or "long" in only:
+        base = _synth(work / "synth_x1", 3)
+    if "scale" in only:
+        for k in args.scales:
+            m = base if k == 1 else _synth(work / f"synth_x{k}", 3 * k)
+            rows.append(_run(f"scale_x{k}", m, model, work, args.conditions))
+    if "long" in only:
+        for minutes in args.long_minutes:
+            rows.append(_run(f"long_{minutes:g}min", _with_long(base, work / "long", minutes),
+                             model, work, args.long_conditions))
+    if "odd" in only:
+        per_emotion = -(-args.odd_files // (8 * 4))
+        m = _synth(work / "synth_24414", per_emotion, sample_rate=24414)
+        rows.append(_run(f"odd_24414Hz_{per_emotion * 32}files", m, model, work, args.odd_conditions))
+    print(f"\n(work folder: {work}; {os.cpu_count()} CPUs; load average now {os.getloadavg()[0]:.1f})")
+    print("| run | utterances | conditions | peak RSS (MiB) | evaluate (s) | load (1 min) |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['run']} | {r['utterances']} | {len(r['conditions'])} | {r['peak_rss_mib']:,.0f} | "
+              f"{r['evaluate_s']:.0f} | {r['load_avg_1min']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The measuring parts of benchmarks/memory.py and benchmarks/audit.py --stages: the long
+recording memory.py builds is the corpus's utterances end to end, and the stage timers cover
+every step of a real (tiny) audit without counting one twice."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _benchmark(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_long_recording_is_the_corpus_end_to_end(corpus, tmp_path):
+    minutes = 1.5  # 90 s: longer than the 16 utterances together (2.5-4.5 s each), so it wraps round
+    out = _benchmark("memory")._with_long(corpus, tmp_path, minutes)
+    base = pd.read_csv(corpus)
+    table = pd.read_csv(out)
+    assert len(table) == len(base) + 1 and table["utt_id"].iloc[-1] == "zz_long"
+    long_row = table.iloc[-1]
+    wav, sr = sf.read(long_row["path"], dtype="int16")
+    assert sr == 16000 and wav.size == int(minutes * 60 * 16000)
+    assert long_row["duration_s"] == minutes * 60
+    pieces = [sf.read(str(corpus.parent / p), dtype="int16")[0] for p in base["path"]]
+    reference = np.concatenate(pieces * 2)[:wav.size]  # np.concatenate, independent of the block writer
+    np.testing.assert_array_equal(wav, reference)
+    assert all(Path(p).is_absolute() and Path(p).exists() for p in table["path"])
+
+
+def test_stage_timers_cover_a_tiny_audit(corpus, fold_models, tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "audit.py"), "--data", str(corpus),
+                           "--models", str(fold_models), "--workers", "1", "--threads", "1",
+                           "--n-boot", "5", "--stages", "--work", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    cold = json.loads(done.stdout[done.stdout.index("{\n"):])["cold"]
+    stages = cold["stages"]
+    for name in ["decode", "resample", "features", "forward", "pooling", "cache"]:
+        assert name in stages and stages[name]["wall_s"] >= 0, name
+    assert len([k for k in stages if k.startswith("perturb:")]) == 6  # clean + scenarios/paper.toml's 5
+    assert stages["forward"]["wall_s"] > 0  # (decoding 16 short files rounds to 0.0 s)
+    # disjoint stages: what is left of the evaluation is not negative, and the shares add up to 1
+    assert stages["other"]["wall_s"] >= 0
+    shares = [v["share"] for k, v in stages.items() if k != "evaluate"]
+    assert abs(sum(shares) - 1) < 0.01
+    assert abs(stages["evaluate"]["wall_s"] - cold["timings_s"]["evaluate"]) < 0.5
+    assert cold["overhead"] > 0 and cold["overhead_cpu"] > 0 and cold["segments"] > 0
