@@ -1,5 +1,5 @@
 """The RAVDESS checkpoints shipped under results/checkpoints/ravdess/: what their sidecars claim
-holds (the paper's protocol, 60 epochs, speaker-independent folds, intact weights, a full
+holds (the paper's protocol, 60 epochs, or their named recipe's; speaker-independent folds, intact weights, a full
 training log), and, with the RAVDESS copy, their held-out accuracy and the committed audit
 predictions are reproduced from them."""
 
@@ -22,8 +22,11 @@ CLASSES = ["angry", "calm", "disgust", "fearful", "happy", "neutral", "sad", "su
 ACTORS = {f"Actor_{a:02d}" for a in range(1, 25)}
 _ALL = sorted(SHIPPED.glob("*/fold*.json"))
 # the networks; the openSMILE baselines (sidecar kind "smile") have their own test below
-SIDECARS = [p for p in _ALL if json.loads(p.read_text()).get("kind") != "smile"]
-SMILE_SIDECARS = [p for p in _ALL if p not in SIDECARS]
+NETWORKS = [p for p in _ALL if json.loads(p.read_text()).get("kind") != "smile"]
+SMILE_SIDECARS = [p for p in _ALL if p not in NETWORKS]
+# the paper's protocol, and the networks trained with another recipe (audit train --recipe)
+SIDECARS = [p for p in NETWORKS if json.loads(p.read_text())["train_config"].get("recipe", "paper") == "paper"]
+RECIPE_SIDECARS = [p for p in NETWORKS if p not in SIDECARS]
 # committed audits of the shipped checkpoints (the paper's protocol; exact BatchNorm statistics)
 RUNS = [_REPO / "results" / "ravdess", _REPO / "results" / "ravdess_bn_recalibrated"]
 
@@ -61,6 +64,39 @@ def test_sidecar_follows_the_protocol(sidecar):
     assert set(meta["training_speakers"]) == ACTORS - _test_actors(k)
     assert set(meta["metadata"]["test_speakers"]) == _test_actors(k)
     assert meta["final_metrics"]["n_test"] == 240
+
+
+@pytest.mark.parametrize("sidecar", RECIPE_SIDECARS, ids=_ids)
+def test_recipe_checkpoints_follow_their_recipe(sidecar):
+    """A checkpoint of a named recipe has that recipe's config (its seed, device and precision
+    aside), trained on its fold's 20 actors less the validation actors, one woman and one man
+    (even and odd RAVDESS actor numbers), with a full epoch log whose validation columns hold the
+    sidecar's validation scores at the epoch it kept."""
+    from model.recipes import build_config
+
+    meta = json.loads(sidecar.read_text())
+    k = int(sidecar.stem[4:])
+    cfg = meta["train_config"]
+    expected = build_config(cfg["recipe"], seed=cfg["seed"], device=cfg["device"], precision=cfg["precision"],
+                            threads=cfg["threads"])
+    assert cfg == json.loads(json.dumps(expected.to_dict()))
+    assert meta["fold"] == k and meta["classes"] == CLASSES
+    assert meta["epochs"] == meta["epochs_requested"] == expected.epochs and not meta["stopped_early"]
+    val = meta["validation"]
+    held = set(val["speakers"])
+    assert len(held) == expected.val_speakers and {int(a[-2:]) % 2 for a in held} == {0, 1}
+    assert not held & _test_actors(k) and not held & set(meta["training_speakers"])
+    assert set(meta["training_speakers"]) | held == ACTORS - _test_actors(k)
+    assert meta["final_metrics"]["n_test"] == 240
+    with open(sidecar.with_suffix(".log.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == list(range(1, expected.epochs + 1))
+    kept = rows[int(val["selected_epoch"]) - 1]
+    if expected.select == "last":
+        assert int(val["selected_epoch"]) == expected.epochs
+    else:
+        assert float(kept["val_ua"]) == max(float(r["val_ua"]) for r in rows)
+    assert float(kept["val_ua"]) == pytest.approx(val["val_ua"], abs=1e-6)
 
 
 @pytest.mark.parametrize("sidecar", SMILE_SIDECARS, ids=_ids)
@@ -127,7 +163,7 @@ def _committed_predictions(run: Path) -> pd.DataFrame | None:
     return None
 
 
-@pytest.mark.parametrize("model_dir", sorted({p.parent for p in SIDECARS if p.stem == "fold0"}),
+@pytest.mark.parametrize("model_dir", sorted({p.parent for p in SIDECARS + RECIPE_SIDECARS if p.stem == "fold0"}),
                          ids=lambda p: p.name)
 def test_fold0_reproduces_its_held_out_accuracy_and_the_committed_audit(model_dir, ravdess_root,
                                                                        tmp_path):
