@@ -1,7 +1,7 @@
 """The RAVDESS checkpoints shipped under results/checkpoints/ravdess/: what their sidecars claim
 holds (the paper's protocol, 60 epochs, or their named recipe's; speaker-independent folds,
-intact weights, a full training log), and, with the RAVDESS copy, their held-out accuracy and the committed audit
-predictions are reproduced from them."""
+intact weights, a full training log), and, with the RAVDESS copy, their held-out accuracy and
+the committed audit predictions are reproduced from them."""
 
 from __future__ import annotations
 
