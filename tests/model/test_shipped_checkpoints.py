@@ -27,8 +27,8 @@ SMILE_SIDECARS = [p for p in _ALL if p not in NETWORKS]
 # the paper's protocol, and the networks trained with another recipe (audit train --recipe)
 SIDECARS = [p for p in NETWORKS if json.loads(p.read_text())["train_config"].get("recipe", "paper") == "paper"]
 RECIPE_SIDECARS = [p for p in NETWORKS if p not in SIDECARS]
-# committed audits of the shipped checkpoints (the paper's protocol; exact BatchNorm statistics)
-RUNS = [_REPO / "results" / "ravdess", _REPO / "results" / "ravdess_bn_recalibrated"]
+# committed audits of the shipped checkpoints (the paper's protocol; exact BatchNorm statistics; the tuned recipe)
+RUNS = [_REPO / "results" / r for r in ("ravdess", "ravdess_bn_recalibrated", "ravdess_mitigation")]
 
 
 def _test_actors(k: int) -> set[str]:
