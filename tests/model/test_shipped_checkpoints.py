@@ -77,23 +77,27 @@ def test_recipe_checkpoints_follow_their_recipe(sidecar):
     meta = json.loads(sidecar.read_text())
     k = int(sidecar.stem[4:])
     cfg = meta["train_config"]
-    expected = build_config(cfg["recipe"], seed=cfg["seed"], device=cfg["device"], precision=cfg["precision"],
-                            threads=cfg["threads"])
-    assert cfg == json.loads(json.dumps(expected.to_dict()))
+    epochs = int(cfg["epochs"])
+    if sidecar.parent.name == cfg["recipe"]:  # the recipe's own folder: exactly its settings
+        expected = build_config(cfg["recipe"], seed=cfg["seed"], device=cfg["device"],
+                                precision=cfg["precision"], threads=cfg["threads"])
+        assert cfg == json.loads(json.dumps(expected.to_dict()))
+        assert meta["final_metrics"]["n_test"] == 240
+    # other folders are the recipe search's candidates (validation only, no test score) and its
+    # first choice, trained under earlier definitions (results/recipe_search/README.md)
     assert meta["fold"] == k and meta["classes"] == CLASSES
-    assert meta["epochs"] == meta["epochs_requested"] == expected.epochs and not meta["stopped_early"]
+    assert meta["epochs"] == meta["epochs_requested"] == epochs and not meta["stopped_early"]
     val = meta["validation"]
     held = set(val["speakers"])
-    assert len(held) == expected.val_speakers and {int(a[-2:]) % 2 for a in held} == {0, 1}
+    assert len(held) == cfg["val_speakers"] and {int(a[-2:]) % 2 for a in held} == {0, 1}
     assert not held & _test_actors(k) and not held & set(meta["training_speakers"])
     assert set(meta["training_speakers"]) | held == ACTORS - _test_actors(k)
-    assert meta["final_metrics"]["n_test"] == 240
     with open(sidecar.with_suffix(".log.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [int(r["epoch"]) for r in rows] == list(range(1, expected.epochs + 1))
+    assert [int(r["epoch"]) for r in rows] == list(range(1, epochs + 1))
     kept = rows[int(val["selected_epoch"]) - 1]
-    if expected.select == "last":
-        assert int(val["selected_epoch"]) == expected.epochs
+    if cfg.get("select", "last") == "last":
+        assert int(val["selected_epoch"]) == epochs
     else:
         assert float(kept["val_ua"]) == max(float(r["val_ua"]) for r in rows)
     assert float(kept["val_ua"]) == pytest.approx(val["val_ua"], abs=1e-6)
@@ -163,7 +167,8 @@ def _committed_predictions(run: Path) -> pd.DataFrame | None:
     return None
 
 
-@pytest.mark.parametrize("model_dir", sorted({p.parent for p in SIDECARS + RECIPE_SIDECARS if p.stem == "fold0"}),
+@pytest.mark.parametrize("model_dir", sorted({p.parent for p in SIDECARS + RECIPE_SIDECARS if p.stem == "fold0"
+                                              and "test_wa" in json.loads(p.read_text())["final_metrics"]}),
                          ids=lambda p: p.name)
 def test_fold0_reproduces_its_held_out_accuracy_and_the_committed_audit(model_dir, ravdess_root,
                                                                        tmp_path):
