@@ -44,7 +44,7 @@ _SOURCES = {
     "Replicates": "replicates",
     "condition_kind": "conditions",
     **dict.fromkeys(["compare_conditions", "compare_predictions", "compare_runs", "holm",
-                     "paired_scores", "paired_summary", "read_predictions", "write_comparison",
+                     "paired_scores", "paired_sides", "paired_summary", "read_predictions", "write_comparison",
                      "adjust_p", "benjamini_hochberg"], "stats"),
     **dict.fromkeys(["mcnemar", "clustered_mcnemar"], "mcnemar_tests"),
     **dict.fromkeys(["GAP_COLUMNS", "compare_gaps", "write_gap_comparison"], "gapcompare"),

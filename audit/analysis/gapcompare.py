@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import stats as st
 
 from audit._atomic import atomic_write_text
-from audit.analysis.stats import _pick_model, holm, paired_scores, read_predictions
+from audit.analysis.stats import _pick_model, holm, paired_scores, paired_sides, read_predictions
 from audit.errors import AuditError
 
 __all__ = ["compare_gaps", "write_gap_comparison", "GAP_COLUMNS"]
@@ -90,12 +90,7 @@ def compare_gaps(run_a, run_b, *, by: str = "gender", model_a: str | None = None
         raise AuditError("compare: the runs share no condition")
     rows = []
     for cond in shared:
-        merged = a[a["condition"] == cond].merge(b[b["condition"] == cond], on="utt_id",
-                                                 suffixes=("_a", "_b"), validate="one_to_one")
-        if merged.empty:
-            raise AuditError(f"compare {cond}: the two prediction sets share no utt_id")
-        side = {s: merged.rename(columns={f"{c}_{s}": c for c in (label_col, "prediction", "speaker")})
-                for s in ("a", "b")}
+        side = paired_sides(a[a["condition"] == cond], b[b["condition"] == cond], label_col, cond)
         speakers = sorted(side["a"]["speaker"].astype(str).unique())
         g = of.reindex(speakers).to_numpy()
         for metric in metrics:

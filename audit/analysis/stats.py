@@ -33,7 +33,7 @@ from audit.analysis.mcnemar_tests import clustered_mcnemar, mcnemar
 from audit.errors import AuditError
 
 __all__ = ["holm", "benjamini_hochberg", "adjust_p", "P_ADJUST", "paired_summary", "paired_scores", "compare_predictions",
-           "compare_runs", "compare_conditions", "read_predictions", "write_comparison"]
+           "compare_runs", "compare_conditions", "read_predictions", "write_comparison", "paired_sides"]
 
 COLUMNS = ["condition", "metric", "unit", "n_units", "mean_a", "mean_b", "diff", "ci_low", "ci_high",
            "t", "p_t", "p_t_holm", "wilcoxon_w", "p_wilcoxon", "p_wilcoxon_holm", "cohens_d",
@@ -131,6 +131,16 @@ def paired_scores(a: pd.DataFrame, b: pd.DataFrame, metric: str, unit: str = "sp
     return ca * scale, cb * scale
 
 
+def paired_sides(a: pd.DataFrame, b: pd.DataFrame, label_col: str = "emotion", label: str = "") -> dict:
+    """``{"a": frame, "b": frame}``: the two prediction sets joined on ``utt_id`` (one to one),
+    each with its own ``label_col``, ``prediction`` and ``speaker`` columns, in the same row order."""
+    merged = a.merge(b, on="utt_id", suffixes=("_a", "_b"), validate="one_to_one")
+    if merged.empty:
+        raise AuditError(f"compare {label}: the two prediction sets share no utt_id")
+    return {s: merged.rename(columns={f"{c}_{s}": c for c in (label_col, "prediction", "speaker")})
+            for s in ("a", "b")}
+
+
 def compare_predictions(a: pd.DataFrame, b: pd.DataFrame, *, unit: str = "speaker",
                         metrics=("wa", "ua"), label_col: str = "emotion", label: str = "") -> list[dict]:
     """Rows (without Holm columns) comparing two prediction sets of one condition.
@@ -139,11 +149,7 @@ def compare_predictions(a: pd.DataFrame, b: pd.DataFrame, *, unit: str = "speake
     """
     if unit not in ("speaker", "utterance"):
         raise AuditError(f"compare: --unit must be 'speaker' or 'utterance', got '{unit}'")
-    merged = a.merge(b, on="utt_id", suffixes=("_a", "_b"), validate="one_to_one")
-    if merged.empty:
-        raise AuditError(f"compare {label}: the two prediction sets share no utt_id")
-    side = {s: merged.rename(columns={f"{c}_{s}": c for c in (label_col, "prediction", "speaker")})
-            for s in ("a", "b")}
+    side = paired_sides(a, b, label_col, label)
     if not (side["a"][label_col].astype(str) == side["b"][label_col].astype(str)).all():
         raise AuditError(f"compare {label}: the two runs disagree on the {label_col} of some utt_id")
     right = {k: side[k][label_col].astype(str) == side[k]["prediction"].astype(str) for k in side}
