@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,3 +59,47 @@ def test_stage_timers_cover_a_tiny_audit(corpus, fold_models, tmp_path):
     assert abs(sum(shares) - 1) < 0.01
     assert abs(stages["evaluate"]["wall_s"] - cold["timings_s"]["evaluate"]) < 0.5
     assert cold["overhead"] > 0 and cold["overhead_cpu"] > 0 and cold["segments"] > 0
+
+
+def test_precision_agreement_counts_what_differs():
+    agreement = _benchmark("precision").agreement
+    keys = {"model": ["m", "m", "m", "n"], "fold": [0, 0, 1, 0], "condition": ["clean"] * 4,
+            "utt_id": ["a", "b", "c", "a"]}
+    a = pd.DataFrame({**keys, "prediction": ["x", "y", "x", "y"],
+                      "p_x": [0.7, 0.4, 0.9, 0.2], "p_y": [0.3, 0.6, 0.1, 0.8]})
+    b = a.copy()
+    b.loc[1, ["prediction", "p_x", "p_y"]] = ["x", 0.55, 0.45]  # m/b flips class: |diff| 0.15
+    b.loc[2, ["p_x", "p_y"]] = [0.88, 0.12]                     # m/c moves 0.02, same class
+    b = pd.concat([b, pd.DataFrame([{"model": "n", "fold": 0, "condition": "clean", "utt_id": "z",
+                                     "prediction": "x", "p_x": 1.0, "p_y": 0.0}])])
+    got = agreement(a, b)
+    assert got["overall"]["rows"] == 4 and got["only_a"] == 0 and got["only_b"] == 1
+    assert got["overall"]["same_prediction"] == 0.75
+    assert got["overall"]["max_abs_prob_diff"] == pytest.approx(0.15)
+    assert got["overall"]["mean_abs_prob_diff"] == pytest.approx((0.15 * 2 + 0.02 * 2) / 8)
+    assert got["per_model"]["n"] == {"rows": 1, "same_prediction": 1.0, "max_abs_prob_diff": 0.0,
+                                     "mean_abs_prob_diff": 0.0}
+    with pytest.raises(ValueError, match="class columns"):
+        agreement(a, b.rename(columns={"p_y": "p_w"}))
+
+
+def test_precision_benchmark_runs_both_audits(corpus, fold_models, tmp_path):
+    from model.precision import cpu_has_native_bf16
+
+    if not cpu_has_native_bf16():
+        pytest.skip("this CPU has no native bf16: --precision bf16 is refused here")
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "precision.py"), "--data", str(corpus),
+                           "--models", str(fold_models), "--condition", "awgn:snr_db=0", "--n-boot", "5",
+                           "--work", str(tmp_path), "--json", str(tmp_path / "p.json")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    doc = json.loads((tmp_path / "p.json").read_text())
+    assert doc["runs"]["fp32"]["precision"] == "fp32" and doc["runs"]["bf16"]["precision"] == "bf16"
+    agree = doc["bf16_vs_fp32"]
+    assert agree["overall"]["rows"] == 16 * 2 and agree["only_a"] == agree["only_b"] == 0
+    assert 0 < agree["overall"]["max_abs_prob_diff"] < 0.5  # bf16 moves probabilities, a little
+    fp32 = pd.read_csv(tmp_path / "fp32" / "predictions.csv")
+    assert set(doc["ua"]["fp32"]["macnn"]) == {"clean", "awgn:snr_db=0"}
+    assert doc["ua"]["fp32"]["macnn"]["clean"] == pytest.approx(
+        100 * np.mean([(fp32[(fp32.condition == "clean") & (fp32.emotion == e)].prediction == e).mean()
+                       for e in sorted(fp32.emotion.unique())]), abs=0.01)

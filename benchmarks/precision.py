@@ -1,0 +1,128 @@
+"""The reduced-precision inference backend against fp32: time, and how far its predictions move.
+
+Usage::
+
+    nice python benchmarks/precision.py --data ../shared/data/ravdess \\
+        --models results/checkpoints/ravdess/macnn results/checkpoints/ravdess/macnn_icasa \\
+        results/checkpoints/ravdess/ifn [--condition awgn:snr_db=0 ...] [--work DIR] [--json OUT]
+
+Runs the same cold audit twice, each in a fresh process with its own empty prediction cache
+(``--no-cache``; ``--no-report``): once with ``--precision fp32`` (the default, which reproduces
+on any CPU of one kernel level) and once with ``--precision bf16`` (autocast; refused on a CPU
+without native bf16). For each it reports the wall time, the CPU time of the process and its
+children, and the ``evaluate`` stage from ``run.json``; then the agreement of the two prediction
+tables per model (same predicted class, largest and mean absolute difference of a class
+probability, over every (model, fold, condition, utterance) row) and each model's UA per condition
+(all folds pooled) under both precisions, from ``metrics.csv``. Without ``--condition`` only the
+clean condition runs; ``--target paper`` runs the paper scenario instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+_REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(_REPO))
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def agreement(a, b, *, keys=("model", "fold", "condition", "utt_id")) -> dict:
+    """Two prediction tables (``predictions.csv`` rows) -> agreement over the rows both hold.
+
+    ``same_prediction``: share of rows with the same predicted class; ``max_abs_prob_diff`` /
+    ``mean_abs_prob_diff``: over every class probability of those rows; ``only_a``/``only_b``:
+    rows one table lacks (a run that skipped a file shows here, not as agreement)."""
+    probs = sorted(c for c in a.columns if c.startswith("p_"))
+    if probs != sorted(c for c in b.columns if c.startswith("p_")):
+        raise ValueError("the two prediction tables have different class columns")
+    both = a.merge(b, on=list(keys), suffixes=("_a", "_b"))
+
+    def figures(d) -> dict:
+        diff = abs(d[[f"{p}_a" for p in probs]].to_numpy() - d[[f"{p}_b" for p in probs]].to_numpy())
+        return {"rows": int(len(d)),
+                "same_prediction": round(float((d["prediction_a"] == d["prediction_b"]).mean()), 6) if len(d) else None,
+                "max_abs_prob_diff": float(diff.max()) if len(d) else None,
+                "mean_abs_prob_diff": float(diff.mean()) if len(d) else None}
+
+    return {"overall": figures(both), "only_a": int(len(a) - len(both)), "only_b": int(len(b) - len(both)),
+            "per_model": {str(m): figures(d) for m, d in both.groupby("model", sort=True)}}
+
+
+def scores(metrics) -> dict:
+    """``metrics.csv`` of a run -> {model: {condition: UA % of all folds' utterances together}}."""
+    rows = metrics[(metrics["metric"] == "ua") & (metrics["group"] == "all")
+                   & (metrics["fold"].astype(str) == "pooled")]
+    return {str(m): {str(c): round(float(v), 2) for c, v in zip(d["condition"], d["value"])}
+            for m, d in rows.groupby("model", sort=True)}
+
+
+def _run(precision: str, args: argparse.Namespace, out: Path) -> dict:
+    cmd = [sys.executable, "-m", "audit", "run"] + ([args.target] if args.target else [])
+    cmd += ["--data", args.data, "--models", *args.models, "--out", str(out), "--no-cache", "--no-report",
+            "--n-boot", str(args.n_boot), "--precision", precision, "--device", "cpu"]
+    for cond in args.condition:
+        cmd += ["--condition", cond]
+    for fold in args.folds or []:
+        cmd += ["--folds", str(fold)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=_REPO, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"audit run --precision {precision} failed ({done.returncode}): "
+                         + (done.stderr.strip().splitlines() or ["no output"])[-1])
+    info = json.loads((out / "run.json").read_text())
+    return {"wall_s": round(wall, 1),
+            "cpu_s": round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 1),
+            "evaluate_s": (info.get("timings_s") or {}).get("evaluate"), "precision": info.get("precision")}
+
+
+def main() -> None:
+    import pandas as pd
+
+    from audit.runfiles import metrics_file, predictions_file
+    from audit.workflows.runinfo import device_info
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--models", nargs="+", required=True)
+    ap.add_argument("--condition", action="append", default=[], help="extra conditions (clean always runs)")
+    ap.add_argument("--target", default=None, help="a scenario, e.g. paper (instead of --condition)")
+    ap.add_argument("--folds", type=int, nargs="*", default=None)
+    ap.add_argument("--n-boot", type=int, default=20)
+    ap.add_argument("--work", default=None, help="keep the two runs here (default: a temporary folder)")
+    ap.add_argument("--json", default=None, help="also write the figures to this file")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(args.work or tmp)
+        doc: dict = {"device": device_info("cpu"), "cpu_count": os.cpu_count(),
+                     "load_average_start": os.getloadavg()[0], "runs": {}}
+        for precision in PRECISIONS:
+            doc["runs"][precision] = _run(precision, args, work / precision)
+        doc["load_average_end"] = os.getloadavg()[0]
+        read = {p: pd.read_csv(predictions_file(work / p), keep_default_na=False, na_values=[""])
+                for p in PRECISIONS}
+        doc["bf16_vs_fp32"] = agreement(read["bf16"], read["fp32"])
+        doc["ua"] = {p: scores(pd.read_csv(metrics_file(work / p), keep_default_na=False, na_values=[""]))
+                     for p in PRECISIONS}
+        fp32, bf16 = doc["runs"]["fp32"], doc["runs"]["bf16"]
+        doc["speedup_wall"] = round(fp32["wall_s"] / bf16["wall_s"], 3)
+        doc["speedup_cpu"] = round(fp32["cpu_s"] / bf16["cpu_s"], 3)
+    text = json.dumps(doc, indent=1)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
