@@ -21,7 +21,7 @@ from model.checkpoint import _atomic_write_bytes
 from model.errors import ModelError
 
 __all__ = ["RESUME_FORMAT", "resume_path", "run_identity", "save_resume", "load_resume", "rng_state",
-           "set_rng_state"]
+           "set_rng_state", "remove_stale_temps"]
 
 RESUME_FORMAT = "ser-audit-resume/1"
 
@@ -33,6 +33,20 @@ def resume_path(out_stem: Path) -> Path:
     """``<stem>.resume.pt`` beside the fold's outputs."""
     out_stem = Path(out_stem)
     return out_stem.with_name(out_stem.name + ".resume.pt")
+
+
+def remove_stale_temps(out_stem: Path) -> list[Path]:
+    """Delete the temporary files a killed writer of this fold left (``.<stem>.<ext>.*.tmp``).
+
+    Every output of a fold is written to such a file and renamed into place; a SIGKILL between
+    the two leaves the temporary file (the previous complete file stays). Only the files of
+    ``out_stem`` (e.g. ``fold1``) are touched: another fold training beside it keeps its own."""
+    out_stem = Path(out_stem)
+    prefixes = tuple(f".{out_stem.name}{ext}." for ext in (".safetensors", ".json", ".log.csv", ".resume.pt"))
+    stale = [p for p in out_stem.parent.glob(f".{out_stem.name}.*.tmp") if p.name.startswith(prefixes)]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def run_identity(train_config: dict, metadata: dict, precision: str | None = None) -> str:

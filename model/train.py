@@ -24,7 +24,8 @@ import torch
 
 from model._epoch import batchnorm_buffers, epoch_betas, recalibrate_batchnorm, train_epoch
 from model._progress import progress_bar
-from model._resume import load_resume, resume_path, rng_state, run_identity, save_resume, set_rng_state
+from model._resume import (load_resume, remove_stale_temps, resume_path, rng_state, run_identity, save_resume,
+                           set_rng_state)
 from model._schedule import build_optimizer, build_scheduler
 from model._seed import deterministic, seeded_global, seeded_init
 from model._trainset import Render, TrainingSet
@@ -228,6 +229,8 @@ def train_model(
     out_stem = Path(out_stem)
     out_stem.parent.mkdir(parents=True, exist_ok=True)
     state_path = resume_path(out_stem)
+    for stale in remove_stale_temps(out_stem):
+        log.info("%s: removed %s, left by a writer that was killed", out_stem.name, stale.name)
     identity = run_identity(config.to_dict(), metadata, precision)
     state = load_resume(state_path, identity) if resume and state_path.is_file() else None
     t0 = time.perf_counter()
