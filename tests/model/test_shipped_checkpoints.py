@@ -124,6 +124,21 @@ def test_smile_baselines_follow_their_protocol(sidecar):
     assert meta["final_metrics"]["n_test"] == 240
 
 
+def test_committed_smile_audit_scores_what_its_checkpoints_measured():
+    """results/ravdess_egemaps (6 folds, the paper's conditions): each fold's clean accuracy is
+    the held-out accuracy its checkpoint's training measured, and every condition holds 1440."""
+    preds = _committed_predictions(_REPO / "results" / "ravdess_egemaps")
+    assert preds is not None and set(preds["model"]) == {"egemaps_svm"}
+    assert (preds.groupby("condition").size() == 1440).all() and preds["condition"].nunique() == 6
+    clean = preds[preds["condition"] == "clean"]
+    for sidecar in (p for p in SMILE_SIDECARS if p.parent.name == "egemaps_svm"):
+        k = int(sidecar.stem[4:])
+        fold = clean[clean["fold"] == k]
+        assert set(fold["speaker"]) == _test_actors(k)
+        measured = json.loads(sidecar.read_text())["final_metrics"]["test_wa"]
+        assert round(float(fold["correct"].mean()), 6) == pytest.approx(measured, abs=1e-6)
+
+
 @pytest.mark.parametrize("sidecar", _ALL, ids=_ids)
 def test_weights_are_the_ones_the_sidecar_names(sidecar):
     meta = json.loads(sidecar.read_text())
