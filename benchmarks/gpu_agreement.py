@@ -20,25 +20,16 @@ from pathlib import Path
 
 _REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(_REPO))
+# the shared helper beside this file; appended, so that `audit` stays the package, not benchmarks/audit.py
+sys.path.append(str(Path(__file__).resolve().parent))
+from _agreement import agreement as _agreement  # noqa: E402
+
 
 
 def agreement(gpu, cpu) -> dict:
-    """``gpu``, ``cpu``: prediction tables (``predictions.csv``) -> agreement figures."""
-    keys = ["model", "fold", "condition", "utt_id"]
-    probs = sorted(c for c in gpu.columns if c.startswith("p_"))
-    both = gpu.merge(cpu, on=keys, suffixes=("_gpu", "_cpu"))
-
-    def figures(d) -> dict:
-        diff = abs(d[[f"{p}_gpu" for p in probs]].to_numpy() - d[[f"{p}_cpu" for p in probs]].to_numpy())
-        return {"rows": int(len(d)),
-                "same_prediction": round(float((d["prediction_gpu"] == d["prediction_cpu"]).mean()), 6),
-                "max_abs_prob_diff": float(diff.max()) if len(d) else None,
-                "mean_abs_prob_diff": float(diff.mean()) if len(d) else None}
-
-    out = {"overall": figures(both), "only_gpu": int(len(gpu) - len(both)),
-           "only_cpu": int(len(cpu) - len(both))}
-    out["per_model"] = {m: figures(d) for m, d in both.groupby("model", sort=True)}
-    return out
+    """``gpu``, ``cpu``: prediction tables (``predictions.csv``) -> agreement figures
+    (``benchmarks/_agreement.py``; ``only_gpu`` / ``only_cpu``: rows one side lacks)."""
+    return _agreement(gpu, cpu, names=("gpu", "cpu"))
 
 
 def _time(work: Path, name: str) -> dict:

@@ -31,30 +31,18 @@ from pathlib import Path
 
 _REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(_REPO))
+# the shared helper beside this file; appended, so that `audit` stays the package, not benchmarks/audit.py
+sys.path.append(str(Path(__file__).resolve().parent))
+from _agreement import agreement as _agreement  # noqa: E402
 
 PRECISIONS = ("fp32", "bf16")
 
 
-def agreement(a, b, *, keys=("model", "fold", "condition", "utt_id")) -> dict:
-    """Two prediction tables (``predictions.csv`` rows) -> agreement over the rows both hold.
 
-    ``same_prediction``: share of rows with the same predicted class; ``max_abs_prob_diff`` /
-    ``mean_abs_prob_diff``: over every class probability of those rows; ``only_a``/``only_b``:
-    rows one table lacks (a run that skipped a file shows here, not as agreement)."""
-    probs = sorted(c for c in a.columns if c.startswith("p_"))
-    if probs != sorted(c for c in b.columns if c.startswith("p_")):
-        raise ValueError("the two prediction tables have different class columns")
-    both = a.merge(b, on=list(keys), suffixes=("_a", "_b"))
-
-    def figures(d) -> dict:
-        diff = abs(d[[f"{p}_a" for p in probs]].to_numpy() - d[[f"{p}_b" for p in probs]].to_numpy())
-        return {"rows": int(len(d)),
-                "same_prediction": round(float((d["prediction_a"] == d["prediction_b"]).mean()), 6) if len(d) else None,
-                "max_abs_prob_diff": float(diff.max()) if len(d) else None,
-                "mean_abs_prob_diff": float(diff.mean()) if len(d) else None}
-
-    return {"overall": figures(both), "only_a": int(len(a) - len(both)), "only_b": int(len(b) - len(both)),
-            "per_model": {str(m): figures(d) for m, d in both.groupby("model", sort=True)}}
+def agreement(a, b) -> dict:
+    """Two prediction tables -> agreement over the rows both hold (``benchmarks/_agreement.py``);
+    ``only_a`` / ``only_b``: rows one table lacks."""
+    return _agreement(a, b)
 
 
 def scores(metrics) -> dict:
