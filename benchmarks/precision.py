@@ -1,20 +1,23 @@
-"""The reduced-precision inference backend against fp32: time, and how far its predictions move.
+"""A faster inference backend (bf16 or ONNX Runtime) against fp32: time, and how far its predictions move.
 
 Usage::
 
     nice python benchmarks/precision.py --data ../shared/data/ravdess \\
         --models results/checkpoints/ravdess/macnn results/checkpoints/ravdess/macnn_icasa \\
-        results/checkpoints/ravdess/ifn [--condition awgn:snr_db=0 ...] [--work DIR] [--json OUT]
+        results/checkpoints/ravdess/ifn [--against bf16|onnx] [--condition awgn:snr_db=0 ...]
+        [--work DIR] [--json OUT]
 
 Runs the same cold audit twice, each in a fresh process with its own empty prediction cache
 (``--no-cache``; ``--no-report``): once with ``--precision fp32`` (the default, which reproduces
 on any CPU of one kernel level) and once with ``--precision bf16`` (autocast; refused on a CPU
-without native bf16). For each it reports the wall time, the CPU time of the process and its
+without native bf16) or, with ``--against onnx``, ``--precision onnx`` (the fp32 networks in ONNX
+Runtime). For each it reports the wall time, the CPU time of the process and its
 children, and the ``evaluate`` stage from ``run.json``; then the agreement of the two prediction
 tables per model (same predicted class, largest and mean absolute difference of a class
 probability, over every (model, fold, condition, utterance) row) and each model's UA per condition
-(all folds pooled) under both precisions, from ``metrics.csv``. Without ``--condition`` only the
-clean condition runs; ``--target paper`` runs the paper scenario instead.
+(all folds pooled) under both precisions, from ``metrics.csv``. With ``--condition`` the runs
+hold clean speech and those conditions; without, ``audit run``'s default (the paper scenario);
+``--target`` names a scenario instead.
 """
 
 from __future__ import annotations
@@ -35,8 +38,7 @@ sys.path.insert(0, str(_REPO))
 sys.path.append(str(Path(__file__).resolve().parent))
 from _agreement import agreement as _agreement  # noqa: E402
 
-PRECISIONS = ("fp32", "bf16")
-
+BACKENDS = ("bf16", "onnx")
 
 
 def agreement(a, b) -> dict:
@@ -90,22 +92,25 @@ def main() -> None:
     ap.add_argument("--n-boot", type=int, default=20)
     ap.add_argument("--work", default=None, help="keep the two runs here (default: a temporary folder)")
     ap.add_argument("--json", default=None, help="also write the figures to this file")
+    ap.add_argument("--against", choices=BACKENDS, default="bf16", help="the backend compared with fp32")
     args = ap.parse_args()
+    other = args.against
+    precisions = ("fp32", other)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work or tmp)
         doc: dict = {"device": device_info("cpu"), "cpu_count": os.cpu_count(),
                      "load_average_start": os.getloadavg()[0], "runs": {}}
-        for precision in PRECISIONS:
+        for precision in precisions:
             doc["runs"][precision] = _run(precision, args, work / precision)
         doc["load_average_end"] = os.getloadavg()[0]
         read = {p: pd.read_csv(predictions_file(work / p), keep_default_na=False, na_values=[""])
-                for p in PRECISIONS}
-        doc["bf16_vs_fp32"] = agreement(read["bf16"], read["fp32"])
+                for p in precisions}
+        doc[f"{other}_vs_fp32"] = agreement(read[other], read["fp32"])
         doc["ua"] = {p: scores(pd.read_csv(metrics_file(work / p), keep_default_na=False, na_values=[""]))
-                     for p in PRECISIONS}
-        fp32, bf16 = doc["runs"]["fp32"], doc["runs"]["bf16"]
-        doc["speedup_wall"] = round(fp32["wall_s"] / bf16["wall_s"], 3)
-        doc["speedup_cpu"] = round(fp32["cpu_s"] / bf16["cpu_s"], 3)
+                     for p in precisions}
+        fp32, fast = doc["runs"]["fp32"], doc["runs"][other]
+        doc["speedup_wall"] = round(fp32["wall_s"] / fast["wall_s"], 3)
+        doc["speedup_cpu"] = round(fp32["cpu_s"] / fast["cpu_s"], 3)
     text = json.dumps(doc, indent=1)
     if args.json:
         Path(args.json).write_text(text + "\n")

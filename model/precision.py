@@ -7,6 +7,7 @@
   or AMX): elsewhere it is emulated and several times slower, so it is refused with an error.
   On CUDA it is bf16 autocast too.
 - ``auto``: bf16 where it is native on the CPU, fp16 AMP (with loss scaling) on CUDA, else fp32.
+- ``onnx`` (prediction only, CPU only): float32 in ONNX Runtime's kernels (``model.onnx_forward``).
 
 Autocast lowers convolutions and matrix products only; losses, softmax, the AAM similarity and
 BatchNorm statistics stay in float32 (the callers cast where autocast would not).
@@ -23,10 +24,11 @@ import torch
 
 from model.errors import ModelError
 
-__all__ = ["PRECISIONS", "cpu_has_native_bf16", "resolve_precision", "autocast_context", "cpu_capability",
-           "cpu_name", "KERNEL_ENV", "kernel_settings"]
+__all__ = ["PRECISIONS", "INFERENCE_PRECISIONS", "cpu_has_native_bf16", "resolve_precision", "autocast_context",
+           "cpu_capability", "cpu_name", "KERNEL_ENV", "kernel_settings"]
 
-PRECISIONS = ("fp32", "bf16", "auto")
+PRECISIONS = ("fp32", "bf16", "auto")  # training and prediction
+INFERENCE_PRECISIONS = (*PRECISIONS, "onnx")  # prediction only
 
 
 @functools.cache
@@ -81,13 +83,21 @@ def kernel_settings() -> dict:
 
 
 def resolve_precision(precision: str, device: torch.device | str) -> str:
-    """The precision that runs: ``fp32``, ``bf16`` or ``fp16`` (CUDA AMP) for ``precision`` on
-    ``device``; ModelError for an unknown name or for bf16 on a CPU without native bf16."""
-    if precision not in PRECISIONS:
-        raise ModelError(f"precision={precision!r}: choose one of {', '.join(PRECISIONS)}")
+    """The precision that runs: ``fp32``, ``bf16``, ``fp16`` (CUDA AMP) or ``onnx`` for
+    ``precision`` on ``device``; ModelError for an unknown name, for bf16 on a CPU without native
+    bf16, and for onnx off the CPU or without onnxruntime (callers that train refuse onnx first)."""
+    if precision not in INFERENCE_PRECISIONS:
+        raise ModelError(f"precision={precision!r}: choose one of {', '.join(INFERENCE_PRECISIONS)}")
     kind = torch.device(device).type
     if precision == "fp32":
         return "fp32"
+    if precision == "onnx":
+        if kind != "cpu":
+            raise ModelError(f"precision=onnx runs on the CPU (ONNX Runtime's CPU kernels), not on {device}")
+        from model.onnx_forward import check_onnxruntime
+
+        check_onnxruntime()
+        return "onnx"
     if kind == "cuda":
         return "bf16" if precision == "bf16" else "fp16"
     if kind != "cpu":
@@ -105,9 +115,9 @@ def resolve_precision(precision: str, device: torch.device | str) -> str:
 def autocast_context(precision: str, device: torch.device | str):
     """The autocast block for a *resolved* precision (``fp32`` -> a no-op context)."""
     kind = torch.device(device).type
-    if precision == "fp32":
+    if precision in ("fp32", "onnx"):
         return contextlib.nullcontext()
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     if dtype is None:
-        raise ModelError(f"precision={precision!r}: expected a resolved precision fp32, bf16 or fp16")
+        raise ModelError(f"precision={precision!r}: expected a resolved precision fp32, bf16, fp16 or onnx")
     return torch.autocast(device_type=kind, dtype=dtype)

@@ -13,6 +13,7 @@ from torch import nn
 from model.errors import ModelError
 from model.features import FeatureConfig, FeatureStats, utterance_segments
 from model.checkpoint import load_model, sha256_file
+from model.onnx_forward import OnnxForward
 from model.precision import autocast_context, resolve_precision
 from model.registry import input_shape
 from model.streams import StreamExtractor
@@ -42,7 +43,8 @@ class Predictor:
     MACNN, the stacked IFN streams otherwise); their rows must match the network's input.
     ``pooling``: ``prob`` (mean of segment probabilities, the default) or ``logit`` (softmax
     of the mean segment logits). ``precision``: ``fp32`` (default: audits reproduce on any
-    CPU), ``bf16`` or ``auto`` (see ``model.precision``); ``self.precision`` is what runs.
+    CPU), ``bf16``, ``auto`` or ``onnx`` (float32 in ONNX Runtime; see ``model.precision``);
+    ``self.precision`` is what runs.
     """
 
     def __init__(
@@ -67,6 +69,7 @@ class Predictor:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.model = model.to(self.device).eval()
+        self._forward = OnnxForward(self.model, name or "model") if self.precision == "onnx" else self.model
         self.classes = list(classes)
         self.feature_config = feature_config
         self.feature_stats = feature_stats
@@ -132,7 +135,7 @@ class Predictor:
                     # would depend on its neighbours and the thread count; padded, it does not
                     xb = torch.cat([xb, xb.new_zeros((batch_size - xb.shape[0], *xb.shape[1:]))])
                 with autocast_context(self.precision, self.device):
-                    out = self.model(xb).float()[:stop - start]  # (b, K)
+                    out = self._forward(xb).float()[:stop - start]  # (b, K)
                 out = torch.softmax(out, dim=1) if self.pooling == "prob" else out
                 np.add.at(sums, who[start:stop], out.double().cpu().numpy())
                 np.add.at(counts, who[start:stop], 1)

@@ -86,9 +86,11 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--gpus-per-task", type=float, default=None,
                      help="GPUs each Ray task asks for on a GPU device (default 1; 0.25 lets "
                           "four tasks share one GPU)."),
-        click.option("--precision", type=click.Choice(["fp32", "bf16", "auto"]), default="fp32",
+        click.option("--precision", type=click.Choice(["fp32", "bf16", "auto", "onnx"]), default="fp32",
                      show_default=True, help="Model arithmetic: fp32 reproduces on any CPU; bf16/auto "
-                     "(native-bf16 CPUs, CUDA) is faster, cached separately, recorded in run.json."),
+                     "(native-bf16 CPUs, CUDA) is faster; onnx runs our checkpoints' fp32 networks in "
+                     "ONNX Runtime on the CPU (last-bit differences; not faster on the CPUs measured, "
+                     "see benchmarks/). The last three are cached separately and recorded in run.json."),
         click.option("--folds", "folds", type=int, multiple=True,
                      help="Evaluate only these folds' test speakers, e.g. --folds 0 1 "
                           "(when only some fold checkpoints exist)."),

@@ -49,6 +49,9 @@ def resolve_adapter_precision(precision: str, device: Any, label: str) -> str:
     from model.errors import ModelError
     from model.precision import resolve_precision
 
+    if precision == "onnx":
+        raise AuditError(f"{label}: precision=onnx applies to this toolkit's checkpoints; "
+                         f"run this model with fp32, bf16 or auto")
     try:
         return resolve_precision(precision, device)
     except ModelError as exc:

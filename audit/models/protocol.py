@@ -28,7 +28,7 @@ __all__ = ["Predictor", "FeatureSettings", "PRECISIONS", "check_predictor", "fea
            "cache_identity"]
 
 # The arithmetic a predictor may run in (``model.precision.resolve_precision``'s results).
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "onnx")
 
 
 @runtime_checkable

@@ -103,3 +103,21 @@ def test_precision_benchmark_runs_both_audits(corpus, fold_models, tmp_path):
     assert doc["ua"]["fp32"]["macnn"]["clean"] == pytest.approx(
         100 * np.mean([(fp32[(fp32.condition == "clean") & (fp32.emotion == e)].prediction == e).mean()
                        for e in sorted(fp32.emotion.unique())]), abs=0.01)
+
+
+def test_precision_benchmark_against_onnx_runtime(corpus, fold_models, tmp_path):
+    pytest.importorskip("onnxruntime")
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "precision.py"), "--data", str(corpus),
+                           "--models", str(fold_models), "--against", "onnx", "--n-boot", "5",
+                           "--work", str(tmp_path), "--json", str(tmp_path / "p.json")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    doc = json.loads((tmp_path / "p.json").read_text())
+    assert doc["runs"]["onnx"]["precision"] == "onnx" and "bf16_vs_fp32" not in doc
+    agree = doc["onnx_vs_fp32"]
+    conditions = doc["ua"]["fp32"]["macnn"]  # the default scenario's, clean among them
+    assert "clean" in conditions and set(doc["ua"]["onnx"]["macnn"]) == set(conditions)
+    assert agree["overall"]["rows"] == 16 * len(conditions) and agree["only_a"] == agree["only_b"] == 0
+    assert agree["overall"]["same_prediction"] == 1.0
+    assert agree["overall"]["max_abs_prob_diff"] < 1e-4  # last bits, unlike bf16
+    assert doc["ua"]["onnx"]["macnn"]["clean"] == doc["ua"]["fp32"]["macnn"]["clean"]

@@ -66,3 +66,33 @@ def test_run_json_records_precision_threads_and_cpu(corpus, fold_models, tmp_pat
     assert doc["device"]["torch_threads"] == torch.get_num_threads()
     assert set(doc["device"]["kernels"]) == {"env", "numpy_simd"}
     assert doc["models"][0]["checkpoints"]["0"]["precision"] == "fp32"
+
+
+def test_onnx_predictions_match_fp32_and_are_cached_apart(manifest, fold_models):
+    pytest.importorskip("onnxruntime")
+    cache = MemoryCache()
+    fp32 = evaluate(manifest, load_models([fold_models]), ["awgn:snr_db=10"], seed=1, cache=cache)
+    misses = cache.misses
+    onnx = evaluate(manifest, load_models([fold_models], precision="onnx"), ["awgn:snr_db=10"], seed=1,
+                    cache=cache)
+    assert cache.misses == 2 * misses  # the ONNX Runtime rows never come from the fp32 ones
+    np.testing.assert_allclose(_proba(onnx), _proba(fp32), rtol=0, atol=1e-5)
+    assert (onnx["prediction"] == fp32["prediction"]).all()
+
+
+def test_onnx_run_is_recorded_and_refused_for_foreign_models(corpus, fold_models, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from audit.cli import main
+    from audit.errors import AuditError
+    from audit.models._windows import resolve_adapter_precision
+
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "noise", "--snr", "10", "--data", str(corpus), "--models", str(fold_models),
+              "--out", str(out), "--device", "cpu", "--n-boot", "20", "--no-cache", "--precision", "onnx"])
+    assert exc.value.code == 0, capsys.readouterr().err
+    doc = json.loads((out / "run.json").read_text())
+    assert doc["precision"] == "onnx"
+    assert doc["models"][0]["checkpoints"]["0"]["precision"] == "onnx"
+    with pytest.raises(AuditError, match="hf:x: precision=onnx applies to this toolkit's checkpoints"):
+        resolve_adapter_precision("onnx", "cpu", "hf:x")
