@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -70,6 +71,14 @@ class Babble(Perturbation):
         rows = sorted(zip(manifest["utt_id"].astype(str), manifest["path"].astype(str),
                           manifest["speaker"].astype(str)))
         object.__setattr__(self, "_pool", tuple(rows))  # not a field: not part of the condition
+
+    def corpus_key(self) -> str | None:
+        """sha256 of the talker pool's (utt_id, speaker) rows, which decide the picks; None unbound."""
+        pool = getattr(self, "_pool", None)
+        if pool is None:
+            return None
+        text = "\n".join(f"{utt}\t{spk}" for utt, _, spk in pool)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def sample_params(self, rng: np.random.Generator, sample_rate: int, *,
                       context: dict | None = None) -> dict:

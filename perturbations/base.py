@@ -142,6 +142,12 @@ class Perturbation:
     def bind_corpus(self, manifest: Any) -> None:
         """Give the perturbation the corpus (no-op except for babble)."""
 
+    def corpus_key(self) -> str | None:
+        """What of the bound corpus its renders depend on, as a hash (None: nothing; babble's
+        talker pool). The engine keys cached predictions with it: a run on a subset of a corpus
+        draws other talkers than a run on all of it, so the two must not share predictions."""
+        return None
+
     # -- naming ---------------------------------------------------------------------------
     def fixed_params(self) -> dict:
         """The dataclass fields as a dict (no ``name``)."""
@@ -237,6 +243,16 @@ class Chain(Perturbation):
         if not flat:
             raise PerturbationError("chain: needs at least one stage other than clean")
         object.__setattr__(self, "stages", tuple(flat))
+
+    def bind_corpus(self, manifest: Any) -> None:
+        """Every stage gets the corpus (a chain with babble draws talkers like babble alone)."""
+        for stage in self.stages:
+            stage.bind_corpus(manifest)
+
+    def corpus_key(self) -> str | None:
+        """The stages' corpus keys, joined (None when no stage depends on the corpus)."""
+        keys = [k for k in (s.corpus_key() for s in self.stages) if k]
+        return ",".join(keys) if keys else None
 
     def sample_params(self, rng: np.random.Generator, sample_rate: int, *,
                       context: dict | None = None) -> dict:

@@ -84,9 +84,13 @@ def sources_record(conditions: Sequence[str]) -> dict[str, list[dict[str, Any]]]
 
 def cache_condition(condition: str, pert: Any) -> str:
     """The condition's identity in cache keys: its string, plus the content hash of every folder
-    it reads, so the same ``dir=`` with other recordings never reuses a cached prediction."""
+    it reads, so the same ``dir=`` with other recordings never reuses a cached prediction, plus,
+    once bound, the hash of the corpus it draws from (babble's talkers: a ``--folds`` subset
+    draws other talkers than the whole corpus)."""
     hashes = [src["manifest_sha256"] for src in condition_sources(pert)]
-    return condition if not hashes else f"{condition}|sources={','.join(hashes)}"
+    key = condition if not hashes else f"{condition}|sources={','.join(hashes)}"
+    corpus = pert.corpus_key()
+    return key if not corpus else f"{key}|corpus={corpus}"
 
 
 def is_batched(pert: Any, device: str = "cpu") -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pandas as pd
 
 from audit.engine.cache import PredictionCache, audio_key, encode_record, entry_key
 
@@ -40,3 +41,20 @@ def test_audio_key_follows_the_file(tmp_path):
     assert audio_key(f) == k1
     os.utime(f, ns=(1, 1))
     assert audio_key(f) != k1
+
+
+def test_babble_of_a_corpus_subset_is_never_reused_for_the_whole_corpus(manifest, fold_models):
+    """Babble draws its talkers from the corpus it is given: a run on some speakers (``--folds``)
+    picks other talkers than a run on all, so sharing a cache must not mix their predictions."""
+    from audit.engine import MemoryCache, evaluate
+    from audit.models import load_models
+
+    cond = ["babble:snr_db=0,talkers=2"]
+    models = load_models([fold_models])
+    fresh = evaluate(manifest, models, cond, seed=3, cache=MemoryCache())
+    cache = MemoryCache()
+    subset = manifest[manifest["speaker"] != sorted(manifest["speaker"].unique())[-1]]
+    evaluate(subset, models, cond, seed=3, cache=cache)
+    shared = evaluate(manifest, models, cond, seed=3, cache=cache)
+    cols = ["condition", "utt_id", "prediction", "params", *[c for c in fresh if c.startswith("p_")]]
+    pd.testing.assert_frame_equal(shared[cols].reset_index(drop=True), fresh[cols].reset_index(drop=True))

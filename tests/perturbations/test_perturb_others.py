@@ -101,6 +101,30 @@ def test_babble_other_speakers_exact_snr(corpus):
     assert not np.allclose(other, y)
 
 
+def test_babble_in_a_chain_draws_the_same_talkers_as_alone(corpus):
+    ctx = {"utt_id": "s0_0", "speaker": "spk0"}
+    alone = P.parse_condition("babble:snr_db=5,talkers=3")
+    chain = P.parse_condition("babble:snr_db=5,talkers=3+gain:gain_db=-3")
+    alone.bind_corpus(corpus)
+    chain.bind_corpus(corpus)  # the chain binds its babble stage
+    x = speechlike(np.random.default_rng(1), 0.6, SR)
+    _, rec = P.render(chain, x, SR, P.derive_rng(0, "s0_0", str(chain)), context=ctx)
+    picked = rec["0.babble.talker_ids"].split(";")
+    assert len(picked) == 3 and not any(t.startswith("s0_") for t in picked)
+    assert chain.corpus_key() == alone.corpus_key()
+
+
+def test_babble_corpus_key_follows_the_talker_pool(corpus):
+    p = P.parse_condition("babble:snr_db=5,talkers=3")
+    assert p.corpus_key() is None and P.parse_condition("awgn:snr_db=5").corpus_key() is None
+    p.bind_corpus(corpus)
+    full = p.corpus_key()
+    p.bind_corpus(corpus.sample(frac=1.0, random_state=3))  # row order does not matter
+    assert p.corpus_key() == full
+    p.bind_corpus(corpus[corpus["speaker"] != "spk4"])  # a subset draws from other talkers
+    assert p.corpus_key() != full and len(full) == 64
+
+
 def test_babble_needs_corpus_and_enough_speakers(corpus):
     x = speechlike(np.random.default_rng(1), 0.3, SR)
     with pytest.raises(P.PerturbationError, match="bind_corpus"):
