@@ -20,7 +20,11 @@ _REPO = Path(__file__).resolve().parents[2]
 SHIPPED = _REPO / "results" / "checkpoints" / "ravdess"
 CLASSES = ["angry", "calm", "disgust", "fearful", "happy", "neutral", "sad", "surprised"]
 ACTORS = {f"Actor_{a:02d}" for a in range(1, 25)}
-_ALL = sorted(SHIPPED.glob("*/fold*.json"))
+# fold checkpoints, and the members of seed ensembles (NAME/seed<s>/fold<k>.json)
+_FOUND = sorted(SHIPPED.glob("*/fold*.json")) + sorted(SHIPPED.glob("*/seed*/fold*.json"))
+# the ensembles' own sidecars (audit train --seeds) name their members and hold no weights
+ENSEMBLES = [p for p in _FOUND if json.loads(p.read_text()).get("format", "").startswith("ser-audit-ensemble/")]
+_ALL = [p for p in _FOUND if p not in ENSEMBLES]
 # the networks; the openSMILE baselines (sidecar kind "smile") have their own test below
 NETWORKS = [p for p in _ALL if json.loads(p.read_text()).get("kind") != "smile"]
 SMILE_SIDECARS = [p for p in _ALL if p not in NETWORKS]
@@ -36,7 +40,7 @@ def _test_actors(k: int) -> set[str]:
 
 
 def _ids(p: Path) -> str:
-    return f"{p.parent.name}/{p.stem}"
+    return str(p.relative_to(SHIPPED).with_suffix(""))
 
 
 def test_something_is_shipped():
@@ -78,7 +82,8 @@ def test_recipe_checkpoints_follow_their_recipe(sidecar):
     k = int(sidecar.stem[4:])
     cfg = meta["train_config"]
     epochs = int(cfg["epochs"])
-    if sidecar.parent.name == cfg["recipe"]:  # the recipe's own folder: exactly its settings
+    seed_member = sidecar.parent.name == f"seed{cfg['seed']}" and sidecar.parent.parent.name == f"{cfg['recipe']}_seeds"
+    if sidecar.parent.name == cfg["recipe"] or seed_member:  # the recipe's own folders: exactly its settings
         expected = build_config(cfg["recipe"], seed=cfg["seed"], device=cfg["device"],
                                 precision=cfg["precision"], threads=cfg["threads"])
         assert cfg == json.loads(json.dumps(expected.to_dict()))
@@ -175,6 +180,23 @@ def test_recalibrated_copies_name_a_shipped_source(sidecar):
     assert changed and all(k.endswith(("running_mean", "running_var", "num_batches_tracked")) for k in changed)
 
 
+@pytest.mark.parametrize("ensemble", ENSEMBLES, ids=_ids)
+def test_seed_ensembles_name_their_shipped_members(ensemble):
+    """An ensemble sidecar of ``audit train --seeds K`` names K shipped members of one recipe and
+    fold, seeds base .. base + K - 1, each with the weights it names; its speakers are theirs."""
+    doc = json.loads(ensemble.read_text())
+    members = [(ensemble.parent / m["sidecar"]).resolve() for m in doc["members"]]
+    assert len(members) >= 2 and all(m in [p.resolve() for p in RECIPE_SIDECARS] for m in members)
+    metas = [json.loads(m.read_text()) for m in members]
+    seeds = [m["train_config"]["seed"] for m in metas]
+    assert seeds == list(range(seeds[0], seeds[0] + len(seeds))) == [m["seed"] for m in doc["members"]]
+    assert [m["weights_sha256"] for m in metas] == [m["weights_sha256"] for m in doc["members"]]
+    assert {m["fold"] for m in metas} == {doc["fold"]} and doc["classes"] == CLASSES
+    configs = [{k: v for k, v in m["train_config"].items() if k != "seed"} for m in metas]
+    assert all(c == configs[0] for c in configs)
+    assert doc["training_speakers"] == sorted({s for m in metas for s in m["training_speakers"]})
+
+
 def _committed_predictions(run: Path) -> pd.DataFrame | None:
     for name in ("predictions.csv", "predictions.csv.gz"):
         if (run / name).exists():
@@ -183,6 +205,7 @@ def _committed_predictions(run: Path) -> pd.DataFrame | None:
 
 
 @pytest.mark.parametrize("model_dir", sorted({p.parent for p in SIDECARS + RECIPE_SIDECARS if p.stem == "fold0"
+                                              and p.parent.parent == SHIPPED  # (seed members: by hash above)
                                               and "test_wa" in json.loads(p.read_text())["final_metrics"]}),
                          ids=lambda p: p.name)
 def test_fold0_reproduces_its_held_out_accuracy_and_the_committed_audit(model_dir, ravdess_root,
