@@ -1,4 +1,4 @@
-"""A faster inference backend (bf16 or ONNX Runtime) against fp32: time, and how far its predictions move.
+"""An alternative inference backend (bf16 or ONNX Runtime) against fp32: time, and how far its predictions move.
 
 Usage::
 
