@@ -18,7 +18,9 @@ conditions and models evaluated). 1.0 would mean decoding, perturbation, feature
 and bookkeeping cost nothing. ``--stages`` also times each step inside the cold audit
 (``benchmarks/_stages.py``: decode, each perturbation, resample, features, forward, pooling,
 cache) and prints each one's share of the evaluation's wall time; use it with ``--workers 1``
-so that the perturbations run in the measured process.
+so that the perturbations run in the measured process. ``--no-feature-share`` computes every
+model's features on its own (as before ``model.shared_features``), the straightforward
+alternative to compare with in the same session.
 """
 
 from __future__ import annotations
@@ -102,6 +104,10 @@ def _phase(args: argparse.Namespace) -> None:
     from audit.scenario import resolve_scenario
 
     torch.set_num_threads(args.threads)
+    if args.no_feature_share:  # every model extracts its own features (no share is ever seen)
+        import model.features
+
+        model.features.active_share = lambda: None
     if args.stages:
         import importlib.util
 
@@ -155,6 +161,8 @@ def main() -> None:
                     help="time each stage of the cold audit (use with --workers 1)")
     ap.add_argument("--folds", type=int, nargs="*", default=None,
                     help="evaluate only these folds (a quick partial benchmark; say so)")
+    ap.add_argument("--no-feature-share", action="store_true",
+                    help="compute each model's features on its own (the alternative to compare)")
     ap.add_argument("--work", default=None, help="scratch folder (default: a temp folder)")
     ap.add_argument("--phase", choices=["cold", "cached"], default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
@@ -196,11 +204,13 @@ def main() -> None:
                "--threads", str(args.threads), "--batch-size", str(args.batch_size),
                "--device", args.device, "--n-boot", str(args.n_boot),
                "--precision", args.precision] + (["--report"] * args.report) + (["--stages"] * args.stages)
+        cmd += ["--no-feature-share"] * args.no_feature_share
         done = subprocess.run(cmd, check=True, capture_output=True, text=True)
         results[phase] = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"{phase:>6}: {json.dumps(results[phase])}")
     print(json.dumps({"cpu_count": os.cpu_count(), "workers": args.workers, "folds": args.folds,
-                      "threads": args.threads, **results}, indent=2))
+                      "threads": args.threads, "feature_share": not args.no_feature_share, **results},
+                     indent=2))
 
 
 if __name__ == "__main__":

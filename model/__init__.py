@@ -10,6 +10,7 @@ from model.aam import AAMConfig, aam_batch
 from model.attention import ATTENTION_KINDS
 from model.complexity import PAPER_TABLE20, count_macs, count_parameters, measure_latency
 from model.errors import ModelError
+from model.feature_share import FeatureShare, shared_features
 from model.features import FeatureConfig, FeatureStats, MFCCExtractor
 from model.ifn import IFN, IFNConfig
 from model.macnn import MACNN, MACNNConfig
@@ -29,6 +30,7 @@ __all__ = [
     "AUGMENTATIONS",
     "EnsemblePredictor",
     "FeatureConfig",
+    "FeatureShare",
     "FeatureStats",
     "IFN",
     "IFNConfig",
@@ -53,6 +55,7 @@ __all__ = [
     "mixup",
     "recalibrate_checkpoint",
     "resolve_device",
+    "shared_features",
     "speakers_seen",
     "stream_dims",
     "train_model",

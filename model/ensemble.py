@@ -20,6 +20,7 @@ import numpy as np
 
 from model.checkpoint import _atomic_write_bytes, read_sidecar
 from model.errors import ModelError
+from model.feature_share import shared_features
 
 __all__ = ["ENSEMBLE_FORMAT", "EnsemblePredictor", "is_ensemble", "write_ensemble", "load_ensemble"]
 
@@ -106,9 +107,10 @@ class EnsemblePredictor:
         """``(n_utt, n_classes)`` float64: the members' probabilities averaged (each member
         pools its own segments; see ``model.Predictor.predict_proba``)."""
         total = None
-        for m in self.members:
-            p = m.predict_proba(waveforms, batch_size=batch_size)
-            total = p if total is None else total + p
+        with shared_features():  # the members read the same streams of the same audio
+            for m in self.members:
+                p = m.predict_proba(waveforms, batch_size=batch_size)
+                total = p if total is None else total + p
         return total / len(self.members)
 
 

@@ -16,6 +16,7 @@ import torch
 import torchaudio
 
 from model.errors import ModelError
+from model.feature_share import active_share
 
 __all__ = [
     "FeatureConfig",
@@ -252,7 +253,8 @@ def utterance_segments(
     ``extractor``: an ``MFCCExtractor`` (n_features = 39) or a ``model.streams.StreamExtractor``
     (the stacked streams). ``waveforms``: each ``(time,)`` float at
     ``extractor.config.sample_rate``. Features are
-    computed one utterance at a time so they do not depend on batch composition.
+    computed one utterance at a time so they do not depend on batch composition; inside
+    ``model.shared_features()`` each stream of a waveform is computed once for all extractors.
     """
     length = extractor.config.segment_frames
     for i, wav in enumerate(waveforms):
@@ -264,7 +266,8 @@ def utterance_segments(
         check_length(arr.size, extractor.config, i)
         x = torch.as_tensor(arr, dtype=torch.float32, device=device)
         with torch.no_grad():
-            feats = extractor(x)  # (39, frames)
+            share = active_share()  # an audit scoring one waveform with several models
+            feats = extractor(x) if share is None else share.extract(extractor, x, wav)  # (39, frames)
             first, stop = speech_span(x, extractor.config)
             feats = feats[:, first:stop]
             if stats is not None:

@@ -142,6 +142,7 @@ def compute_pieces(rows: Sequence[Any], needs: Needs, *, conds: Sequence[tuple[s
     ``on_results([(slot, probs float32 (K,), record JSON)])`` receives finished predictions.
     """
     from audit.data import load_audio, read_frames
+    from model import shared_features
 
     pieces = _plan(rows, chunked, durations, on_problem)
     recs: dict[str, _Recording] = {}
@@ -181,18 +182,19 @@ def compute_pieces(rows: Sequence[Any], needs: Needs, *, conds: Sequence[tuple[s
                     continue
                 for slot, group, pred in slots:
                     groups.setdefault(group, (pred, []))[1].append((p, slot, out))
-            for group in sorted(groups, key=_group_order):
-                pred, members = groups[group]
-                probs = np.asarray(pred.predict_proba([o.waveform for _, _, o in members]),
-                                   dtype=np.float32)
-                finished = []
-                for i, (p, slot, o) in enumerate(members):
-                    if p.whole:
-                        finished.append((slot, probs[i], o.record))
-                    else:
-                        recs[p.row.utt_id].done.setdefault(slot, []).append((probs[i].copy(), o.record))
-                if finished:
-                    on_results(finished)
+            with shared_features():  # models with the same feature streams compute them once
+                for group in sorted(groups, key=_group_order):
+                    pred, members = groups[group]
+                    probs = np.asarray(pred.predict_proba([o.waveform for _, _, o in members]),
+                                       dtype=np.float32)
+                    finished = []
+                    for i, (p, slot, o) in enumerate(members):
+                        if p.whole:
+                            finished.append((slot, probs[i], o.record))
+                        else:
+                            recs[p.row.utt_id].done.setdefault(slot, []).append((probs[i].copy(), o.record))
+                    if finished:
+                        on_results(finished)
     _finish_recordings(rows, recs, conds, needs, on_problem, on_results)
 
 
