@@ -17,9 +17,11 @@ library (``model.train_model`` in a user's own process) leaves the user's alloca
 Kept memory is only safe while the blocks are of similar sizes: a one-off large block (a long
 file decoded whole, a huge resampling kernel) would stay in the heap, and blocks allocated
 above it pin it there. The audit engine therefore holds bounded blocks (``audit.engine.chunks``)
-and hands free memory back between batches (``release_free_memory``: glibc's ``malloc_trim``,
-which returns free pages anywhere in the heap, not only at its top): reuse within a batch,
-the memory of one batch at most across batches.
+and hands free memory back between batches and between the loads of audio within a batch (a
+long recording's chunks; ``release_free_memory``: glibc's ``malloc_trim``, which returns free
+pages anywhere in the heap, not only at its top): reuse within a load, the memory of one load
+at most across loads. Without the release between loads, a 2-hour recording's resident memory
+crept up load after load (benchmarks/README.md, Memory).
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ workers would be other processes with their own torch). The model is one untrain
   ``--odd-conditions`` (default AWGN 10 dB and MP3 128 kbps, which runs the codec at 32 kHz:
   24,414 -> 32,000 -> 24,414 -> 16,000 Hz).
 
-Prints one JSON line per run and a Markdown table at the end. Say the machine and its load
+Prints one JSON line per run and a Markdown table at the end; ``--rss-every S`` adds the
+resident memory sampled every S seconds to each JSON line (how memory moves through a run). Say the machine and its load
 (``uptime``) with the figures: memory does not depend on load, times do.
 """
 
@@ -97,7 +98,8 @@ def _with_long(base: Path, dest: Path, minutes: float) -> Path:
     return out
 
 
-def _run(tag: str, manifest: Path, model: str, work: Path, conditions: list[str]) -> dict:
+def _run(tag: str, manifest: Path, model: str, work: Path, conditions: list[str],
+         every_s: float = 0.0) -> dict:
     out = work / "runs" / tag
     cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "audit", "run", "--data", str(manifest),
            "--models", model, "--out", str(out), "--no-cache", "--workers", "1",
@@ -105,17 +107,42 @@ def _run(tag: str, manifest: Path, model: str, work: Path, conditions: list[str]
     for c in conditions:
         cmd += ["--condition", c]
     t0 = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=_REPO)
+    with tempfile.TemporaryFile("w+") as err:  # a file, not a pipe: a full pipe would stall the audit
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, text=True, cwd=_REPO)
+        series = _sample_rss(proc, every_s) if every_s else []
+        proc.wait()
+        err.seek(0)
+        stderr = err.read()
     wall = time.perf_counter() - t0
-    if done.returncode != 0:
-        raise SystemExit(f"{tag}: audit failed\n{done.stderr[-3000:]}")
-    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
+    if proc.returncode != 0:
+        raise SystemExit(f"{tag}: audit failed\n{stderr[-3000:]}")
+    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr).group(1))
     info = json.loads((out / "run.json").read_text())
     row = {"run": tag, "utterances": info["data"]["n_utterances"], "conditions": ["clean", *conditions],
            "peak_rss_mib": round(peak_kb / 1024, 1), "wall_s": round(wall, 1),
            "evaluate_s": info["timings_s"]["evaluate"], "load_avg_1min": os.getloadavg()[0]}
+    if series:
+        row["rss_mib_every_s"] = every_s
+        row["rss_mib"] = series
     print(json.dumps(row), flush=True)
     return row
+
+
+def _sample_rss(proc: subprocess.Popen, every_s: float) -> list[int]:
+    """The audit's resident memory (MiB; ``/proc``'s VmRSS of the Python process that
+    ``/usr/bin/time`` runs) every ``every_s`` seconds until it exits."""
+    series = []
+    while proc.poll() is None:
+        try:
+            child = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            status = Path(f"/proc/{child[0]}/status").read_text() if child else ""
+            rss = re.search(r"VmRSS:\s+(\d+) kB", status)
+            if rss:
+                series.append(int(rss.group(1)) // 1024)
+        except OSError:
+            pass
+        time.sleep(every_s)
+    return series
 
 
 def main() -> None:
@@ -128,6 +155,8 @@ def main() -> None:
     ap.add_argument("--conditions", nargs="*", default=["awgn:snr_db=10"], help="scale")
     ap.add_argument("--long-conditions", nargs="*", default=["awgn:snr_db=10"])
     ap.add_argument("--odd-conditions", nargs="*", default=["awgn:snr_db=10", "mp3:bitrate_kbps=128"])
+    ap.add_argument("--rss-every", type=float, default=0.0, metavar="S",
+                    help="also sample the audit's resident memory every S seconds (the JSON lines)")
     ap.add_argument("--work", default=None, help="scratch folder (default: a temp folder); kept")
     args = ap.parse_args()
     only = set(args.only or ["scale", "long", "odd"])
@@ -141,15 +170,16 @@ def main() -> None:
     if "scale" in only:
         for k in args.scales:
             m = base if k == 1 else _synth(work / f"synth_x{k}", 3 * k)
-            rows.append(_run(f"scale_x{k}", m, model, work, args.conditions))
+            rows.append(_run(f"scale_x{k}", m, model, work, args.conditions, args.rss_every))
     if "long" in only:
         for minutes in args.long_minutes:
             rows.append(_run(f"long_{minutes:g}min", _with_long(base, work / "long", minutes),
-                             model, work, args.long_conditions))
+                             model, work, args.long_conditions, args.rss_every))
     if "odd" in only:
         per_emotion = -(-args.odd_files // (8 * 4))
         m = _synth(work / "synth_24414", per_emotion, sample_rate=24414)
-        rows.append(_run(f"odd_24414Hz_{per_emotion * 32}files", m, model, work, args.odd_conditions))
+        rows.append(_run(f"odd_24414Hz_{per_emotion * 32}files", m, model, work, args.odd_conditions,
+                         args.rss_every))
     print(f"\n(work folder: {work}; {os.cpu_count()} CPUs; load average now {os.getloadavg()[0]:.1f})")
     print("| run | utterances | conditions | peak RSS (MiB) | evaluate (s) | load (1 min) |")
     print("|---|---|---|---|---|---|")

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from audit._malloc import release_free_memory
 from audit.engine.cache import encode_record
 from audit.engine.conditions import RenderItem, Renderer
 from audit.errors import AuditError
@@ -149,7 +150,8 @@ def compute_pieces(rows: Sequence[Any], needs: Needs, *, conds: Sequence[tuple[s
     for p in pieces:
         if not p.whole:
             recs.setdefault(p.row.utt_id, _Recording(0)).n_chunks += 1
-    for load in _loads(pieces, max_audio_s):
+    loads = _loads(pieces, max_audio_s)
+    for n, load in enumerate(loads):
         audio: list[tuple[Piece, np.ndarray, int]] = []
         for p in load:
             rec = recs.get(p.row.utt_id)
@@ -195,6 +197,8 @@ def compute_pieces(rows: Sequence[Any], needs: Needs, *, conds: Sequence[tuple[s
                             recs[p.row.utt_id].done.setdefault(slot, []).append((probs[i].copy(), o.record))
                     if finished:
                         on_results(finished)
+        if n + 1 < len(loads):
+            release_free_memory()  # the next load reuses at most the memory of this one
     _finish_recordings(rows, recs, conds, needs, on_problem, on_results)
 
 

@@ -25,6 +25,19 @@ def _benchmark(name: str):
     return mod
 
 
+@pytest.mark.skipif(not Path("/usr/bin/time").exists() or not Path("/proc/self/status").exists(),
+                    reason="needs /usr/bin/time and /proc (memory.py runs the audit under time -v)")
+def test_rss_sampling_follows_the_process_under_time():
+    """The sampler reads the resident memory of the process that /usr/bin/time runs, not
+    time's own: a child holding 300 MiB of touched memory reads as at least that."""
+    code = "import time; b = bytearray(300 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(1.5)"
+    proc = subprocess.Popen(["/usr/bin/time", "-v", sys.executable, "-c", code],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    series = _benchmark("memory")._sample_rss(proc, 0.1)
+    assert proc.returncode == 0 and len(series) >= 5
+    assert 300 <= max(series) < 600
+
+
 def test_long_recording_is_the_corpus_end_to_end(corpus, tmp_path):
     minutes = 1.5  # 90 s: longer than the 16 utterances together (2.5-4.5 s each), so it wraps round
     out = _benchmark("memory")._with_long(corpus, tmp_path, minutes)

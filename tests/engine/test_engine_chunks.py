@@ -101,6 +101,21 @@ def test_results_do_not_depend_on_the_memory_window(manifest, toy_entry, tmp_pat
     assert atomic_write_csv(tmp_path / "a.csv", a).read_bytes() == atomic_write_csv(tmp_path / "b.csv", b).read_bytes()
 
 
+def test_free_memory_is_handed_back_between_loads(manifest, toy_entry, tmp_path, short_chunks,
+                                                  monkeypatch):
+    """The kept-memory allocator would otherwise let a long recording's loads pile up (the RSS
+    creep of a 2-hour file): memory is released after every load but the batch's last (the
+    engine releases after each batch)."""
+    df = _long(manifest, tmp_path)  # 2 short files + 12 s in 3 chunks: 5 pieces
+    trims = []
+    monkeypatch.setattr(chunks, "release_free_memory", lambda: trims.append(1))
+    evaluate(df, load_models([toy_entry]), [], seed=2, batch_size=8, max_audio_s=1.0)  # a load per piece
+    assert len(trims) == 5 - 1
+    trims.clear()
+    evaluate(df, load_models([toy_entry]), [], seed=2, batch_size=8)  # one load: nothing in between
+    assert trims == []
+
+
 def test_chunked_keys_differ_and_tasks_match(manifest, toy_entry, tmp_path, short_chunks):
     from audit.engine import MemoryCache
     from test_engine_tasks import SerialExecutor
