@@ -23,8 +23,9 @@ workers would be other processes with their own torch). The model is one untrain
   24,414 -> 32,000 -> 24,414 -> 16,000 Hz).
 
 Prints one JSON line per run and a Markdown table at the end; ``--rss-every S`` adds the
-resident memory sampled every S seconds to each JSON line (how memory moves through a run). Say the machine and its load
-(``uptime``) with the figures: memory does not depend on load, times do.
+resident memory sampled every S seconds to each JSON line (how memory moves through a run).
+Say the machine and its load (``uptime``) with the figures: memory does not depend on load,
+times do.
 """
 
 from __future__ import annotations
