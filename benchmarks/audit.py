@@ -97,6 +97,14 @@ def _bare_forward_s(data: str, model_dirs: list[str], predictions: Path, precisi
     return total_s, total_cpu, total_n
 
 
+def _disable_feature_share() -> None:
+    """Every model extracts its own features: an open share computes each request and keeps
+    nothing (switched on the share itself, so no caller can go around it)."""
+    from model.feature_share import FeatureShare
+
+    FeatureShare.extract = lambda self, extractor, x, owner: extractor(x)
+
+
 def _phase(args: argparse.Namespace) -> None:
     import torch
 
@@ -104,10 +112,8 @@ def _phase(args: argparse.Namespace) -> None:
     from audit.scenario import resolve_scenario
 
     torch.set_num_threads(args.threads)
-    if args.no_feature_share:  # every model extracts its own features (no share is ever seen)
-        import model.features
-
-        model.features.active_share = lambda: None
+    if args.no_feature_share:
+        _disable_feature_share()
     if args.stages:
         import importlib.util
 

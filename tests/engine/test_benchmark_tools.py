@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -134,3 +135,31 @@ def test_precision_benchmark_against_onnx_runtime(corpus, fold_models, tmp_path)
     assert agree["overall"]["same_prediction"] == 1.0
     assert agree["overall"]["max_abs_prob_diff"] < 1e-4  # last bits, unlike bf16
     assert doc["ua"]["onnx"]["macnn"]["clean"] == doc["ua"]["fp32"]["macnn"]["clean"]
+
+
+def test_audit_benchmark_without_feature_share_computes_every_stream_again(monkeypatch):
+    """``benchmarks/audit.py --no-feature-share``: inside an open share (as the engine opens
+    one), two models reading the same MFCC compute it twice, with the same probabilities."""
+    from model import FeatureConfig, Predictor, create_model, shared_features
+    from model.feature_share import FeatureShare
+    from model.features import MFCCExtractor
+
+    monkeypatch.setattr(FeatureShare, "extract", FeatureShare.extract)  # restored after the test
+    calls = []
+    original = MFCCExtractor.forward
+    monkeypatch.setattr(MFCCExtractor, "forward", lambda self, x: calls.append(1) or original(self, x))
+    wave = (0.1 * np.sin(np.arange(16000 * 2) * 0.05)).astype(np.float32)
+    preds = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        preds.append(Predictor(create_model("macnn", 4), ["a", "b", "c", "d"], FeatureConfig()))
+    with shared_features():
+        shared = [p.predict_proba([wave]) for p in preds]
+    assert len(calls) == 1
+    _benchmark("audit")._disable_feature_share()
+    calls.clear()
+    with shared_features() as share:
+        unshared = [p.predict_proba([wave]) for p in preds]
+    assert len(calls) == 2 and share.computed == share.reused == 0
+    for a, b in zip(shared, unshared):
+        np.testing.assert_array_equal(a, b)
