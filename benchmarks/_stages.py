@@ -4,10 +4,10 @@ evaluation, measured in the audit's own process by wrapping the functions that d
 Stages: ``decode`` (``audit.data.load_audio`` / ``read_frames``), ``perturb:<condition>``
 (``perturbations.render``), ``resample`` (``audit.data.resample``), ``features`` (the
 per-utterance feature generator of ``model.predict``), ``forward`` (the network call inside
-``model.predict``'s precision context), ``pooling`` (the rest of ``Predictor.predict_proba``:
-batching, softmax, segment means), ``cache`` (``PredictionCache`` reads, writes and commits).
+``model.predict``'s precision context), ``pooling`` (the rest of ``SegmentStream.add`` and
+``finish``, through which ``Predictor.predict_proba`` runs too: batching, softmax, segment means), ``cache`` (``PredictionCache`` reads, writes and commits).
 Run the audit with ``--workers 1`` so that perturbations happen in this process. Nested
-stages are not double counted: ``pooling`` is ``predict_proba`` minus features and forward.
+stages are not double counted: ``pooling`` is the stream's time minus features and forward.
 """
 
 from __future__ import annotations
@@ -58,7 +58,9 @@ def install() -> None:
     _wrap(perturbations, "render", lambda pert, *a, **k: f"perturb:{pert}")
     for name in ("get_many", "put_many", "commit"):
         _wrap(PredictionCache, name, "cache")
-    _wrap(model.predict.Predictor, "predict_proba", "predict_proba")
+    # Predictor.predict_proba runs through a SegmentStream too: wrapping the stream counts both
+    _wrap(model.predict.SegmentStream, "add", "predict_proba")
+    _wrap(model.predict.SegmentStream, "finish", "predict_proba")
 
     segments = model.predict.utterance_segments
 

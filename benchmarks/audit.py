@@ -20,7 +20,10 @@ and bookkeeping cost nothing. ``--stages`` also times each step inside the cold 
 cache) and prints each one's share of the evaluation's wall time; use it with ``--workers 1``
 so that the perturbations run in the measured process. ``--no-feature-share`` computes every
 model's features on its own (as before ``model.shared_features``), the straightforward
-alternative to compare with in the same session.
+alternative to compare with in the same session. ``--jobs N`` runs the audit as ``audit run
+--jobs N`` (batches in N forked one-thread processes); the bare forward it is compared with
+keeps ``--threads`` threads in one process, and the largest job process's peak memory is
+reported beside the driver's.
 """
 
 from __future__ import annotations
@@ -122,7 +125,7 @@ def _phase(args: argparse.Namespace) -> None:
         spec.loader.exec_module(stages)
         stages.install()
     opts = RunOptions(data=args.data, models=args.models, out=Path(args.out),
-                      cache_dir=Path(args.cache), workers=args.workers,
+                      cache_dir=Path(args.cache), workers=args.workers, jobs=args.jobs,
                       batch_size=args.batch_size, device=args.device, report=args.report,
                       progress=False, n_boot=args.n_boot, precision=args.precision)
     t0 = time.perf_counter()
@@ -146,6 +149,12 @@ def _phase(args: argparse.Namespace) -> None:
     print(json.dumps({**extra,
         "wall_s": round(wall, 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        # --jobs: the largest peak among this phase's reaped children, as the kernel counts it: a
+        # forked job process's resident set includes the pages it shares with the driver, and a
+        # child forked to exec (git, for run.json) counts the driver's resident set at the fork,
+        # so this bounds a job's memory from above rather than measuring its own use
+        **({"peak_rss_children_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)}
+           if args.jobs > 1 else {}),
         "timings_s": info["timings_s"], "cache": info["cache"],
         "n_utterances": info["data"]["n_utterances"], "device": info["device"]["device"],
     }))
@@ -158,6 +167,9 @@ def main() -> None:
     ap.add_argument("--train-epochs", type=int, default=0)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="audit run --jobs: batches at once in forked one-thread processes "
+                         "(the bare forward keeps --threads)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--n-boot", type=int, default=1000)
@@ -174,6 +186,8 @@ def main() -> None:
     ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--cache", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.stages and args.jobs > 1:
+        ap.error("--stages times this process's stages: use it with --jobs 1 (and --workers 1)")
     if args.phase:
         return _phase(args)
 
@@ -207,7 +221,7 @@ def main() -> None:
     for phase in ("cold", "cached"):
         cmd = [sys.executable, __file__, "--phase", phase, "--data", args.data, "--models", *models,
                "--out", str(work / "run"), "--cache", str(cache), "--workers", str(args.workers),
-               "--threads", str(args.threads), "--batch-size", str(args.batch_size),
+               "--threads", str(args.threads), "--jobs", str(args.jobs), "--batch-size", str(args.batch_size),
                "--device", args.device, "--n-boot", str(args.n_boot),
                "--precision", args.precision] + (["--report"] * args.report) + (["--stages"] * args.stages)
         cmd += ["--no-feature-share"] * args.no_feature_share
@@ -215,7 +229,7 @@ def main() -> None:
         results[phase] = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"{phase:>6}: {json.dumps(results[phase])}")
     print(json.dumps({"cpu_count": os.cpu_count(), "workers": args.workers, "folds": args.folds,
-                      "threads": args.threads, "feature_share": not args.no_feature_share, **results},
+                      "threads": args.threads, "jobs": args.jobs, "feature_share": not args.no_feature_share, **results},
                      indent=2))
 
 

@@ -17,7 +17,7 @@ from model.macnn import MACNN, MACNNConfig
 from model.mixup import mixup
 from model.checkpoint import speakers_seen
 from model.ensemble import EnsemblePredictor, load_ensemble, write_ensemble
-from model.predict import Predictor, load_checkpoint, resolve_device
+from model.predict import Predictor, SegmentStream, load_checkpoint, resolve_device
 from model.recalibrate import recalibrate_checkpoint
 from model.registry import create_model, list_models
 from model.streams import STREAMS, StreamExtractor, stream_dims
@@ -41,6 +41,7 @@ __all__ = [
     "PAPER_TABLE20",
     "Predictor",
     "STREAMS",
+    "SegmentStream",
     "resume_path",
     "StreamExtractor",
     "TrainConfig",

@@ -18,7 +18,7 @@ from model.precision import autocast_context, resolve_precision
 from model.registry import input_shape
 from model.streams import StreamExtractor
 
-__all__ = ["Predictor", "load_checkpoint", "resolve_device"]
+__all__ = ["Predictor", "SegmentStream", "load_checkpoint", "resolve_device"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -95,66 +95,123 @@ class Predictor:
     def __repr__(self) -> str:
         return f"Predictor(name={self.name!r}, fold={self.fold}, classes={self.classes}, device={self.device})"
 
-    @torch.no_grad()
     def predict_proba(self, waveforms: Sequence[np.ndarray], *,
                       batch_size: int | None = None) -> np.ndarray:
         """Class probabilities per utterance.
 
         ``waveforms``: each ``(time,)`` float at ``feature_config.sample_rate`` (16 kHz) ->
         ``(n_utt, n_classes)`` float64, columns in ``classes`` order. Segments (test stride)
-        of many utterances stream through the network in batches of ``batch_size``; each
-        segment's output depends only on itself. Every forward sees exactly ``batch_size``
-        segments (the last one padded with zeros), so the result does not depend on how the
-        utterances are grouped into calls nor on the torch thread count (tested); another
-        ``batch_size`` may round differently. Default batch: 32 segments on the CPU, 256 on a GPU (measured on 2
-        CPU cores: 256-segment batches ran 2-3x slower than 16-32, their activations falling
-        out of cache).
+        of many utterances stream through the network in batches of ``batch_size``
+        (:class:`SegmentStream`); each segment's output depends only on itself. Every forward
+        sees exactly ``batch_size`` segments (the last one padded with zeros), so the result
+        does not depend on how the utterances are grouped into calls nor on the torch thread
+        count (tested); another ``batch_size`` may round differently. Default batch: 32
+        segments on the CPU, 256 on a GPU (measured on 2 CPU cores: 256-segment batches ran
+        2-3x slower than 16-32, their activations falling out of cache).
         """
+        stream = self.segment_stream(batch_size=batch_size)
+        got = dict(stream.add(waveforms, range(len(waveforms))) + stream.finish())
+        out = np.zeros((len(waveforms), len(self.classes)), dtype=np.float64)
+        for i, probs in got.items():
+            out[i] = probs
+        return out
+
+    def segment_stream(self, *, batch_size: int | None = None) -> SegmentStream:
+        """A :class:`SegmentStream` through this network (utterances of several calls share
+        full batches; the engine uses one per model and load of audio)."""
         if batch_size is None:
             batch_size = 32 if self.device.type == "cpu" else 256
         if batch_size < 1:
             raise ModelError(f"batch_size={batch_size}: must be >= 1")
-        self.model.eval()
-        n, k = len(waveforms), len(self.classes)
-        sums = np.zeros((n, k), dtype=np.float64)
-        counts = np.zeros(n, dtype=np.int64)
-        pending: list[torch.Tensor] = []
-        owners: list[np.ndarray] = []
-        size = 0
+        return SegmentStream(self, batch_size)
 
-        def flush(limit: int) -> None:
-            nonlocal pending, owners, size
-            x = torch.cat(pending)
-            who = np.concatenate(owners)
-            for start in range(0, limit, batch_size):
-                stop = min(start + batch_size, limit)
-                xb = x[start:stop]
-                if xb.shape[0] < batch_size:
-                    # oneDNN chooses its convolution kernels by batch size: a short batch would
-                    # get other rounding than a full one (1e-7 here), so a segment's output
-                    # would depend on its neighbours and the thread count; padded, it does not
-                    xb = torch.cat([xb, xb.new_zeros((batch_size - xb.shape[0], *xb.shape[1:]))])
-                with autocast_context(self.precision, self.device):
-                    out = self._forward(xb).float()[:stop - start]  # (b, K)
-                out = torch.softmax(out, dim=1) if self.pooling == "prob" else out
-                np.add.at(sums, who[start:stop], out.double().cpu().numpy())
-                np.add.at(counts, who[start:stop], 1)
-            pending, owners, size = ([x[limit:]], [who[limit:]], x.shape[0] - limit)
 
-        stride = self.feature_config.test_stride
-        for i, segs in utterance_segments(waveforms, self._extractor, stride,
-                                          stats=self.feature_stats, device=self.device):
-            pending.append(segs)
-            owners.append(np.full(segs.shape[0], i))
-            size += segs.shape[0]
-            if size >= batch_size:
-                flush(size - size % batch_size)
-        if size:
-            flush(size)
-        mean = sums / counts[:, None]
-        if self.pooling == "logit":
-            mean = torch.softmax(torch.from_numpy(mean), dim=1).numpy()
-        return mean
+class SegmentStream:
+    """Utterances of several calls through one :class:`Predictor`, in full batches.
+
+    ``add(waveforms, tags)`` computes each waveform's segments and forwards every full batch of
+    ``batch_size`` segments; segments that do not fill a batch wait for the next ``add``;
+    ``finish()`` forwards what is left in one batch padded with zeros. Both return
+    ``[(tag, probs (n_classes,) float64)]`` for the utterances whose segments have all been
+    through, in the order they were added. A segment's output does not depend on its
+    neighbours in a batch (every forward sees exactly ``batch_size`` rows; oneDNN chooses its
+    convolution kernels by batch size, so a short batch would round differently), and each
+    utterance sums its segments in order, so an utterance's probabilities are the same
+    whichever calls it shares batches with: utterances of several calls (an audit's conditions)
+    share the padding of one last batch instead of one each.
+    """
+
+    def __init__(self, predictor: Predictor, batch_size: int) -> None:
+        self._pred = predictor
+        self._batch = int(batch_size)
+        self._pending: list[torch.Tensor] = []
+        self._owners: list[np.ndarray] = []
+        self._size = 0
+        self._tags: dict[int, object] = {}
+        self._left: dict[int, int] = {}
+        self._sums: dict[int, np.ndarray] = {}
+        self._counts: dict[int, int] = {}
+        self._next = 0
+
+    def add(self, waveforms: Sequence[np.ndarray], tags: Sequence[object]) -> list[tuple[object, np.ndarray]]:
+        """Add utterances (one tag each); forward every full batch; the finished ones."""
+        if len(tags) != len(waveforms):
+            raise ModelError(f"{len(waveforms)} waveforms but {len(tags)} tags")
+        pred = self._pred
+        k = len(pred.classes)
+        for i, segs in utterance_segments(waveforms, pred._extractor, pred.feature_config.test_stride,
+                                          stats=pred.feature_stats, device=pred.device):
+            j = self._next
+            self._next += 1
+            self._tags[j], self._sums[j] = tags[i], np.zeros(k)
+            self._left[j] = self._counts[j] = segs.shape[0]
+            self._pending.append(segs)
+            self._owners.append(np.full(segs.shape[0], j))
+            self._size += segs.shape[0]
+            if self._size >= self._batch:
+                self._forward(self._size - self._size % self._batch)
+        return self._take()
+
+    def finish(self) -> list[tuple[object, np.ndarray]]:
+        """Forward the segments still waiting (one padded batch); the finished utterances."""
+        if self._size:
+            self._forward(self._size)
+        return self._take()
+
+    @torch.no_grad()
+    def _forward(self, limit: int) -> None:
+        pred, bs = self._pred, self._batch
+        pred.model.eval()
+        x = torch.cat(self._pending)
+        who = np.concatenate(self._owners)
+        for start in range(0, limit, bs):
+            stop = min(start + bs, limit)
+            xb = x[start:stop]
+            if xb.shape[0] < bs:
+                # oneDNN chooses its convolution kernels by batch size: a short batch would
+                # get other rounding than a full one (1e-7 here), so a segment's output
+                # would depend on its neighbours and the thread count; padded, it does not
+                xb = torch.cat([xb, xb.new_zeros((bs - xb.shape[0], *xb.shape[1:]))])
+            with autocast_context(pred.precision, pred.device):
+                out = pred._forward(xb).float()[:stop - start]  # (b, K)
+            out = torch.softmax(out, dim=1) if pred.pooling == "prob" else out
+            rows = out.double().cpu().numpy()
+            for r, j in enumerate(who[start:stop]):
+                self._sums[j] += rows[r]
+                self._left[j] -= 1
+        self._pending, self._owners = [x[limit:]], [who[limit:]]
+        self._size = x.shape[0] - limit
+
+    def _take(self) -> list[tuple[object, np.ndarray]]:
+        done = [j for j in self._tags if self._left[j] == 0]  # in the order added
+        out = []
+        for j in done:
+            mean = self._sums.pop(j) / self._counts.pop(j)
+            if self._pred.pooling == "logit":
+                mean = torch.softmax(torch.from_numpy(mean)[None], dim=1).numpy()[0]
+            out.append((self._tags.pop(j), mean))
+            del self._left[j]
+        return out
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", *,

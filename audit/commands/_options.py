@@ -62,6 +62,10 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--device", default=None, help="auto | cpu | cuda | cuda:N (default: root --device)."),
         click.option("--workers", type=int, default=None,
                      help="CPU processes for MP3 and reverb (default: CPU count)."),
+        click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Batches evaluated at once, each in its own CPU process with one torch "
+                          "thread (decode, perturb, features and forward; results do not depend "
+                          "on it). 2 on 2 cores: see benchmarks/README.md."),
         click.option("--batch-size", type=int, default=64, show_default=True,
                      help="Utterances decoded per step (memory only; results do not depend on it)."),
         click.option("--max-audio-s", type=click.FloatRange(min=0, min_open=True), default=600.0,
@@ -119,7 +123,7 @@ def common_run_options(ctx: click.Context, kw: dict[str, Any], out_default: str)
     return dict(
         data=kw["data"], models=list(kw["models"]), out=Path(kw["out"] or out_default), seed=seed,
         device=kw["device"] or obj.get("device") or "auto",
-        workers=kw["workers"] or os.cpu_count() or 1, batch_size=kw["batch_size"],
+        workers=kw["workers"] or os.cpu_count() or 1, jobs=kw["jobs"], batch_size=kw["batch_size"],
         max_audio_s=kw["max_audio_s"],
         cache_dir=Path(kw["cache_dir"]) if kw["cache_dir"] else None,
         use_cache=not kw["no_cache"],

@@ -21,7 +21,7 @@ own audio only).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,6 +143,7 @@ def compute_pieces(rows: Sequence[Any], needs: Needs, *, conds: Sequence[tuple[s
     ``on_results([(slot, probs float32 (K,), record JSON)])`` receives finished predictions.
     """
     from audit.data import load_audio, read_frames
+    from model import Predictor as NetPredictor
     from model import shared_features
 
     pieces = _plan(rows, chunked, durations, on_problem)
@@ -170,6 +171,7 @@ def compute_pieces(rows: Sequence[Any], needs: Needs, *, conds: Sequence[tuple[s
             audio.append((p, wav, sr))
         audio = [a for a in audio if a[0].whole or not recs[a[0].row.utt_id].failed]
 
+        streams: dict[Hashable, Any] = {}  # per group: segments waiting for a full batch
         pending = _submit(audio, needs, renderer, *conds[0]) if conds else None
         for c, (cond, pert) in enumerate(conds):
             wanted, rendered = pending
@@ -187,19 +189,33 @@ def compute_pieces(rows: Sequence[Any], needs: Needs, *, conds: Sequence[tuple[s
             with shared_features():  # models with the same feature streams compute them once
                 for group in sorted(groups, key=_group_order):
                     pred, members = groups[group]
-                    probs = np.asarray(pred.predict_proba([o.waveform for _, _, o in members]),
-                                       dtype=np.float32)
-                    finished = []
-                    for i, (p, slot, o) in enumerate(members):
-                        if p.whole:
-                            finished.append((slot, probs[i], o.record))
-                        else:
-                            recs[p.row.utt_id].done.setdefault(slot, []).append((probs[i].copy(), o.record))
-                    if finished:
-                        on_results(finished)
+                    waves = [o.waveform for _, _, o in members]
+                    if isinstance(pred, NetPredictor):  # the load's conditions share full batches
+                        stream = streams.get(group) or streams.setdefault(group, pred.segment_stream())
+                        _deliver(stream.add(waves, members), recs, on_results)
+                    else:
+                        _deliver(zip(members, pred.predict_proba(waves)), recs, on_results)
+        for group in sorted(streams, key=_group_order):
+            _deliver(streams[group].finish(), recs, on_results)
         if n + 1 < len(loads):
             release_free_memory()  # the next load reuses at most the memory of this one
     _finish_recordings(rows, recs, conds, needs, on_problem, on_results)
+
+
+def _deliver(done: Iterable[tuple[tuple[Piece, Hashable, Any], np.ndarray]],
+             recs: dict[str, _Recording],
+             on_results: Callable[[list[tuple[Hashable, np.ndarray, str]]], None]) -> None:
+    """Hand finished ``((piece, slot, rendered), probs)`` on: a whole file's to ``on_results``,
+    a chunk's to its recording (in the order the chunks were predicted)."""
+    finished = []
+    for (p, slot, o), probs in done:
+        probs = np.asarray(probs, dtype=np.float32)
+        if p.whole:
+            finished.append((slot, probs, o.record))
+        else:
+            recs[p.row.utt_id].done.setdefault(slot, []).append((probs.copy(), o.record))
+    if finished:
+        on_results(finished)
 
 
 def _submit(audio: Sequence[tuple[Piece, np.ndarray, int]], needs: Needs, renderer: Renderer,

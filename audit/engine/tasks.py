@@ -1,6 +1,6 @@
 """Distributed evaluation as tasks: one (model, fold, condition, shard) each, no Ray import.
 
-A *shard* is one batch of the local engine (``batch_size`` utterances in ``utt_id`` order), and
+A *shard* is one batch of the local engine (``batch_size`` utterances, fold by fold), and
 a task's utterances are that batch's members of one fold that still miss a cached prediction
 under one model and condition. That is exactly the group the local engine hands to
 ``predict_proba`` in one call, so a task computes the same floats as the local run: the CSVs
@@ -13,7 +13,7 @@ driver writes the cache and the outputs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from audit.engine.chunks import MAX_AUDIO_S, compute_pieces
 from audit.engine.conditions import Renderer
 from audit.errors import AuditError
 
-__all__ = ["ShardTask", "TaskContext", "TaskResult", "plan_shard_tasks", "run_shard_task"]
+__all__ = ["ShardTask", "TaskContext", "TaskResult", "plan_shard_tasks", "run_planned_tasks", "run_shard_task"]
 
 
 @dataclass(frozen=True)
@@ -147,3 +147,61 @@ def run_shard_task(ctx: TaskContext, task: ShardTask) -> TaskResult:
     order = {k: i for i, k in enumerate(task.keys)}
     out.items.sort(key=lambda item: order[item[0]])
     return out
+
+
+def run_planned_tasks(executor: Any, batches: Sequence[Sequence[Any]], model_sets: Sequence[Any],
+                      conds: Sequence[tuple[str, Any]], key: Callable[[Any, str, Any], str],
+                      store: Any, *, seed: int, device: str, progress: bool,
+                      after_batch: Callable[[int], None] | None, chunked: set[str],
+                      durations: Mapping[str, float], max_audio_s: float) -> None:
+    """Look every batch up in the cache, run the missing predictions as tasks on
+    ``executor`` and give the results to ``store`` (the engine's: ``lookup``, ``put``,
+    ``cache.commit``, ``problems.add``)."""
+    from pathlib import Path
+
+    from audit.engine._progress import progress_bar
+
+    missing: dict[tuple[int, int, str], str] = {}
+    for batch in batches:
+        wanted = {(m, c, r.utt_id): key(ms, cond, r) for m, ms in enumerate(model_sets)
+                  for c, (cond, _) in enumerate(conds) for r in batch}
+        found = store.lookup(list(wanted.values()))
+        missing.update((k, v) for k, v in wanted.items() if v not in found)
+    fold_of = [{r.utt_id: int(r.fold) if ms.per_fold else None for batch in batches for r in batch}
+               for ms in model_sets]
+    tasks = list(plan_shard_tasks(batches, missing, fold_of, len(conds), durations=dict(durations),
+                                  chunked=chunked))
+    # workers resolve paths themselves: give them absolute ones (the driver's cwd is not theirs)
+    models = tuple((str(Path(ms.source).resolve()) if Path(ms.source).exists() else ms.source,
+                    tuple(ms.classes), _precision(ms),
+                    {f: p.sha256 for f, p in ms.predictors.items()})
+                   for ms in model_sets)
+    ctx = TaskContext(int(seed), device, models, tuple(conds), float(max_audio_s))
+    seen: set[tuple[str, ...]] = set()
+    bar = progress_bar(progress, len(tasks), "running tasks")
+    n_done = 0
+
+    def on_result(task: ShardTask, result: TaskResult) -> None:
+        nonlocal n_done
+        store.put(result.items)
+        store.cache.commit()
+        # a file or input refused by one task is refused by its siblings too: one row each
+        for row in result.problems:
+            if row not in seen:
+                seen.add(row)
+                stage, problem, utt, path, cond = row
+                store.problems.add(stage, problem, utt_id=utt, path=path, condition=cond)
+        if after_batch is not None:
+            after_batch(n_done)
+        n_done += 1
+        bar.advance()
+
+    try:
+        executor.run(ctx, tasks, on_result)
+    finally:
+        bar.close()
+
+
+def _precision(ms: Any) -> str:
+    """The arithmetic the driver's copy resolved to (the same for every fold)."""
+    return str(next(iter(ms.predictors.values())).precision)

@@ -169,7 +169,7 @@ def evaluate_run(plan: RunPlan, cache: Any, *, executor: Any = None, after_batch
                      seed=plan.seed, batch_size=opts.batch_size, workers=opts.workers,
                      device=plan.device, max_audio_s=opts.max_audio_s, cache=cache,
                      problems=plan.problems, progress=opts.progress, after_batch=after_batch,
-                     executor=executor)
+                     executor=executor, jobs=opts.jobs)
     plan.timings["evaluate"] = round(time.perf_counter() - t0, 3)
     return preds
 
@@ -265,6 +265,7 @@ def write_run(plan: RunPlan, result: RunAnalysis, folder: Path, *, cache: Any,
     info["evaluation"] = plan.evaluation.record  # routing per model; label map, dropped classes, removals
     info["condition_sources"] = sources_record(scenario.conditions)  # noise / rir folders
     info["audio_window"] = {"max_audio_s": opts.max_audio_s, "chunk_s": CHUNK_S}
+    info["jobs"] = opts.jobs
     if mos_info:
         info["mos"] = mos_info
     info["data"]["protocol"] = protocol_record(opts.protocol)

@@ -163,3 +163,28 @@ def test_audit_benchmark_without_feature_share_computes_every_stream_again(monke
     assert len(calls) == 2 and share.computed == share.reused == 0
     for a, b in zip(shared, unshared):
         np.testing.assert_array_equal(a, b)
+
+
+def test_padding_counts_the_zero_rows_of_both_plans(tmp_path):
+    """benchmarks/padding.py against a count by hand: four utterances of 1-3 s whose folds
+    interleave in utt_id order, batches of two utterances, segment batches of 8."""
+    from audit.data import write_manifest
+    from model.features import segment_starts
+
+    rows = []
+    for i, (fold, seconds) in enumerate([(0, 1.0), (1, 2.0), (0, 3.0), (1, 1.5)]):
+        path = tmp_path / f"u{i}.wav"
+        sf.write(str(path), np.full(int(seconds * 16000), 0.1, dtype=np.float32), 16000)
+        rows.append({"utt_id": f"u{i}", "path": str(path), "speaker": f"s{fold}", "gender": "female",
+                     "emotion": "happy", "fold": fold})
+    data = write_manifest(pd.DataFrame(rows), tmp_path / "manifest.csv")
+    seg = [len(segment_starts(1 + int(s * 16000) // 160, 40)) for s in (1.0, 2.0, 3.0, 1.5)]
+    out = _benchmark("padding").padding(str(data), batch_size=2, conditions=3, segment_batch=8)
+    pad = lambda n: -n % 8  # noqa: E731
+    # before: batches {u0 (fold 0), u1 (fold 1)}, {u2 (0), u3 (1)}: a padded call per utterance
+    # and condition; after: batches {u0, u2} (fold 0), {u1, u3} (fold 1), conditions together
+    before = 3 * sum(pad(n) for n in seg)
+    after = pad(3 * (seg[0] + seg[2])) + pad(3 * (seg[1] + seg[3]))
+    assert out["segments"] == 3 * sum(seg)
+    assert (out["padded_before"], out["padded_after"]) == (before, after)
+    assert before > after

@@ -1,0 +1,191 @@
+"""``audit run --jobs N``: batches evaluated in forked one-thread processes.
+
+The CSVs of a ``--jobs 2`` run in a fresh interpreter must equal, byte for byte, those of the
+same command with ``--jobs 1`` in this process, problems included, and the predictions must
+really have been computed in other processes (a silent fallback to one process would pass the
+byte comparison). The driver's ordering (results, problems, commits in batch order whatever
+finishes first), a dying worker and a user error inside a worker are tested on a toy batch step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from _engine_helpers import CLASSES, save_untrained
+from audit.engine.jobs import check_jobs, run_batches_in_jobs
+from audit.errors import AuditError
+
+_REPO = Path(__file__).resolve().parents[2]
+SR = 48000
+ARGS = ["--snr", "0", "10", "--seed", "11", "--batch-size", "3", "--n-boot", "20", "--no-cache",
+        "--no-report", "--device", "cpu"]
+
+# A waveform-sensitive entry point that notes which process ran each call.
+_TOY = f"""
+import os
+import numpy as np
+def predict(waveforms):
+    folder = os.environ.get("JOBS_TEST_PIDS")
+    if folder:
+        open(os.path.join(folder, str(os.getpid())), "a").write(str(len(waveforms)) + "\\n")
+    out = []
+    for w in waveforms:
+        rms = float(np.sqrt(np.mean(np.square(w))))
+        zc = float(np.mean(np.abs(np.diff(np.sign(w)))) / 2)
+        z = np.array([rms * 40, zc * 20, 1.0 - rms * 10, zc * 5 + rms])
+        e = np.exp(z - z.max())
+        out.append(e / e.sum())
+    return np.array(out)
+predict.classes = {CLASSES!r}
+"""
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> tuple[Path, Path, Path, int]:
+    """(``--jobs 2`` run in a subprocess, ``--jobs 1`` run here, the folder where the toy model
+    notes its processes (the subprocess's only), the subprocess's pid)."""
+    from audit.cli import main
+    from audit.data import read_manifest, write_synthetic_corpus, write_manifest
+
+    root = tmp_path_factory.mktemp("jobs")
+    corpus = write_synthetic_corpus(root / "corpus", seed=3, n_speakers=2, utterances_per_emotion=1,
+                                    n_folds=2, sample_rate=SR)
+    manifest = read_manifest(corpus)
+    bad = root / "corpus" / "broken.wav"
+    bad.write_bytes(b"RIFF not really a wav file")
+    row = manifest.iloc[0].to_dict()
+    row.update(utt_id="zz_broken", path=str(bad))
+    manifest = pd.concat([manifest, pd.DataFrame([row])], ignore_index=True)
+    data = write_manifest(manifest, root / "manifest.csv")
+    for k in sorted(manifest["fold"].unique()):
+        train = manifest.loc[manifest["fold"] != k, "speaker"].unique()
+        save_untrained(root / "macnn" / f"fold{k}", fold=int(k), seed=21 + int(k), train_speakers=train)
+    (root / "jobs_toy.py").write_text(textwrap.dedent(_TOY))
+    pids = root / "pids"
+    pids.mkdir()
+
+    def args(name: str, jobs: int) -> list[str]:
+        return ["run", "noise", "--data", str(data), "--models", str(root / "macnn"), "jobs_toy:predict",
+                "--out", str(root / name), "--jobs", str(jobs), *ARGS]
+
+    env = {**os.environ, "JOBS_TEST_PIDS": str(pids), "OMP_NUM_THREADS": "2",
+           "PYTHONPATH": os.pathsep.join([str(_REPO), str(root), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "audit", *args("jobs2", 2)], env=env, cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, f"the --jobs 2 run failed: {err[-2000:]}"
+    sys.path.insert(0, str(root))
+    try:
+        with pytest.raises(SystemExit) as done:
+            main(args("jobs1", 1))
+    finally:
+        sys.path.remove(str(root))
+        sys.modules.pop("jobs_toy", None)
+    assert done.value.code == 0
+    return root / "jobs2", root / "jobs1", pids, proc.pid
+
+
+def test_two_jobs_give_the_bytes_of_one(runs):
+    two, one, _, _ = runs
+    assert json.loads((two / "run.json").read_text())["jobs"] == 2 and json.loads((one / "run.json").read_text())["jobs"] == 1
+    preds = pd.read_csv(two / "predictions.csv")
+    assert sorted(preds["model"].unique()) == ["macnn", "predict"]
+    assert preds["condition"].nunique() == 3 and len(preds) == 2 * 3 * 8  # the broken file skipped
+    problems = pd.read_csv(two / "problems.csv")
+    assert problems["utt_id"].tolist() == ["zz_broken"]
+    names = ["predictions.csv", "metrics.csv", "problems.csv", *sorted(p.name for p in two.glob("table*.*"))]
+    for name in names:
+        assert (two / name).read_bytes() == (one / name).read_bytes(), f"{name} differs"
+
+
+def test_the_predictions_ran_in_two_other_processes(runs):
+    _, _, pids, driver = runs
+    calls = {int(p.name): sum(int(n) for n in p.read_text().split()) for p in pids.iterdir()}
+    # 8 utterances x 3 conditions, in batches of 3 utterances, shared by the two workers
+    assert len(calls) == 2 and driver not in calls and os.getpid() not in calls
+    assert sum(calls.values()) == 24 and min(calls.values()) > 0
+
+
+def test_check_jobs_refuses_what_cannot_run():
+    assert check_jobs(1, device="cuda") == 1  # one job is the plain loop everywhere
+    assert check_jobs(2, device="cpu") == 2
+    for jobs, kw, words in [(0, {}, ">= 1"), ("x", {}, "whole number"),
+                            (2, {"device": "cuda:0"}, "CPU only"),
+                            (2, {"executor": object()}, "local executor")]:
+        with pytest.raises(AuditError, match=words):
+            check_jobs(jobs, **{"device": "cpu", **kw})
+
+
+def test_cli_refuses_zero_jobs(audit_cli, corpus, fold_models, tmp_path):
+    code, _, err = audit_cli("run", "--data", str(corpus), "--models", str(fold_models),
+                             "--out", str(tmp_path / "r"), "--jobs", "0", "--no-cache")
+    assert code == 2 and "--jobs" in err and "Traceback" not in err
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+        self.problems = self
+
+    def put(self, items) -> None:
+        self.calls.append(("put", [(k, p.tolist(), r) for k, p, r in items]))
+
+    def add(self, stage, problem, **where) -> None:
+        self.calls.append(("problem", stage, problem, where))
+
+
+def _toy_compute(batch, todo, *, renderer, store):
+    if batch == "die":
+        os._exit(3)
+    if batch == "refuse":
+        raise AuditError("toy.wav: refused by the toy step")
+    if batch == "slow":
+        time.sleep(1.0)  # finishes after the batches behind it
+    store.problems.add("load", f"{batch}: noted", utt_id=batch, path="", condition="")
+    store.put([(k, np.full(2, float(len(k))), json.dumps({"pid": os.getpid()})) for k in sorted(todo.values())])
+
+
+def test_results_come_back_in_batch_order_whatever_finishes_first():
+    batches = ["slow", "a", "b", "cached", "c"]
+    store, done, looked = _Store(), [], []
+
+    def lookup(b):
+        looked.append(b)
+        return {} if batches[b] == "cached" else {("m", "clean", batches[b]): f"key-{batches[b]}"}
+
+    run_batches_in_jobs(batches, 2, seed=0, device="cpu", lookup=lookup, compute=_toy_compute,
+                        store=store, on_done=done.append)
+    assert done == [0, 1, 2, 3, 4] and looked == [0, 1, 2, 3, 4]
+    got = [(c[0], c[2] if c[0] == "problem" else c[1][0][0]) for c in store.calls]
+    # per batch its results, then its problems (in the order the step noted them)
+    assert got == [("put", "key-slow"), ("problem", "slow: noted"), ("put", "key-a"),
+                   ("problem", "a: noted"), ("put", "key-b"), ("problem", "b: noted"),
+                   ("put", "key-c"), ("problem", "c: noted")]
+    pids = {json.loads(c[1][0][2])["pid"] for c in store.calls if c[0] == "put"}
+    assert os.getpid() not in pids
+
+
+def test_a_dying_job_is_one_line_and_earlier_batches_are_kept():
+    store, done = _Store(), []
+    with pytest.raises(AuditError, match="job process died.*rerun") as info:
+        run_batches_in_jobs(["a", "die", "b"], 2, seed=0, device="cpu",
+                            lookup=lambda b: {("m", "c", b): f"k{b}"}, compute=_toy_compute,
+                            store=store, on_done=done.append)
+    assert "\n" not in str(info.value) and done == [0]
+
+
+def test_a_user_error_in_a_job_reaches_the_driver_as_itself():
+    with pytest.raises(AuditError, match="toy.wav: refused"):
+        run_batches_in_jobs(["a", "refuse"], 2, seed=0, device="cpu",
+                            lookup=lambda b: {("m", "c", b): f"k{b}"}, compute=_toy_compute,
+                            store=_Store(), on_done=lambda b: None)
