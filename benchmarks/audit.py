@@ -18,12 +18,14 @@ conditions and models evaluated). 1.0 would mean decoding, perturbation, feature
 and bookkeeping cost nothing. ``--stages`` also times each step inside the cold audit
 (``benchmarks/_stages.py``: decode, each perturbation, resample, features, forward, pooling,
 cache) and prints each one's share of the evaluation's wall time; use it with ``--workers 1``
-so that the perturbations run in the measured process. ``--no-feature-share`` computes every
-model's features on its own (as before ``model.shared_features``), the straightforward
-alternative to compare with in the same session. ``--jobs N`` runs the audit as ``audit run
---jobs N`` (batches in N forked one-thread processes); the bare forward it is compared with
-keeps ``--threads`` threads in one process, and the largest job process's peak memory is
-reported beside the driver's.
+so that the perturbations run in the measured process. The phase process applies ``audit``'s
+allocator setting (``keep_freed_memory``) first, as ``audit`` itself does (before 2026-12-07 it
+did not, and the audit re-faulted the memory it freed: benchmarks/README.md).
+``--no-feature-share`` computes every model's features on its own (as before
+``model.shared_features``), the straightforward alternative to compare with in the same
+session. ``--jobs N`` runs the audit as ``audit run --jobs N`` (batches in N forked one-thread
+processes); the bare forward it is compared with keeps ``--threads`` threads in one process,
+and the largest child's peak memory is reported beside the driver's.
 """
 
 from __future__ import annotations
@@ -115,6 +117,9 @@ def _phase(args: argparse.Namespace) -> None:
     from audit.scenario import resolve_scenario
 
     torch.set_num_threads(args.threads)
+    from audit import keep_freed_memory
+
+    keep_freed_memory()  # what `audit` itself does first (audit/cli.py); SER_AUDIT_MALLOC=system: not
     if args.no_feature_share:
         _disable_feature_share()
     if args.stages:
