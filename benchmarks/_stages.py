@@ -5,7 +5,8 @@ Stages: ``decode`` (``audit.data.load_audio`` / ``read_frames``), ``perturb:<con
 (``perturbations.render``), ``resample`` (``audit.data.resample``), ``features`` (the
 per-utterance feature generator of ``model.predict``), ``forward`` (the network call inside
 ``model.predict``'s precision context), ``pooling`` (the rest of ``SegmentStream.add`` and
-``finish``, through which ``Predictor.predict_proba`` runs too: batching, softmax, segment means), ``cache`` (``PredictionCache`` reads, writes and commits).
+``finish``, through which ``Predictor.predict_proba`` runs too: batching, softmax, segment
+means), ``cache`` (``PredictionCache`` reads, writes and commits).
 Run the audit with ``--workers 1`` so that perturbations happen in this process. Nested
 stages are not double counted: ``pooling`` is the stream's time minus features and forward.
 """

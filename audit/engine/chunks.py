@@ -190,7 +190,10 @@ def compute_pieces(rows: Sequence[Any], needs: Needs, *, conds: Sequence[tuple[s
                 for group in sorted(groups, key=_group_order):
                     pred, members = groups[group]
                     waves = [o.waveform for _, _, o in members]
-                    if isinstance(pred, NetPredictor):  # the load's conditions share full batches
+                    # our checkpoints: the load's conditions share full batches; wrappers (label
+                    # maps, ensembles, adapters) pad per call (a label map delegates attributes,
+                    # so this asks for the class, not for a segment_stream method)
+                    if isinstance(pred, NetPredictor):
                         stream = streams.get(group) or streams.setdefault(group, pred.segment_stream())
                         _deliver(stream.add(waves, members), recs, on_results)
                     else:
