@@ -94,3 +94,29 @@ def test_active_counts_follow_the_definition(n, hangover):
                                  q[:3]])  # thresholds equal to samples: the >= boundary
     np.testing.assert_array_equal(_p56._active_counts(q, thresholds, hangover),
                                   _counts_by_definition(q, thresholds, hangover))
+
+
+def test_level_is_kept_by_content_not_by_array(monkeypatch):
+    """Three SNRs of one utterance run the voltmeter once; changed samples, a copy, another
+    rate or dtype are told apart, and the kept levels stay bounded."""
+    x = speechlike(np.random.default_rng(11), 2.0, SR)
+    fresh, changed = _p56._measure_level(x, SR), x.copy()
+    changed[: SR // 2] *= 0.1
+    changed_level = _p56._measure_level(changed, SR)
+    passes = []
+    envelope = _p56._envelope
+    monkeypatch.setattr(_p56, "_envelope", lambda x, sr: passes.append(sr) or envelope(x, sr))
+    monkeypatch.setattr(_p56, "_recent", type(_p56._recent)())
+    for snr in (20, 10, 0):
+        P.render(P.parse_condition(f"awgn:snr_db={snr}"), x, SR, np.random.default_rng(snr))
+    assert len(passes) == 1  # every noise record measures the clean P.56 SNR
+    assert _p56.active_speech_level(x.copy(), SR) == fresh  # same samples, another array: kept
+    x[: SR // 2] *= 0.1  # the same array, other samples: measured again
+    assert _p56.active_speech_level(x, SR) == changed_level != fresh
+    _p56.active_speech_level(x, 2 * SR)
+    _p56.active_speech_level(x.astype(np.float64), SR)
+    assert len(passes) == 4
+    monkeypatch.setattr(_p56, "_RECENT", 3)
+    for k in range(5):
+        _p56.active_speech_level(x[k:], SR)
+    assert len(_p56._recent) == 3
