@@ -12,10 +12,15 @@ ones with ``audit train`` instead. Each phase runs in its own process so that pe
 (``ru_maxrss`` of the phase's main process; its pool workers are not measured) is per phase.
 
 The cold phase also reports the audit's overhead: its evaluation time divided by the time the
-bare network forward (batch 32, eval mode, the run's precision and threads) takes for the same
-number of segments (counted from each utterance's duration and the test stride, times the
-conditions and models evaluated). 1.0 would mean decoding, perturbation, features, caching
-and bookkeeping cost nothing. ``--stages`` also times each step inside the cold audit
+bare network forward (batch 32, eval mode, the run's precision) takes for the same number of
+segments (counted from each utterance's duration and the test stride, times the conditions
+and models evaluated). 1.0 would mean decoding, perturbation, features, caching and
+bookkeeping cost nothing. The bare forward runs in the audit's own layout (one process with
+``--threads`` threads; with ``--jobs N``, N one-thread processes side by side, started
+together), in fresh processes, 30 batches per model, timed just before and just after the
+audit; the overhead divides by the mean of the two (both are reported: the VM's speed
+drifts, and before 2026-12-07 one timing after the audit, with ``--threads`` threads in one
+process even for ``--jobs N``, was the divisor). ``--stages`` also times each step inside the cold audit
 (``benchmarks/_stages.py``: decode, each perturbation, resample, features, forward, pooling,
 cache) and prints each one's share of the evaluation's wall time; use it with ``--workers 1``
 so that the perturbations run in the measured process. The phase process applies ``audit``'s
@@ -24,8 +29,7 @@ did not, and the audit re-faulted the memory it freed: benchmarks/README.md).
 ``--no-feature-share`` computes every model's features on its own (as before
 ``model.shared_features``), the straightforward alternative to compare with in the same
 session. ``--jobs N`` runs the audit as ``audit run --jobs N`` (batches in N forked one-thread
-processes); the bare forward it is compared with keeps ``--threads`` threads in one process,
-and the largest child's peak memory is reported beside the driver's.
+processes), and the largest child's peak memory is reported beside the driver's.
 """
 
 from __future__ import annotations
@@ -64,42 +68,77 @@ def _seeded_checkpoints(data: str, dest: Path) -> Path:
     return dest
 
 
-def _bare_forward_s(data: str, model_dirs: list[str], predictions: Path, precision: str, batch: int = 32,
-                    sample_batches: int = 30) -> tuple[float, float, int]:
-    """Wall and CPU seconds the bare forward would take for the segments behind
-    ``predictions``, and their number (the per-segment time is measured on ``sample_batches``
-    random batches per model)."""
-    import pandas as pd
+def _bare_rates(model_dirs: list[str], precision: str, batch: int = 32,
+                sample_batches: int = 30) -> dict[str, list[float]]:
+    """Per model, wall and CPU seconds per segment of the bare forward in this process (eval
+    mode, no autograd, random input of the network's shape, softmax as the audit pools), timed
+    on ``sample_batches`` batches after one warm-up batch. The models are loaded first; then
+    it says ``ready`` and waits for a line on stdin, so that side-by-side processes time
+    together."""
     import torch
 
     from audit.models import load_models
-    from model.features import segment_starts
     from model.precision import autocast_context
     from model.registry import input_shape
 
-    from audit.data import load_data
-
-    durations = load_data(data).set_index("utt_id")["duration_s"]
-    preds = pd.read_csv(predictions, usecols=["model", "utt_id"])
-    preds["duration_s"] = preds["utt_id"].map(durations)
-    frames = 1 + (preds["duration_s"] * 16000).round().astype(int) // 160
-    preds["segments"] = [len(segment_starts(int(n), 40)) for n in frames]
-    total_s, total_cpu, total_n = 0.0, 0.0, 0
-    for ms in load_models(model_dirs, precision=precision):
-        n = int(preds.loc[preds["model"] == ms.name, "segments"].sum())
-        net = next(iter(ms.predictors.values())).model.eval()
+    rates = {}
+    sets = load_models(model_dirs, precision=precision)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for ms in sets:
+        pred = next(iter(ms.predictors.values()))
+        net = pred.model.eval()
         x = torch.randn(batch, *input_shape(net.config)[1:])  # 39 MFCC rows, or IFN's streams
-        with torch.no_grad(), autocast_context(next(iter(ms.predictors.values())).precision, "cpu"):
+        with torch.no_grad(), autocast_context(pred.precision, "cpu"):
             net(x)
             t, c = time.perf_counter(), time.process_time()
             for _ in range(sample_batches):
                 torch.softmax(net(x).float(), dim=1)
-            per_segment = (time.perf_counter() - t) / (sample_batches * batch)
-            cpu_per_segment = (time.process_time() - c) / (sample_batches * batch)
-        total_s += n * per_segment
-        total_cpu += n * cpu_per_segment
-        total_n += n
-    return total_s, total_cpu, total_n
+            n = sample_batches * batch
+            rates[ms.name] = [(time.perf_counter() - t) / n, (time.process_time() - c) / n]
+    return rates
+
+
+def _bare_in_layout(args: argparse.Namespace) -> dict[str, list[float]]:
+    """The bare forward in the audit's own layout: ``--jobs N`` > 1 runs N one-thread processes
+    at once (as the audit's job processes do), otherwise one process with ``--threads``
+    threads. Per model: wall seconds per segment of the whole layout (a process's time per
+    segment divided by the processes running side by side) and CPU seconds per segment."""
+    procs, threads = (args.jobs, 1) if args.jobs > 1 else (1, args.threads)
+    cmd = [sys.executable, __file__, "--phase", "bare", "--models", *args.models, "--threads", str(threads),
+           "--precision", args.precision]
+    running = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+               for _ in range(procs)]
+    for proc in running:  # every process has its models loaded: start them together
+        if proc.stdout.readline().strip() != "ready":
+            raise SystemExit(f"bare forward: {' '.join(cmd)} did not start")
+    for proc in running:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    each = []
+    for proc in running:
+        out, _ = proc.communicate()
+        if proc.returncode:
+            raise SystemExit(f"bare forward: {' '.join(cmd)} failed ({proc.returncode})")
+        each.append(json.loads(out.strip().splitlines()[-1]))
+    # side by side, the layout forwards sum(1 / wall) segments per second
+    return {name: [1 / sum(1 / e[name][0] for e in each), sum(e[name][1] for e in each) / procs]
+            for name in each[0]}
+
+
+def _segments_per_model(data: str, predictions: Path) -> dict[str, int]:
+    """Segments the audit forwarded per model (test stride 40 frames), from each prediction's
+    utterance duration."""
+    import pandas as pd
+
+    from audit.data import load_data
+    from model.features import segment_starts
+
+    durations = load_data(data).set_index("utt_id")["duration_s"]
+    preds = pd.read_csv(predictions, usecols=["model", "utt_id"])
+    frames = 1 + (preds["utt_id"].map(durations) * 16000).round().astype(int) // 160
+    preds["segments"] = [len(segment_starts(int(n), 40)) for n in frames]
+    return {str(k): int(v) for k, v in preds.groupby("model")["segments"].sum().items()}
 
 
 def _disable_feature_share() -> None:
@@ -112,6 +151,14 @@ def _disable_feature_share() -> None:
 
 def _phase(args: argparse.Namespace) -> None:
     import torch
+
+    if args.phase == "bare":
+        from audit import keep_freed_memory
+
+        torch.set_num_threads(args.threads)
+        keep_freed_memory()  # as in the audit's processes
+        print(json.dumps(_bare_rates(args.models, args.precision)))
+        return
 
     from audit.workflows import RunOptions, run_audit
     from audit.scenario import resolve_scenario
@@ -133,15 +180,22 @@ def _phase(args: argparse.Namespace) -> None:
                       cache_dir=Path(args.cache), workers=args.workers, jobs=args.jobs,
                       batch_size=args.batch_size, device=args.device, report=args.report,
                       progress=False, n_boot=args.n_boot, precision=args.precision)
+    before = _bare_in_layout(args) if args.phase == "cold" else None
     t0 = time.perf_counter()
     run_audit(resolve_scenario("paper"), opts)
     wall = time.perf_counter() - t0
     info = json.loads((Path(args.out) / "run.json").read_text())
     extra = {}
     if args.phase == "cold":
-        bare_s, bare_cpu, n_seg = _bare_forward_s(args.data, args.models, Path(args.out) / "predictions.csv",
-                                                  args.precision)
+        after = _bare_in_layout(args)
+        counts = _segments_per_model(args.data, Path(args.out) / "predictions.csv")
+        n_seg = sum(counts.values())
+        sides = [sum(n * rates[m][k] for m, n in counts.items()) for rates in (before, after) for k in (0, 1)]
+        bare_s, bare_cpu = (sides[0] + sides[2]) / 2, (sides[1] + sides[3]) / 2
         extra = {"segments": n_seg, "bare_forward_s": round(bare_s, 1), "bare_forward_cpu_s": round(bare_cpu, 1),
+                 "bare_forward_before_after_s": [round(sides[0], 1), round(sides[2], 1)],
+                 "bare_layout": (f"{args.jobs} one-thread processes" if args.jobs > 1
+                                 else f"one process, {args.threads} thread(s)"),
                  "overhead": round(info["timings_s"]["evaluate"] / bare_s, 2),
                  "load_avg_1min": os.getloadavg()[0]}
         if args.stages:
@@ -174,7 +228,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
     ap.add_argument("--jobs", type=int, default=1,
                     help="audit run --jobs: batches at once in forked one-thread processes "
-                         "(the bare forward keeps --threads)")
+                         "(the bare forward then runs in N one-thread processes too)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--n-boot", type=int, default=1000)
@@ -187,7 +241,7 @@ def main() -> None:
     ap.add_argument("--no-feature-share", action="store_true",
                     help="compute each model's features on its own (the alternative to compare)")
     ap.add_argument("--work", default=None, help="scratch folder (default: a temp folder)")
-    ap.add_argument("--phase", choices=["cold", "cached"], default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--phase", choices=["cold", "cached", "bare"], default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--cache", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -73,6 +73,7 @@ def test_stage_timers_cover_a_tiny_audit(corpus, fold_models, tmp_path):
     assert abs(sum(shares) - 1) < 0.01
     assert abs(stages["evaluate"]["wall_s"] - cold["timings_s"]["evaluate"]) < 0.5
     assert cold["overhead"] > 0 and cold["overhead_cpu"] > 0 and cold["segments"] > 0
+    assert cold["bare_layout"] == "one process, 1 thread(s)" and min(cold["bare_forward_before_after_s"]) > 0
 
 
 def test_precision_agreement_counts_what_differs():
@@ -188,3 +189,50 @@ def test_padding_counts_the_zero_rows_of_both_plans(tmp_path):
     assert out["segments"] == 3 * sum(seg)
     assert (out["padded_before"], out["padded_after"]) == (before, after)
     assert before > after
+
+
+class _FakeBare:
+    """A bare-forward process that reports given per-segment (wall, CPU) seconds."""
+
+    def __init__(self, rates, started, expected):
+        self.rates, self.started, self.expected = rates, started, expected
+        self.stdin = self
+        self.stdout = self
+        self.returncode = 0
+
+    def readline(self):
+        return "ready\n"
+
+    def write(self, line):
+        assert line == "go\n" and len(self.started) == self.expected  # all were ready before one went
+        self.went = True
+
+    def flush(self):
+        pass
+
+    def communicate(self):
+        assert self.went
+        return json.dumps(self.rates) + "\n", None
+
+
+def test_bare_forward_layout_adds_throughputs(monkeypatch):
+    """``--jobs 2``: two one-thread processes side by side forward 1/w1 + 1/w2 segments per
+    second (a closed form: w = 2 and 4 s give 4/3 s per segment), CPU per segment is their mean."""
+    bench = _benchmark("audit")
+    rates = iter([{"m": [2.0, 1.0], "n": [1.0, 1.0]}, {"m": [4.0, 3.0], "n": [1.0, 0.5]}])
+    started, cmds = [], []
+
+    def popen(cmd, **kw):
+        cmds.append(cmd)
+        started.append(1)
+        return _FakeBare(next(rates), started, args.jobs)
+
+    monkeypatch.setattr(bench.subprocess, "Popen", popen)
+    args = bench.argparse.Namespace(jobs=2, threads=2, models=["x"], precision="fp32")
+    got = bench._bare_in_layout(args)
+    assert got == {"m": [pytest.approx(4 / 3), 2.0], "n": [pytest.approx(0.5), 0.75]}
+    assert all(c[c.index("--threads") + 1] == "1" for c in cmds) and len(cmds) == 2
+    rates = iter([{"m": [2.0, 4.0]}])
+    args.jobs = 1  # one process with --threads threads
+    started.clear()
+    assert bench._bare_in_layout(args) == {"m": [2.0, 4.0]} and cmds[-1][cmds[-1].index("--threads") + 1] == "2"
