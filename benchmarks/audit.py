@@ -20,9 +20,9 @@ bookkeeping cost nothing. The bare forward runs in the audit's own layout (one p
 together), in fresh processes, 30 batches per model, timed just before and just after the
 audit; the overhead divides by the mean of the two (both are reported: the VM's speed
 drifts, and before 2026-12-07 one timing after the audit, with ``--threads`` threads in one
-process even for ``--jobs N``, was the divisor). ``--stages`` also times each step inside the cold audit
-(``benchmarks/_stages.py``: decode, each perturbation, resample, features, forward, pooling,
-cache) and prints each one's share of the evaluation's wall time; use it with ``--workers 1``
+process even for ``--jobs N``, was the divisor). ``--stages`` also times each step inside the
+cold audit (``benchmarks/_stages.py``: decode, each perturbation, resample, features, forward,
+pooling, cache) and prints each one's share of the evaluation's wall time; use it with ``--workers 1``
 so that the perturbations run in the measured process. The phase process applies ``audit``'s
 allocator setting (``keep_freed_memory``) first, as ``audit`` itself does (before 2026-12-07 it
 did not, and the audit re-faulted the memory it freed: benchmarks/README.md).
@@ -102,26 +102,31 @@ def _bare_rates(model_dirs: list[str], precision: str, batch: int = 32,
 def _bare_in_layout(args: argparse.Namespace) -> dict[str, list[float]]:
     """The bare forward in the audit's own layout: ``--jobs N`` > 1 runs N one-thread processes
     at once (as the audit's job processes do), otherwise one process with ``--threads``
-    threads. Per model: wall seconds per segment of the whole layout (a process's time per
-    segment divided by the processes running side by side) and CPU seconds per segment."""
+    threads. Per model: wall seconds per segment of the whole layout (``1 / sum(1 / w_i)`` over
+    the processes' own times per segment ``w_i``: side by side, their throughputs add) and CPU
+    seconds per segment (their mean). A process that fails ends them all."""
     procs, threads = (args.jobs, 1) if args.jobs > 1 else (1, args.threads)
     cmd = [sys.executable, __file__, "--phase", "bare", "--models", *args.models, "--threads", str(threads),
            "--precision", args.precision]
     running = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
                for _ in range(procs)]
-    for proc in running:  # every process has its models loaded: start them together
-        if proc.stdout.readline().strip() != "ready":
-            raise SystemExit(f"bare forward: {' '.join(cmd)} did not start")
-    for proc in running:
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
     each = []
-    for proc in running:
-        out, _ = proc.communicate()
-        if proc.returncode:
-            raise SystemExit(f"bare forward: {' '.join(cmd)} failed ({proc.returncode})")
-        each.append(json.loads(out.strip().splitlines()[-1]))
-    # side by side, the layout forwards sum(1 / wall) segments per second
+    try:
+        for proc in running:  # every process has its models loaded: start them together
+            if proc.stdout.readline().strip() != "ready":
+                raise SystemExit(f"bare forward: {' '.join(cmd)} did not start")
+        for proc in running:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        for proc in running:
+            out, _ = proc.communicate()
+            if proc.returncode:
+                raise SystemExit(f"bare forward: {' '.join(cmd)} failed ({proc.returncode})")
+            each.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for proc in running:
+            if proc.poll() is None:
+                proc.kill()
     return {name: [1 / sum(1 / e[name][0] for e in each), sum(e[name][1] for e in each) / procs]
             for name in each[0]}
 

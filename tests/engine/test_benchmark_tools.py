@@ -214,6 +214,9 @@ class _FakeBare:
         assert self.went
         return json.dumps(self.rates) + "\n", None
 
+    def poll(self):
+        return self.returncode
+
 
 def test_bare_forward_layout_adds_throughputs(monkeypatch):
     """``--jobs 2``: two one-thread processes side by side forward 1/w1 + 1/w2 segments per
