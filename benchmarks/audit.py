@@ -113,8 +113,9 @@ def _bare_in_layout(args: argparse.Namespace) -> dict[str, list[float]]:
     each = []
     try:
         for proc in running:  # every process has its models loaded: start them together
-            if proc.stdout.readline().strip() != "ready":
-                raise SystemExit(f"bare forward: {' '.join(cmd)} did not start")
+            line = proc.stdout.readline().strip()
+            if line != "ready":
+                raise SystemExit(f"bare forward: {' '.join(cmd)} did not start (it said {line!r})")
         for proc in running:
             proc.stdin.write("go\n")
             proc.stdin.flush()
@@ -127,6 +128,7 @@ def _bare_in_layout(args: argparse.Namespace) -> dict[str, list[float]]:
         for proc in running:
             if proc.poll() is None:
                 proc.kill()
+                proc.wait()
     return {name: [1 / sum(1 / e[name][0] for e in each), sum(e[name][1] for e in each) / procs]
             for name in each[0]}
 
@@ -144,6 +146,23 @@ def _segments_per_model(data: str, predictions: Path) -> dict[str, int]:
     frames = 1 + (preds["utt_id"].map(durations) * 16000).round().astype(int) // 160
     preds["segments"] = [len(segment_starts(int(n), 40)) for n in frames]
     return {str(k): int(v) for k, v in preds.groupby("model")["segments"].sum().items()}
+
+
+def _overhead(args: argparse.Namespace, before: dict, after: dict, predictions: Path, cold: dict) -> dict:
+    """The cold phase's overhead over the bare forward timed ``before`` and ``after`` it (the
+    mean of the two is the divisor) for the segments behind ``predictions``."""
+    counts = _segments_per_model(args.data, predictions)
+    sides = [sum(n * rates[m][k] for m, n in counts.items()) for rates in (before, after) for k in (0, 1)]
+    bare_s, bare_cpu = (sides[0] + sides[2]) / 2, (sides[1] + sides[3]) / 2
+    out = {"segments": sum(counts.values()), "bare_forward_s": round(bare_s, 1),
+           "bare_forward_cpu_s": round(bare_cpu, 1),
+           "bare_forward_before_after_s": [round(sides[0], 1), round(sides[2], 1)],  # wall
+           "bare_layout": (f"{args.jobs} one-thread processes" if args.jobs > 1
+                           else f"one process, {args.threads} thread(s)"),
+           "overhead": round(cold["timings_s"]["evaluate"] / bare_s, 2)}
+    if "stages" in cold:  # CPU seconds of the phase process only: meaningful with --workers 1 (no pool)
+        out["overhead_cpu"] = round(cold["stages"]["evaluate"]["cpu_s"] / bare_cpu, 2)
+    return out
 
 
 def _disable_feature_share() -> None:
@@ -185,28 +204,15 @@ def _phase(args: argparse.Namespace) -> None:
                       cache_dir=Path(args.cache), workers=args.workers, jobs=args.jobs,
                       batch_size=args.batch_size, device=args.device, report=args.report,
                       progress=False, n_boot=args.n_boot, precision=args.precision)
-    before = _bare_in_layout(args) if args.phase == "cold" else None
     t0 = time.perf_counter()
     run_audit(resolve_scenario("paper"), opts)
     wall = time.perf_counter() - t0
     info = json.loads((Path(args.out) / "run.json").read_text())
     extra = {}
     if args.phase == "cold":
-        after = _bare_in_layout(args)
-        counts = _segments_per_model(args.data, Path(args.out) / "predictions.csv")
-        n_seg = sum(counts.values())
-        sides = [sum(n * rates[m][k] for m, n in counts.items()) for rates in (before, after) for k in (0, 1)]
-        bare_s, bare_cpu = (sides[0] + sides[2]) / 2, (sides[1] + sides[3]) / 2
-        extra = {"segments": n_seg, "bare_forward_s": round(bare_s, 1), "bare_forward_cpu_s": round(bare_cpu, 1),
-                 "bare_forward_before_after_s": [round(sides[0], 1), round(sides[2], 1)],
-                 "bare_layout": (f"{args.jobs} one-thread processes" if args.jobs > 1
-                                 else f"one process, {args.threads} thread(s)"),
-                 "overhead": round(info["timings_s"]["evaluate"] / bare_s, 2),
-                 "load_avg_1min": os.getloadavg()[0]}
+        extra["load_avg_1min"] = os.getloadavg()[0]
         if args.stages:
             extra["stages"] = stages.report()
-            # CPU seconds of this process only: meaningful with --workers 1 (no pool)
-            extra["overhead_cpu"] = round(extra["stages"]["evaluate"]["cpu_s"] / bare_cpu, 2)
     # Peak memory of this process only. RUSAGE_CHILDREN is not reported: it read this process's own
     # peak (equal to 0.1 MiB in both phases on RAVDESS), apparently because Linux keeps the RSS
     # high-water mark of a forked copy when it execs (the forkserver), not the workers' own peaks.
@@ -289,8 +295,17 @@ def main() -> None:
                "--device", args.device, "--n-boot", str(args.n_boot),
                "--precision", args.precision] + (["--report"] * args.report) + (["--stages"] * args.stages)
         cmd += ["--no-feature-share"] * args.no_feature_share
-        done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        if phase == "cold":  # the bare forward from here, so that the phase's children are its own
+            args.models = models
+            before = _bare_in_layout(args)
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode:
+            sys.stderr.write(done.stderr[-5000:])
+            raise SystemExit(f"{phase} phase failed ({done.returncode}): {' '.join(cmd)}")
         results[phase] = json.loads(done.stdout.strip().splitlines()[-1])
+        if phase == "cold":
+            results[phase] = {**_overhead(args, before, _bare_in_layout(args), work / "run" / "predictions.csv",
+                                          results[phase]), **results[phase]}
         print(f"{phase:>6}: {json.dumps(results[phase])}")
     print(json.dumps({"cpu_count": os.cpu_count(), "workers": args.workers, "folds": args.folds,
                       "threads": args.threads, "jobs": args.jobs, "feature_share": not args.no_feature_share, **results},

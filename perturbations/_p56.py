@@ -13,6 +13,7 @@ with the signal (level(a x) = level(x) + 20 log10 a), which is what an SNR needs
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -82,8 +83,17 @@ _lock = threading.Lock()
 def _content_key(x: np.ndarray, sample_rate: int) -> tuple:
     """The samples' bytes (blake2b), dtype, shape and rate."""
     data = np.ascontiguousarray(x)
-    return (hashlib.blake2b(data.reshape(-1).view(np.uint8)).digest(), data.dtype.str, data.shape,
-            int(sample_rate))
+    return (hashlib.blake2b(data.reshape(-1).view(np.uint8)).digest(), x.dtype.str, x.shape,
+            float(sample_rate))
+
+
+def _new_lock() -> None:
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # a child forked while another thread held the lock
+    os.register_at_fork(after_in_child=_new_lock)
 
 
 def active_speech_level(waveform: np.ndarray, sample_rate: int) -> SpeechLevel:
@@ -102,6 +112,8 @@ def active_speech_level(waveform: np.ndarray, sample_rate: int) -> SpeechLevel:
         samples again (one clean utterance under several SNRs) costs a hash, not a pass.
     """
     x = np.asarray(waveform)
+    if x.dtype.kind not in "biuf":  # objects and the like: what the level reads
+        x = np.asarray(x, dtype=np.float64)
     key = _content_key(x, sample_rate)
     with _lock:
         if key in _recent:

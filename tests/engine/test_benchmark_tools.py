@@ -192,50 +192,75 @@ def test_padding_counts_the_zero_rows_of_both_plans(tmp_path):
 
 
 class _FakeBare:
-    """A bare-forward process that reports given per-segment (wall, CPU) seconds."""
+    """A bare-forward process that says ``first`` and then reports given per-segment (wall,
+    CPU) seconds; ``events`` records, in order, what the benchmark did with each process."""
 
-    def __init__(self, rates, started, expected):
-        self.rates, self.started, self.expected = rates, started, expected
+    def __init__(self, rates, events, first="ready\n"):
+        self.rates, self.events, self.first = rates, events, first
         self.stdin = self
         self.stdout = self
-        self.returncode = 0
+        self.returncode = None
 
     def readline(self):
-        return "ready\n"
+        self.events.append(("ready", self))
+        return self.first
 
     def write(self, line):
-        assert line == "go\n" and len(self.started) == self.expected  # all were ready before one went
-        self.went = True
+        assert line == "go\n"
+        self.events.append(("go", self))
 
     def flush(self):
         pass
 
     def communicate(self):
-        assert self.went
+        assert ("go", self) in self.events
+        self.returncode = 0
         return json.dumps(self.rates) + "\n", None
 
     def poll(self):
         return self.returncode
 
+    def kill(self):
+        self.events.append(("kill", self))
+        self.returncode = -9
+
+    def wait(self):
+        return self.returncode
+
 
 def test_bare_forward_layout_adds_throughputs(monkeypatch):
     """``--jobs 2``: two one-thread processes side by side forward 1/w1 + 1/w2 segments per
-    second (a closed form: w = 2 and 4 s give 4/3 s per segment), CPU per segment is their mean."""
+    second (a closed form: w = 2 and 4 s give 4/3 s per segment), CPU per segment is their mean;
+    every process has said ready before any is told to go."""
     bench = _benchmark("audit")
     rates = iter([{"m": [2.0, 1.0], "n": [1.0, 1.0]}, {"m": [4.0, 3.0], "n": [1.0, 0.5]}])
-    started, cmds = [], []
+    events, cmds = [], []
 
     def popen(cmd, **kw):
         cmds.append(cmd)
-        started.append(1)
-        return _FakeBare(next(rates), started, args.jobs)
+        return _FakeBare(next(rates), events)
 
     monkeypatch.setattr(bench.subprocess, "Popen", popen)
     args = bench.argparse.Namespace(jobs=2, threads=2, models=["x"], precision="fp32")
     got = bench._bare_in_layout(args)
     assert got == {"m": [pytest.approx(4 / 3), 2.0], "n": [pytest.approx(0.5), 0.75]}
     assert all(c[c.index("--threads") + 1] == "1" for c in cmds) and len(cmds) == 2
+    assert [e for e, _ in events] == ["ready", "ready", "go", "go"]
     rates = iter([{"m": [2.0, 4.0]}])
     args.jobs = 1  # one process with --threads threads
-    started.clear()
     assert bench._bare_in_layout(args) == {"m": [2.0, 4.0]} and cmds[-1][cmds[-1].index("--threads") + 1] == "2"
+
+
+def test_bare_forward_that_fails_to_start_ends_the_others(monkeypatch):
+    bench = _benchmark("audit")
+    events, made = [], []
+
+    def popen(cmd, **kw):
+        made.append(_FakeBare({}, events, first="ready\n" if not made else "Traceback ...\n"))
+        return made[-1]
+
+    monkeypatch.setattr(bench.subprocess, "Popen", popen)
+    with pytest.raises(SystemExit, match="did not start.*Traceback"):
+        bench._bare_in_layout(bench.argparse.Namespace(jobs=3, threads=1, models=["x"], precision="fp32"))
+    assert not any(e == "go" for e, _ in events)
+    assert {p for e, p in events if e == "kill"} == set(made)  # none left waiting for its go

@@ -115,8 +115,22 @@ def test_level_is_kept_by_content_not_by_array(monkeypatch):
     assert _p56.active_speech_level(x, SR) == changed_level != fresh
     _p56.active_speech_level(x, 2 * SR)
     _p56.active_speech_level(x.astype(np.float64), SR)
-    assert len(passes) == 4
+    assert x.dtype == np.float32
+    _p56.active_speech_level(x.view(np.int32), SR)  # the same bytes read as other numbers
+    one = x[np.flatnonzero(x)[:1]]  # one non-zero sample
+    _p56.active_speech_level(one, SR)
+    with pytest.raises(ValueError):  # as a fresh pass does: the 0-d sample is not the 1-sample array
+        _p56.active_speech_level(one.reshape(()), SR)
+    assert len(passes) == 7
     monkeypatch.setattr(_p56, "_RECENT", 3)
-    for k in range(5):
+    for k in range(1, 6):
         _p56.active_speech_level(x[k:], SR)
-    assert len(_p56._recent) == 3
+    assert len(_p56._recent) == 3 and len(passes) == 12  # x[3:], x[4:], x[5:] kept
+    _p56.active_speech_level(x[3:], SR)  # the oldest kept: now the most recent
+    _p56.active_speech_level(x[6:], SR)  # a new one evicts x[4:], the least recent
+    assert len(passes) == 13
+    _p56.active_speech_level(x[3:], SR)
+    _p56.active_speech_level(x[5:], SR)
+    assert len(passes) == 13
+    _p56.active_speech_level(x[4:], SR)
+    assert len(passes) == 14
