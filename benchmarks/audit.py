@@ -176,21 +176,17 @@ def _disable_feature_share() -> None:
 def _phase(args: argparse.Namespace) -> None:
     import torch
 
-    if args.phase == "bare":
-        from audit import keep_freed_memory
+    from audit import keep_freed_memory
 
-        torch.set_num_threads(args.threads)
-        keep_freed_memory()  # as in the audit's processes
+    torch.set_num_threads(args.threads)
+    keep_freed_memory()  # what `audit` itself does first (audit/cli.py); SER_AUDIT_MALLOC=system: not
+    if args.phase == "bare":
         print(json.dumps(_bare_rates(args.models, args.precision)))
         return
 
     from audit.workflows import RunOptions, run_audit
     from audit.scenario import resolve_scenario
 
-    torch.set_num_threads(args.threads)
-    from audit import keep_freed_memory
-
-    keep_freed_memory()  # what `audit` itself does first (audit/cli.py); SER_AUDIT_MALLOC=system: not
     if args.no_feature_share:
         _disable_feature_share()
     if args.stages:

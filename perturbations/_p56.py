@@ -74,7 +74,7 @@ def _active_counts(q: np.ndarray, thresholds: np.ndarray, hangover: int) -> np.n
 # The levels of the last waveforms measured, keyed by their content: an audit measures each clean
 # utterance once per noise condition (every noise record carries its P.56 SNR), one condition
 # over a whole load of utterances at a time, and the level is a pure function of the samples and
-# the rate. An entry is ~0.3 kB.
+# the rate. An entry is a digest, a few key fields and four floats.
 _RECENT = 1024
 _recent: OrderedDict[tuple, SpeechLevel] = OrderedDict()
 _lock = threading.Lock()

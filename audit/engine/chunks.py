@@ -194,8 +194,9 @@ def compute_pieces(rows: Sequence[Any], needs: Needs, *, conds: Sequence[tuple[s
                     # maps, ensembles, adapters) pad per call (a label map delegates attributes,
                     # so this asks for the class, not for a segment_stream method)
                     if isinstance(pred, NetPredictor):
-                        stream = streams.get(group) or streams.setdefault(group, pred.segment_stream())
-                        _deliver(stream.add(waves, members), recs, on_results)
+                        if group not in streams:
+                            streams[group] = pred.segment_stream()
+                        _deliver(streams[group].add(waves, members), recs, on_results)
                     else:
                         _deliver(zip(members, pred.predict_proba(waves)), recs, on_results)
         for group in sorted(streams, key=_group_order):

@@ -3,8 +3,8 @@
 Per batch of utterances (``batch_size``; fold by fold, in ``utt_id`` order within a fold): look
 every prediction up in the cache; decode each file that still has work once (native rate) and
 reuse it for every condition; render each condition (seeded per utterance); resample to 16 kHz;
-predict with the model of the utterance's fold. Memory holds one batch of audio at a time, and results do not
-depend on ``batch_size`` or ``workers``.
+predict with the model of the utterance's fold. Memory holds one batch of audio at a time, and
+results do not depend on ``batch_size``, ``workers`` or ``jobs``.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,30 @@ def save_untrained(stem: Path, *, fold: int | None, seed: int, train_speakers=()
                                 "feature_config": FeatureConfig().to_dict(), "fold": fold,
                                 "train_speakers": sorted(train_speakers)})
     return stem.with_name(stem.name + ".json")
+
+
+def toy_model_source(prelude: str = "", first: str = "") -> str:
+    """Source of a module whose ``predict(waveforms)`` entry point is waveform-sensitive (the
+    probabilities of ``CLASSES`` follow each waveform's RMS and zero-crossing rate), so a change
+    in the rendered audio shows in the ``p_<class>`` columns. ``prelude``: module-level lines
+    after the imports; ``first``: lines each call runs first (both without indentation)."""
+    body = "\n".join([
+        "import os",
+        "import numpy as np",
+        prelude,
+        "def predict(waveforms):",
+        textwrap.indent(first, "    "),
+        "    out = []",
+        "    for w in waveforms:",
+        "        rms = float(np.sqrt(np.mean(np.square(w))))",
+        "        zc = float(np.mean(np.abs(np.diff(np.sign(w)))) / 2)",
+        "        z = np.array([rms * 40, zc * 20, 1.0 - rms * 10, zc * 5 + rms])",
+        "        e = np.exp(z - z.max())",
+        "        out.append(e / e.sum())",
+        "    return np.array(out)",
+        f"predict.classes = {CLASSES!r}",
+    ])
+    return body + "\n"
 
 
 def write_wav(path: Path, wave: np.ndarray, sr: int = 16000) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +11,7 @@ import torch
 
 torch.set_num_threads(1)
 
-from _engine_helpers import CLASSES, save_untrained  # noqa: E402  (after the thread setting)
+from _engine_helpers import save_untrained, toy_model_source  # noqa: E402  (after the thread setting)
 
 
 @pytest.fixture(scope="session")
@@ -45,21 +44,7 @@ def fold_models(tmp_path_factory, manifest) -> Path:
 def toy_entry(tmp_path, monkeypatch) -> str:
     """An importable ``toy_ser:predict`` entry point (counts its calls) and its spec string."""
     mod = tmp_path / "toy_ser.py"
-    mod.write_text(textwrap.dedent(f"""
-        import numpy as np
-        CALLS = []
-        def predict(waveforms):
-            CALLS.append(len(waveforms))
-            out = []
-            for w in waveforms:
-                rms = float(np.sqrt(np.mean(np.square(w))))
-                zc = float(np.mean(np.abs(np.diff(np.sign(w)))) / 2)
-                z = np.array([rms * 40, zc * 20, 1.0 - rms * 10, zc * 5 + rms])
-                e = np.exp(z - z.max())
-                out.append(e / e.sum())
-            return np.array(out)
-        predict.classes = {CLASSES!r}
-    """))
+    mod.write_text(toy_model_source(prelude="CALLS = []", first="CALLS.append(len(waveforms))"))
     monkeypatch.syspath_prepend(str(tmp_path))
     sys.modules.pop("toy_ser", None)
     return "toy_ser:predict"

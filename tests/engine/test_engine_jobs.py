@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from _engine_helpers import CLASSES, save_untrained
+from _engine_helpers import save_untrained, toy_model_source
 from audit.engine.jobs import check_jobs, run_batches_in_jobs
 from audit.errors import AuditError
 
@@ -31,23 +30,11 @@ ARGS = ["--snr", "0", "10", "--seed", "11", "--batch-size", "3", "--n-boot", "20
         "--no-report", "--device", "cpu"]
 
 # A waveform-sensitive entry point that notes which process ran each call.
-_TOY = f"""
-import os
-import numpy as np
-def predict(waveforms):
-    folder = os.environ.get("JOBS_TEST_PIDS")
-    if folder:
-        open(os.path.join(folder, str(os.getpid())), "a").write(str(len(waveforms)) + "\\n")
-    out = []
-    for w in waveforms:
-        rms = float(np.sqrt(np.mean(np.square(w))))
-        zc = float(np.mean(np.abs(np.diff(np.sign(w)))) / 2)
-        z = np.array([rms * 40, zc * 20, 1.0 - rms * 10, zc * 5 + rms])
-        e = np.exp(z - z.max())
-        out.append(e / e.sum())
-    return np.array(out)
-predict.classes = {CLASSES!r}
-"""
+_TOY = toy_model_source(first="""
+folder = os.environ.get("JOBS_TEST_PIDS")
+if folder:
+    open(os.path.join(folder, str(os.getpid())), "a").write(str(len(waveforms)) + "\\n")
+""".strip())
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +57,7 @@ def runs(tmp_path_factory) -> tuple[Path, Path, Path, int]:
     for k in sorted(manifest["fold"].unique()):
         train = manifest.loc[manifest["fold"] != k, "speaker"].unique()
         save_untrained(root / "macnn" / f"fold{k}", fold=int(k), seed=21 + int(k), train_speakers=train)
-    (root / "jobs_toy.py").write_text(textwrap.dedent(_TOY))
+    (root / "jobs_toy.py").write_text(_TOY)
     pids = root / "pids"
     pids.mkdir()
 

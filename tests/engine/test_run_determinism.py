@@ -14,14 +14,13 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from _engine_helpers import CLASSES, save_untrained
+from _engine_helpers import save_untrained, toy_model_source
 
 pytestmark = pytest.mark.slow  # two interpreters and two pools of two workers
 
@@ -34,19 +33,7 @@ ARGS = ["--bitrate", "32", "--rt60", "0.3", "--seed", str(SEED), "--workers", "2
 
 # A waveform-sensitive entry-point model beside the (nearly constant) untrained checkpoint, so
 # a change in the rendered audio shows in the p_<class> columns and not only in the records.
-_TOY = f"""
-import numpy as np
-def predict(waveforms):
-    out = []
-    for w in waveforms:
-        rms = float(np.sqrt(np.mean(np.square(w))))
-        zc = float(np.mean(np.abs(np.diff(np.sign(w)))) / 2)
-        z = np.array([rms * 40, zc * 20, 1.0 - rms * 10, zc * 5 + rms])
-        e = np.exp(z - z.max())
-        out.append(e / e.sum())
-    return np.array(out)
-predict.classes = {CLASSES!r}
-"""
+_TOY = toy_model_source()
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +49,7 @@ def two_runs(tmp_path_factory) -> tuple[Path, Path]:
     for k in sorted(manifest["fold"].unique()):
         train = manifest.loc[manifest["fold"] != k, "speaker"].unique()
         save_untrained(root / "macnn" / f"fold{k}", fold=int(k), seed=7 + int(k), train_speakers=train)
-    (root / "det_toy.py").write_text(textwrap.dedent(_TOY))
+    (root / "det_toy.py").write_text(_TOY)
 
     def args(name: str) -> list[str]:
         return ["run", "--data", str(corpus), "--models", str(root / "macnn"), "det_toy:predict",
