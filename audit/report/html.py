@@ -190,12 +190,12 @@ def write_report(run_dir, *, gates: dict | None = None, analysis: dict | None = 
                 sel = drift["model"].astype(str) == model
                 if sel.any():
                     drift_by_model[model] = plot_drift(drift[sel], flips, classes, plots_dir)
+        plots["confusion"] = plot_confusions(predictions, classes, plots_dir)
+        plots["reliability"] = plot_reliability(predictions, classes, plots_dir)
     made = {p.name for paths in drift_by_model.values() for p in paths}
     for stale in plots_dir.glob("drift_*.png"):  # e.g. one-figure-per-model drift of older reports
         if stale.name not in made:
             stale.unlink()
-        plots["confusion"] = plot_confusions(predictions, classes, plots_dir)
-        plots["reliability"] = plot_reliability(predictions, classes, plots_dir)
     sources, training_notes = training_sources(info)
     plots["training"] = [p for model, folder in sorted(sources.items())
                          for p in plot_training_curves(model, read_training_logs(folder), plots_dir)]
