@@ -20,7 +20,8 @@ __all__ = ["compare"]
               help="Also compare the two-group gap of COLUMN (e.g. gender): its change B - A per "
                    "condition, paired over speakers (gap_change_COLUMN.csv/.md).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Folder for compare.csv and compare.md (default: RUN_B).")
+              help="Folder for compare.csv and compare.md (default: RUN_B). The report.html of this "
+                   "folder, or else of its parent run, is re-rendered to show the comparison.")
 def compare(run_a: str, run_b: str, model_a, model_b, unit: str, by, out_dir) -> None:
     """Compare model B of RUN_B with model A of RUN_A per shared condition (diff = B - A).
 
@@ -43,3 +44,8 @@ def compare(run_a: str, run_b: str, model_a, model_b, unit: str, by, out_dir) ->
         click.echo(gmd.read_text(encoding="utf-8"))
         click.echo(f"Wrote {gcsv}")
         click.echo(f"Wrote {gmd}")
+    from audit.report import refresh_report
+
+    report = refresh_report(out)
+    if report is not None:
+        click.echo(f"Updated {report} (its comparisons section)")

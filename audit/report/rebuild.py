@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from audit.errors import AuditError
-from audit.runfiles import METRICS, METRICS_GZ, compress_run_file, predictions_file
+from audit.runfiles import METRICS, METRICS_GZ, compress_run_file, metrics_file, predictions_file
 
-__all__ = ["analysis_settings", "rebuild_report"]
+__all__ = ["analysis_settings", "rebuild_report", "refresh_report"]
 
 log = logging.getLogger(__name__)
 
@@ -94,3 +94,20 @@ def rebuild_report(run_dir, *, n_boot: int | None = None, seed: int | None = Non
     report = write_report(run_dir, gates=gates, analysis=used)
     return {"metrics": metrics_path, "tables": tables, "report": report, "summary": summary,
             "violations": violations, "warnings": list(metrics.attrs.get("warnings", []))}
+
+
+def refresh_report(folder) -> Path | None:
+    """Re-render the report.html that shows a comparison just written into ``folder``.
+
+    A run's report shows the ``compare.csv`` of the run folder and of its direct subfolders, so
+    the report is ``folder``'s own, else its parent's; only a folder that already holds a
+    report.html and a metrics file is touched (the analysis is not recomputed). Returns the
+    report's path, or None when neither folder holds one.
+    """
+    from audit.report.html import write_report
+
+    folder = Path(folder)
+    for run_dir in (folder, folder.parent):
+        if (run_dir / "report.html").is_file() and metrics_file(run_dir) is not None:
+            return write_report(run_dir)
+    return None

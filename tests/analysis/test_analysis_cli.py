@@ -61,6 +61,30 @@ def test_compare(run_dir, tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1 and "--model-a" in err
 
 
+def test_compare_into_a_run_shows_in_its_report(tmp_path, capsys):
+    """A comparison written into a run (or a subfolder of it) appears in that run's report.html
+    at once; before, the report showed it only after `audit report` recomputed the whole run."""
+    run = tmp_path / "run"
+    run.mkdir()
+    make_predictions(seed=5, utt_per_spk=4).to_csv(run / "predictions.csv", index=False)
+    (run / "run.json").write_text(json.dumps({"scenario": {"name": "noise", "groups": ["gender"],
+                                                           "bootstrap": {"n_boot": 5}}, "seed": 1}))
+    assert _audit(capsys, "report", str(run))[0] == 0
+    metrics = (run / "metrics.csv").read_bytes()
+    assert "id='comparisons'" not in (run / "report.html").read_text()
+    code, out, err = _audit(capsys, "compare", str(run), str(run), "--model-a", "base", "--model-b", "prop",
+                            "--out", str(run / "compare_prop"))
+    assert code == 0, err
+    assert f"Updated {run / 'report.html'}" in out
+    html = (run / "report.html").read_text()
+    assert "id='comparisons'" in html and "prop against base, UA, paired over" in html
+    assert (run / "metrics.csv").read_bytes() == metrics  # the analysis is not recomputed
+    elsewhere = tmp_path / "elsewhere"
+    code, out, _ = _audit(capsys, "compare", str(run), str(run), "--model-a", "base", "--model-b", "prop",
+                          "--out", str(elsewhere))
+    assert code == 0 and "Updated" not in out and not (elsewhere / "report.html").exists()
+
+
 def test_analysis_settings_from_run_json():
     from audit.report.rebuild import analysis_settings
 

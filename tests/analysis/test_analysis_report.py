@@ -169,6 +169,24 @@ def test_committed_summaries_do_not_contradict_themselves():
         assert contradictions(path.read_text()) == [], path
 
 
+def test_committed_reports_show_the_comparisons_stored_with_them():
+    """Every committed report.html shows each comparison its run folder holds (they were
+    written before `audit compare` re-rendered the report, and missed them)."""
+    from pathlib import Path
+
+    from audit.report.comparisons import find_comparisons
+
+    reports = sorted((Path(__file__).resolve().parents[2] / "results").rglob("report.html"))
+    checked = 0
+    for report in reports:
+        found = find_comparisons(report.parent)
+        html = report.read_text(encoding="utf-8")
+        for c in found:
+            assert f"{c.model_b} against {c.model_a}, UA" in html, (report, c.source)
+        checked += len(found)
+    assert checked >= 12
+
+
 def _write_run(d, preds, classes):
     a = run_analysis(preds, classes=classes, scenario="noise", groups=["gender"], n_boot=5, seed=0)
     preds.to_csv(d / "predictions.csv", index=False)
