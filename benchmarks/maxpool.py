@@ -1,20 +1,22 @@
-"""MACNN's 2x2 max-pool: ATen's NCHW kernel against its channels-last kernel, and what
-``model.macnn.MaxPool2x2`` (channels-last when no gradient is needed) gains a whole forward.
+"""MACNN's 2x2 max-pool without autograd: ATen's NCHW kernel, its channels-last kernel (with
+both layout copies) and ``model.macnn.MaxPool2x2`` (the larger of each row pair, then of each
+column pair, on strided views), and what each gives a whole forward.
 
 Usage: python benchmarks/maxpool.py [--threads 1] [--repeats 7] [--batch 48] [--markdown]
 
-Three comparisons, each pair interleaved in the same run (so machine load hits both) and
-reported as the median of ``--repeats``:
+Each comparison interleaves its variants in the same run (so machine load hits all) and reports
+the median of ``--repeats``:
 
-1. no-grad pool of the Conv2 map (B, 32, 38, 199) and the Conv3 map (B, 48, 19, 99):
-   ``nn.MaxPool2d(2)`` on the NCHW tensor against the pool on a channels-last copy, copied
-   back (both layout copies are inside the timing: that is what ``MaxPool2x2`` does);
-2. forward + backward of the same pools (why the training pass keeps NCHW);
-3. a whole no-grad ``macnn_icasa`` forward at ``--batch`` with ``MaxPool2x2`` against the same
-   network with a plain ``nn.MaxPool2d(2)`` (same weights), and whether the outputs are equal.
+1. no-grad pool of the Conv2 map (B, 32, 38, 199) and the Conv3 map (B, 48, 19, 99), and
+   whether each variant's output equals the NCHW kernel's bit for bit;
+2. forward + backward of the same pools, NCHW against channels-last (why the training pass
+   keeps NCHW);
+3. a whole no-grad ``macnn_icasa`` forward at ``--batch`` with a plain ``nn.MaxPool2d(2)``,
+   with a channels-last pool (the fast path before 2026-12-07) and with ``MaxPool2x2`` (same
+   weights), and whether the logits are bit-identical.
 
-Batch 48 is a training batch of 32 plus AAM's extra half. The figures depend on the CPU's
-kernel level (printed): on an AVX2-only CPU the NCHW kernel is the slow one.
+Batch 48 is a training batch of 32 plus AAM's extra half; prediction batches are larger. The
+figures depend on the CPU's kernel level (printed).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model import create_model  # noqa: E402
+from model.macnn import MaxPool2x2  # noqa: E402
 from model.precision import cpu_capability, cpu_name  # noqa: E402
 
 MAPS = (("conv2", 32, 38, 199), ("conv3", 48, 19, 99))
@@ -44,28 +47,43 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
     return nn.functional.max_pool2d(x.contiguous(memory_format=torch.channels_last), 2).contiguous()
 
 
-def _median_pair(a, b, repeats: int) -> tuple[float, float]:
-    """Medians (seconds) of ``a()`` and ``b()``, called alternately after one warm-up each."""
-    a(), b()
-    ta, tb = [], []
+_STRIDED = MaxPool2x2()
+VARIANTS = ("NCHW", "channels-last", "strided maximum")
+
+
+class _ChannelsLastPool(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _channels_last(x)
+
+
+def _medians(fns, repeats: int) -> list[float]:
+    """Medians (seconds) of each of ``fns``, called in turn after one warm-up each."""
+    for f in fns:
+        f()
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        for f, out in ((a, ta), (b, tb)):
+        for f, out in zip(fns, times):
             t = time.perf_counter()
             f()
             out.append(time.perf_counter() - t)
-    return statistics.median(ta), statistics.median(tb)
+    return [statistics.median(t) for t in times]
 
 
-def pool_rows(batch: int, repeats: int, seed: int = 0) -> list[tuple[str, float, float, bool]]:
-    """(case, NCHW s, channels-last s, outputs equal) for comparisons 1 and 2."""
+def _bits(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous().view(torch.int32)
+
+
+def pool_rows(batch: int, repeats: int, seed: int = 0) -> list[tuple[str, list[float | None], bool]]:
+    """(case, seconds per variant (None: not run), outputs bit-identical) for comparisons 1 and 2."""
     gen = torch.Generator().manual_seed(seed)
     rows = []
     for stage, c, h, w in MAPS:
-        x = torch.randn(batch, c, h, w, generator=gen)
+        x = torch.relu(torch.randn(batch, c, h, w, generator=gen))
         with torch.no_grad():
-            same = torch.equal(_nchw(x), _channels_last(x))
-            t = _median_pair(lambda: _nchw(x), lambda: _channels_last(x), repeats)
-        rows.append((f"{stage} {tuple(x.shape)} no grad", *t, same))
+            ref = _bits(_nchw(x))
+            same = all(torch.equal(ref, _bits(f(x))) for f in (_channels_last, _STRIDED))
+            t = _medians([lambda: _nchw(x), lambda: _channels_last(x), lambda: _STRIDED(x)], repeats)
+        rows.append((f"{stage} {tuple(x.shape)} no grad", t, same))
         g = torch.randn(batch, c, h // 2, w // 2, generator=gen)
 
         def backward(pool):
@@ -74,23 +92,28 @@ def pool_rows(batch: int, repeats: int, seed: int = 0) -> list[tuple[str, float,
             return xi.grad
 
         same = torch.equal(backward(_nchw), backward(_channels_last))
-        t = _median_pair(lambda: backward(_nchw), lambda: backward(_channels_last), repeats)
-        rows.append((f"{stage} {tuple(x.shape)} forward + backward", *t, same))
+        t = _medians([lambda: backward(_nchw), lambda: backward(_channels_last)], repeats)
+        rows.append((f"{stage} {tuple(x.shape)} forward + backward", [*t, None], same))
     return rows
 
 
-def network_row(batch: int, repeats: int, seed: int = 0) -> tuple[str, float, float, bool]:
-    """A no-grad ``macnn_icasa`` forward: plain ``nn.MaxPool2d(2)`` against ``MaxPool2x2``."""
+def network_row(batch: int, repeats: int, seed: int = 0) -> tuple[str, list[float | None], bool]:
+    """A no-grad ``macnn_icasa`` forward with each pool (same weights)."""
     torch.manual_seed(seed)
-    fast = create_model("macnn_icasa", 8).eval()
-    plain = create_model("macnn_icasa", 8).eval()
-    plain.load_state_dict(fast.state_dict())
-    plain.pool = nn.MaxPool2d(2)
+    nets = [create_model("macnn_icasa", 8).eval() for _ in VARIANTS]
+    for net, pool in zip(nets, (nn.MaxPool2d(2), _ChannelsLastPool(), MaxPool2x2())):
+        net.load_state_dict(nets[0].state_dict())
+        net.pool = pool
     x = torch.randn(batch, 1, 39, 200, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
-        same = torch.equal(plain(x), fast(x))
-        t = _median_pair(lambda: plain(x), lambda: fast(x), repeats)
-    return (f"macnn_icasa forward, batch {batch}, no grad", *t, same)
+        ref = _bits(nets[0](x))
+        same = all(torch.equal(ref, _bits(net(x))) for net in nets[1:])
+        t = _medians([lambda net=net: net(x) for net in nets], repeats)
+    return (f"macnn_icasa forward, batch {batch}, no grad", t, same)
+
+
+def _ms(t: float | None) -> str:
+    return "—" if t is None else f"{t * 1e3:.1f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,16 +127,16 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     rows = pool_rows(args.batch, args.repeats) + [network_row(args.batch, args.repeats)]
     print(f"# {cpu_name()}, ATen kernels {cpu_capability()}, {args.threads} thread(s), "
-          f"median of {args.repeats}")
+          f"median of {args.repeats}; ms per call")
     if args.markdown:
-        print("| case | NCHW ms | channels-last ms | ratio | same output |")
+        print("| case | " + " | ".join(f"{v} ms" for v in VARIANTS) + " | bit-identical |")
         print("|---|---:|---:|---:|---|")
-    for case, a, b, same in rows:
+    for case, times, same in rows:
         if args.markdown:
-            print(f"| {case} | {a * 1e3:.1f} | {b * 1e3:.1f} | {a / b:.2f}x | {same} |")
+            print(f"| {case} | " + " | ".join(_ms(t) for t in times) + f" | {same} |")
         else:
-            print(f"{case:48s} NCHW {a * 1e3:8.1f} ms  channels-last {b * 1e3:8.1f} ms  "
-                  f"{a / b:5.2f}x  same={same}")
+            print(f"{case:44s} " + "  ".join(f"{v} {_ms(t):>7s}" for v, t in zip(VARIANTS, times))
+                  + f"  same={same}")
     return 0
 
 

@@ -67,20 +67,26 @@ def _conv_bn_relu(c_in: int, c_out: int, kernel, padding) -> nn.Sequential:
 
 class MaxPool2x2(nn.MaxPool2d):
     """``nn.MaxPool2d(2)`` whose forward without autograd (prediction, AAM's difficulty pass)
-    runs ATen's channels-last kernel. Max-pooling picks values, so the output is bit-identical
-    (tested). ``benchmarks/maxpool.py``, 1 thread, AVX2 AMD EPYC beside two trainings: the
-    Conv3 map's pool 3.0-3.2x faster, Conv2's 1.14-1.25x (its layout copies cost), a whole
-    no-grad ``macnn_icasa`` forward at batch 48 1.00-1.09x. With autograd the NCHW kernel
-    stays: there the channels-last forward + backward of Conv2's pool was 0.52x."""
+    takes the larger of each pair of rows, then of each pair of columns (``torch.maximum`` on
+    strided views, an odd last row or column dropped as the pool drops it). Max-pooling picks
+    values, so the output is ATen's pool bit for bit, NaN included (tested); only where +0 and
+    -0 tie in one window may the other zero come out, equal as a number. ``benchmarks/maxpool.py``,
+    1 thread, AVX512-BF16 EPYC, at the audit's batch of 32 segments: the Conv2 map's pool 5.6 ms
+    against 20.3 ms for ATen's channels-last kernel with its layout copies (the fast path before)
+    and 40.4 ms NCHW; a whole no-grad ``macnn_icasa`` forward 174 against 186 and 220 ms (AVX2
+    kernels: 243, 254, 288 ms); at batch 64, 345 against 378 and 437 ms. With autograd the NCHW
+    kernel stays (its gradient's tie rule)."""
 
     def __init__(self) -> None:
         super().__init__(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled() or torch.jit.is_tracing() or torch.jit.is_scripting() \
-                or torch.onnx.is_in_onnx_export() or x.dim() != 4:
+                or torch.onnx.is_in_onnx_export() or x.dim() != 4 or min(x.shape[-2:]) < 2:
             return super().forward(x)
-        return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
+        h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+        rows = torch.maximum(x[..., 0:h:2, :w], x[..., 1:h:2, :w])
+        return torch.maximum(rows[..., 0::2], rows[..., 1::2])
 
 
 class HeadFusionAttention(nn.Module):
