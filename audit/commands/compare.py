@@ -21,7 +21,7 @@ __all__ = ["compare"]
                    "condition, paired over speakers (gap_change_COLUMN.csv/.md).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Folder for compare.csv and compare.md (default: RUN_B). The report.html of this "
-                   "folder, or else of its parent run, is re-rendered to show the comparison.")
+                   "folder and of its parent run, where they exist, are re-rendered to show it.")
 def compare(run_a: str, run_b: str, model_a, model_b, unit: str, by, out_dir) -> None:
     """Compare model B of RUN_B with model A of RUN_A per shared condition (diff = B - A).
 
@@ -44,8 +44,12 @@ def compare(run_a: str, run_b: str, model_a, model_b, unit: str, by, out_dir) ->
         click.echo(gmd.read_text(encoding="utf-8"))
         click.echo(f"Wrote {gcsv}")
         click.echo(f"Wrote {gmd}")
+    from audit.errors import AuditError
     from audit.report import refresh_report
 
-    report = refresh_report(out)
-    if report is not None:
-        click.echo(f"Updated {report} (its comparisons section)")
+    try:
+        for report in refresh_report(out):
+            click.echo(f"Updated {report} (its comparisons section)")
+    except (AuditError, OSError, ValueError) as exc:  # the comparison itself is written
+        click.echo(f"warning: the comparison is written, but the report beside it was not "
+                   f"re-rendered: {exc}", err=True)

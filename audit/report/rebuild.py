@@ -96,18 +96,41 @@ def rebuild_report(run_dir, *, n_boot: int | None = None, seed: int | None = Non
             "violations": violations, "warnings": list(metrics.attrs.get("warnings", []))}
 
 
-def refresh_report(folder) -> Path | None:
-    """Re-render the report.html that shows a comparison just written into ``folder``.
+def _report_inputs(run_dir: Path) -> tuple[dict, dict]:
+    """The gates and analysis settings ``audit report`` would pass to the report, without
+    recomputing the analysis: the violations of run.json's gate rules in the stored metrics,
+    run.json's reference model else the first model in sorted order (``run_analysis``'s
+    default), and its p-value adjustment."""
+    from audit.analysis import check_gates
+
+    info_path = run_dir / "run.json"
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
+    except json.JSONDecodeError as exc:
+        raise AuditError(f"{info_path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    metrics = pd.read_csv(metrics_file(run_dir), keep_default_na=False, na_values=[""])
+    rules = list((info.get("gates") or {}).get("rules") or [])
+    gates = {"rules": rules, "violations": check_gates(metrics, rules) if rules else []}
+    analysis = info.get("analysis") if isinstance(info.get("analysis"), dict) else {}
+    reference = analysis.get("reference_model") or min(map(str, metrics["model"].unique()))
+    return gates, {"reference_model": str(reference), "p_adjust": str(analysis.get("p_adjust", "holm"))}
+
+
+def refresh_report(folder) -> list[Path]:
+    """Re-render the report.html files that show a comparison just written into ``folder``.
 
     A run's report shows the ``compare.csv`` of the run folder and of its direct subfolders, so
-    the report is ``folder``'s own, else its parent's; only a folder that already holds a
-    report.html and a metrics file is touched (the analysis is not recomputed). Returns the
-    report's path, or None when neither folder holds one.
+    these are ``folder``'s own report and its parent's; only a folder that already holds a
+    report.html and a metrics file is touched. The analysis is not recomputed; the gates and the
+    reference model are what ``audit report`` would show (:func:`_report_inputs`). Returns the
+    reports written.
     """
     from audit.report.html import write_report
 
     folder = Path(folder)
+    written = []
     for run_dir in (folder, folder.parent):
         if (run_dir / "report.html").is_file() and metrics_file(run_dir) is not None:
-            return write_report(run_dir)
-    return None
+            gates, analysis = _report_inputs(run_dir)
+            written.append(write_report(run_dir, gates=gates, analysis=analysis))
+    return written

@@ -62,13 +62,17 @@ def test_compare(run_dir, tmp_path, capsys):
 
 
 def test_compare_into_a_run_shows_in_its_report(tmp_path, capsys):
-    """A comparison written into a run (or a subfolder of it) appears in that run's report.html
-    at once; before, the report showed it only after `audit report` recomputed the whole run."""
+    """A comparison written into a run (a subfolder of it, or the run itself by default) appears
+    in that run's report.html at once, which is then the report `audit report` would write: the
+    same gates (recomputed from run.json's rules, not its stale violations) and the same
+    reference model (run.json names none here). Before, the report showed a comparison only
+    after `audit report` recomputed the whole run."""
     run = tmp_path / "run"
     run.mkdir()
     make_predictions(seed=5, utt_per_spk=4).to_csv(run / "predictions.csv", index=False)
     (run / "run.json").write_text(json.dumps({"scenario": {"name": "noise", "groups": ["gender"],
-                                                           "bootstrap": {"n_boot": 5}}, "seed": 1}))
+                                                           "bootstrap": {"n_boot": 5}}, "seed": 1,
+                                              "gates": {"rules": ["ua_drop>1"], "violations": []}}))
     assert _audit(capsys, "report", str(run))[0] == 0
     metrics = (run / "metrics.csv").read_bytes()
     assert "id='comparisons'" not in (run / "report.html").read_text()
@@ -78,11 +82,32 @@ def test_compare_into_a_run_shows_in_its_report(tmp_path, capsys):
     assert f"Updated {run / 'report.html'}" in out
     html = (run / "report.html").read_text()
     assert "id='comparisons'" in html and "prop against base, UA, paired over" in html
+    assert "ua_drop&gt;1" in html and "(the reference)" in html
     assert (run / "metrics.csv").read_bytes() == metrics  # the analysis is not recomputed
-    elsewhere = tmp_path / "elsewhere"
+    assert _audit(capsys, "report", str(run))[0] == 0
+    assert (run / "report.html").read_text() == html  # what `audit report` writes
+    code, out, err = _audit(capsys, "compare", str(run), str(run), "--model-a", "prop", "--model-b", "base")
+    assert code == 0, err
+    assert f"Updated {run / 'report.html'}" in out  # the default folder: RUN_B itself
+    assert "base against prop, UA" in (run / "report.html").read_text()
     code, out, _ = _audit(capsys, "compare", str(run), str(run), "--model-a", "base", "--model-b", "prop",
-                          "--out", str(elsewhere))
-    assert code == 0 and "Updated" not in out and not (elsewhere / "report.html").exists()
+                          "--out", str(tmp_path / "elsewhere"))
+    assert code == 0 and "Updated" not in out
+
+
+def test_compare_warns_when_the_report_beside_it_cannot_be_rendered(tmp_path, capsys):
+    """The comparison is the command's job: a report that cannot be re-rendered (here run.json
+    is broken after the run was reported) gets a one-line warning, not a failed exit."""
+    run = tmp_path / "run"
+    run.mkdir()
+    make_predictions(seed=6, utt_per_spk=4).to_csv(run / "predictions.csv", index=False)
+    (run / "run.json").write_text(json.dumps({"scenario": {"name": "noise", "bootstrap": {"n_boot": 5}}}))
+    assert _audit(capsys, "report", str(run))[0] == 0
+    (run / "run.json").write_text("{not json")
+    code, out, err = _audit(capsys, "compare", str(run), str(run), "--model-a", "base", "--model-b", "prop",
+                            "--out", str(run / "cmp"))
+    assert code == 0 and (run / "cmp" / "compare.csv").is_file() and "Updated" not in out
+    assert err.startswith("warning: the comparison is written") and "run.json" in err and err.count("\n") == 1
 
 
 def test_analysis_settings_from_run_json():
