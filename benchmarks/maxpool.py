@@ -15,8 +15,8 @@ the median of ``--repeats``:
    with a channels-last pool (the fast path before 2026-12-07) and with ``MaxPool2x2`` (same
    weights), and whether the logits are bit-identical.
 
-Batch 48 is a training batch of 32 plus AAM's extra half; prediction batches are larger. The
-figures depend on the CPU's kernel level (printed).
+Batch 48 is a training batch of 32 plus AAM's extra half; prediction on the CPU forwards 32
+segments at a time (``--batch 32``). The figures depend on the CPU's kernel level (printed).
 """
 
 from __future__ import annotations

