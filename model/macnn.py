@@ -71,12 +71,12 @@ class MaxPool2x2(nn.MaxPool2d):
     strided views, an odd last row or column dropped as the pool drops it), on the CPU and with
     the pool's own settings only. Max-pooling picks values, so the output is ATen's pool bit for
     bit (tested) but for two things no later layer can tell apart: a window holding a NaN gives
-    a NaN, not necessarily of the same bits, and where +0 and -0 tie the other zero may come out. ``benchmarks/maxpool.py``,
-    1 thread, AVX512-BF16 EPYC, at the audit's batch of 32 segments: the Conv2 map's pool 5.6 ms
-    against 20.3 ms for ATen's channels-last kernel with its layout copies (the fast path before)
-    and 40.4 ms NCHW; a whole no-grad ``macnn_icasa`` forward 174 against 186 and 220 ms (AVX2
-    kernels: 243, 254, 288 ms); at batch 64, 345 against 378 and 437 ms. With autograd the NCHW
-    kernel stays (its gradient's tie rule)."""
+    a NaN, not necessarily of the same bits, and where +0 and -0 tie the other zero may come
+    out. ``benchmarks/maxpool.py``, 1 thread, AVX512-BF16 EPYC, at the audit's batch of 32
+    segments: the Conv2 map's pool 5.6 ms against 20.3 ms for ATen's channels-last kernel with
+    its layout copies (the fast path before) and 40.4 ms NCHW; a whole no-grad ``macnn_icasa``
+    forward 174 against 186 and 220 ms (AVX2 kernels: 243, 254, 288 ms); at batch 64, 345
+    against 378 and 437 ms. With autograd the NCHW kernel stays (its gradient's tie rule)."""
 
     def __init__(self) -> None:
         super().__init__(2)

@@ -51,7 +51,7 @@ def rebuild_report(run_dir, *, n_boot: int | None = None, seed: int | None = Non
     Also rewrites findings.csv, confusion_drift.csv, class_flip_rates.csv, fold_models.csv
     (cross-corpus fold folders) and summary.md.
     """
-    from audit.analysis import check_gates, run_analysis, write_analysis
+    from audit.analysis import run_analysis, write_analysis
     from audit.report.html import classes_of, write_report
     from audit.report.summary import write_summary
     from audit.report.foldmodels import write_fold_models
@@ -61,14 +61,8 @@ def rebuild_report(run_dir, *, n_boot: int | None = None, seed: int | None = Non
     pred_path = predictions_file(run_dir)
     if pred_path is None:
         raise AuditError(f"{run_dir}: no predictions.csv (is this a run directory?)")
-    info_path = run_dir / "run.json"
-    info = {}
-    if info_path.is_file():
-        try:
-            info = json.loads(info_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise AuditError(f"{info_path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    else:
+    info = _run_info(run_dir)
+    if not (run_dir / "run.json").is_file():
         log.warning("%s: no run.json; using default analysis settings", run_dir)
     predictions = pd.read_csv(pred_path, keep_default_na=False, na_values=[""])
     settings = analysis_settings(info)
@@ -86,9 +80,8 @@ def rebuild_report(run_dir, *, n_boot: int | None = None, seed: int | None = Non
         (run_dir / METRICS_GZ).unlink()  # stale beside the plain one just written
     tables = write_tables(run_dir, metrics, predictions)
     write_fold_models(run_dir, metrics, info.get("evaluation"))
-    rules = list((info.get("gates") or {}).get("rules") or [])
-    violations = check_gates(metrics, rules) if rules else []
-    gates = {"rules": rules, "violations": violations}
+    gates = _gates(info, metrics)
+    violations = gates["violations"]
     used = {"reference_model": analysis.reference, "p_adjust": analysis.p_adjust}
     summary = write_summary(run_dir, gates=gates, analysis=used)
     report = write_report(run_dir, gates=gates, analysis=used)
@@ -96,24 +89,35 @@ def rebuild_report(run_dir, *, n_boot: int | None = None, seed: int | None = Non
             "violations": violations, "warnings": list(metrics.attrs.get("warnings", []))}
 
 
+def _run_info(run_dir: Path) -> dict:
+    """run.json of ``run_dir`` ({} when absent); a one-line error when it is not JSON."""
+    info_path = run_dir / "run.json"
+    if not info_path.is_file():
+        return {}
+    try:
+        return json.loads(info_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise AuditError(f"{info_path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def _gates(info: dict, metrics: pd.DataFrame) -> dict:
+    """run.json's gate rules and their violations in ``metrics``, recomputed."""
+    from audit.analysis import check_gates
+
+    rules = list((info.get("gates") or {}).get("rules") or [])
+    return {"rules": rules, "violations": check_gates(metrics, rules) if rules else []}
+
+
 def _report_inputs(run_dir: Path) -> tuple[dict, dict]:
     """The gates and analysis settings ``audit report`` would pass to the report, without
     recomputing the analysis: the violations of run.json's gate rules in the stored metrics,
     run.json's reference model else the first model in sorted order (``run_analysis``'s
-    default), and its p-value adjustment."""
-    from audit.analysis import check_gates
-
-    info_path = run_dir / "run.json"
-    try:
-        info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
-    except json.JSONDecodeError as exc:
-        raise AuditError(f"{info_path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    default), and its p-value adjustment (both as :func:`analysis_settings` reads them)."""
+    info = _run_info(run_dir)
     metrics = pd.read_csv(metrics_file(run_dir), keep_default_na=False, na_values=[""])
-    rules = list((info.get("gates") or {}).get("rules") or [])
-    gates = {"rules": rules, "violations": check_gates(metrics, rules) if rules else []}
-    analysis = info.get("analysis") if isinstance(info.get("analysis"), dict) else {}
-    reference = analysis.get("reference_model") or min(map(str, metrics["model"].unique()))
-    return gates, {"reference_model": str(reference), "p_adjust": str(analysis.get("p_adjust", "holm"))}
+    settings = analysis_settings(info)
+    reference = settings.get("reference_model") or min(map(str, metrics["model"].unique()))
+    return _gates(info, metrics), {"reference_model": reference, "p_adjust": settings["p_adjust"]}
 
 
 def refresh_report(folder) -> list[Path]:
