@@ -35,7 +35,7 @@ _SOURCES = {
     **dict.fromkeys(["mdg_factor", "minimum_detectable", "replicate_se", "t_interval", "t_test"], "inference"),
     **dict.fromkeys(["FAIRNESS_METRICS", "fairness_frame"], "fairness"),
     **dict.fromkeys(["Rule", "check_gates", "parse_rule"], "gates"),
-    **dict.fromkeys(["analyse", "analyse_with_replicates", "evaluate_stats"], "rows"),
+    **dict.fromkeys(["analyse", "analyse_with_replicates", "default_reference", "evaluate_stats"], "rows"),
     **dict.fromkeys(["COLUMNS", "PERCENT_METRICS", "metric_bounds", "write_metrics"], "tidy"),
     **dict.fromkeys(["Analysis", "run_analysis", "write_analysis"], "suite"),
     **dict.fromkeys(["FINDING_COLUMNS", "findings_frame", "write_findings"], "findings"),

@@ -33,7 +33,7 @@ from audit.analysis.tidy import GAP_OF as _GAP_OF
 from audit.analysis.tidy import ONE_CLASS as _ONE_CLASS
 from audit.analysis.tidy import PAIRED_METRICS as _PAIRED
 
-__all__ = ["analyse", "analyse_with_replicates", "evaluate_stats"]
+__all__ = ["analyse", "analyse_with_replicates", "evaluate_stats", "default_reference"]
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ def _analyse(predictions, *, scenario, classes, groups, intersections, n_boot, s
                 store.keep(model, condition, (), "all", *gaps, df)
         rows.extend(emit.rows)
     models = sorted(map(str, pd.unique(data.frame["model"])))  # sorted: rows independent of row order
-    reference = models[0] if reference_model is None else str(reference_model)
+    reference = default_reference(models) if reference_model is None else str(reference_model)
     if reference not in models:
         raise AuditError(f"analysis: reference model '{reference}' is not in the predictions "
                          f"(models: {', '.join(map(str, models))})")
@@ -218,6 +218,12 @@ def _analyse(predictions, *, scenario, classes, groups, intersections, n_boot, s
         log.warning(w)
     store.reference = reference
     return tidy_frame(rows, clean, warnings_out), store
+
+
+def default_reference(models) -> str:
+    """The reference model of the robustness score when none is named: the first name in sorted
+    order (so that it does not depend on the order of the predictions' rows)."""
+    return min(map(str, models))
 
 
 def _flag(block, n, df, label, min_group_speakers, n_boot, flagged, warnings_out) -> None:

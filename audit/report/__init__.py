@@ -13,8 +13,8 @@ from audit.report.tables import condition_kind, write_tables
 from audit.report.training_plot import plot_training_curves, read_training_logs, training_sources
 from audit.report.quality import mos_table, write_mos_outputs
 
-__all__ = ["write_report", "rebuild_report", "refresh_report", "analysis_settings", "plot_snr_curves", "plot_confusions",
-           "plot_reliability", "plot_drift", "plot_interaction", "write_tables", "condition_kind",
+__all__ = ["write_report", "rebuild_report", "refresh_report", "analysis_settings", "plot_snr_curves",
+           "plot_confusions", "plot_reliability", "plot_drift", "plot_interaction", "write_tables", "condition_kind",
            "Summary", "build_summary", "summary_html", "write_summary", "model_card", "write_card",
            "plot_training_curves", "read_training_logs", "training_sources", "mos_table",
            "write_mos_outputs", "fold_model_table", "fold_model_sentences", "write_fold_models"]

@@ -111,12 +111,14 @@ def _gates(info: dict, metrics: pd.DataFrame) -> dict:
 def _report_inputs(run_dir: Path) -> tuple[dict, dict]:
     """The gates and analysis settings ``audit report`` would pass to the report, without
     recomputing the analysis: the violations of run.json's gate rules in the stored metrics,
-    run.json's reference model else the first model in sorted order (``run_analysis``'s
-    default), and its p-value adjustment (both as :func:`analysis_settings` reads them)."""
+    run.json's reference model else the analysis's default, and its p-value adjustment (both as
+    :func:`analysis_settings` reads them)."""
+    from audit.analysis import default_reference
+
     info = _run_info(run_dir)
     metrics = pd.read_csv(metrics_file(run_dir), keep_default_na=False, na_values=[""])
     settings = analysis_settings(info)
-    reference = settings.get("reference_model") or min(map(str, metrics["model"].unique()))
+    reference = settings.get("reference_model") or default_reference(metrics["model"].unique())
     return _gates(info, metrics), {"reference_model": reference, "p_adjust": settings["p_adjust"]}
 
 

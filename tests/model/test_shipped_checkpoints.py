@@ -6,6 +6,7 @@ the committed audit predictions are reproduced from them."""
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from pathlib import Path
 
@@ -32,8 +33,8 @@ SMILE_SIDECARS = [p for p in _ALL if p not in NETWORKS]
 # the paper's protocol, and the networks trained with another recipe (audit train --recipe)
 SIDECARS = [p for p in NETWORKS if json.loads(p.read_text())["train_config"].get("recipe", "paper") == "paper"]
 RECIPE_SIDECARS = [p for p in NETWORKS if p not in SIDECARS]
-# committed fp32 audits (their run.json), searched for the shipped checkpoints by weight hash
-RUN_FILES = sorted((_REPO / "results").glob("**/run.json"))
+# committed audits (their run.json, read once), searched for the shipped checkpoints by weight hash
+RUN_DOCS = [(p, json.loads(p.read_text())) for p in sorted((_REPO / "results").glob("**/run.json"))]
 
 
 def _test_actors(k: int) -> set[str]:
@@ -198,6 +199,7 @@ def test_seed_ensembles_name_their_shipped_members(ensemble):
     assert doc["training_speakers"] == sorted({s for m in metas for s in m["training_speakers"]})
 
 
+@functools.lru_cache(maxsize=None)  # each run is read once for all the checkpoints it audited
 def _committed_predictions(run: Path) -> pd.DataFrame:
     for name in ("predictions.csv", "predictions.csv.gz"):
         if (run / name).exists():
@@ -205,13 +207,12 @@ def _committed_predictions(run: Path) -> pd.DataFrame:
     raise AssertionError(f"{run}: a committed run.json without its predictions")
 
 
-def _fold0_references(sha256: str) -> list[tuple[Path, pd.DataFrame]]:
-    """``(run folder, clean fold-0 predictions)`` of every committed fp32 audit whose fold-0
-    checkpoint has these weights (by hash, not by name: the reproducibility runs name retrained
-    seeds ``macnn``); runs of other folds only are left out."""
+def _fold0_references(sha256: str) -> list[tuple[Path, dict, pd.DataFrame]]:
+    """``(run folder, its run.json's device, clean fold-0 predictions)`` of every committed fp32
+    audit whose fold-0 checkpoint has these weights (by hash, not by name: the reproducibility runs
+    name retrained seeds ``macnn``); runs of other folds only are left out."""
     found = []
-    for path in RUN_FILES:
-        doc = json.loads(path.read_text())
+    for path, doc in RUN_DOCS:
         if doc.get("precision", "fp32") != "fp32":
             continue
         for m in doc.get("models", []):
@@ -220,7 +221,7 @@ def _fold0_references(sha256: str) -> list[tuple[Path, pd.DataFrame]]:
             rows = _committed_predictions(path.parent)
             ref = rows[(rows["model"] == m["name"]) & (rows["condition"] == "clean") & (rows["fold"] == 0)]
             if not ref.empty:
-                found.append((path.parent, ref))
+                found.append((path.parent, doc["device"], ref))
     return found
 
 
@@ -264,11 +265,10 @@ def test_fold0_reproduces_its_held_out_accuracy_and_the_committed_audit(model_di
     cols = [f"p_{c}" for c in CLASSES]
     a = ours.sort_values("utt_id")[["utt_id", "prediction", *cols]].reset_index(drop=True)
     compared = 0
-    for run, ref in _fold0_references(meta["weights_sha256"]):
+    for run, made_on, ref in _fold0_references(meta["weights_sha256"]):
         b = ref.sort_values("utt_id")[["utt_id", "prediction", *cols]].reset_index(drop=True)
         assert a["utt_id"].tolist() == b["utt_id"].tolist(), run
         assert a["prediction"].tolist() == b["prediction"].tolist(), run
-        made_on = json.loads((run / "run.json").read_text())["device"]
         if (made_on["cpu_capability"], made_on.get("cpu")) == (torch.backends.cpu.get_cpu_capability(), cpu_name()):
             np.testing.assert_array_equal(a[cols].to_numpy(), b[cols].to_numpy(), err_msg=str(run))
         else:  # other fp32 kernels (AVX2 vs AVX512), or a run that predates the `cpu` field:
