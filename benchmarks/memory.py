@@ -24,6 +24,13 @@ workers would be other processes with their own torch). The model is one untrain
 
 Prints one JSON line per run and a Markdown table at the end; ``--rss-every S`` adds the
 resident memory sampled every S seconds to each JSON line (how memory moves through a run).
+
+``--jobs N`` (N > 1) runs each audit with ``audit run --jobs N``: N forked processes evaluate
+batches beside the driver, and ``/usr/bin/time`` reports only the largest single process. The
+whole process tree is then sampled every ``--tree-every`` seconds (default 2): the peak of its
+summed proportional set size (``Pss`` of ``/proc/PID/smaps_rollup``: pages shared between the
+driver and its forked jobs counted once in all) and of its summed resident sizes (shared pages
+counted in every process, an upper bound).
 Say the machine and its load (``uptime``) with the figures: memory does not depend on load,
 times do.
 """
@@ -100,17 +107,20 @@ def _with_long(base: Path, dest: Path, minutes: float) -> Path:
 
 
 def _run(tag: str, manifest: Path, model: str, work: Path, conditions: list[str],
-         every_s: float = 0.0) -> dict:
+         every_s: float = 0.0, jobs: int = 1, tree_every_s: float = 2.0) -> dict:
     out = work / "runs" / tag
     cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "audit", "run", "--data", str(manifest),
            "--models", model, "--out", str(out), "--no-cache", "--workers", "1",
-           "--device", "cpu", "--n-boot", "10", "--no-report", "--seed", "1"]
+           "--device", "cpu", "--n-boot", "10", "--no-report", "--seed", "1", "--jobs", str(jobs)]
     for c in conditions:
         cmd += ["--condition", c]
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as err:  # a file, not a pipe: a full pipe would stall the audit
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, text=True, cwd=_REPO)
-        series = _sample_rss(proc, every_s) if every_s else []
+        if jobs > 1:
+            series, tree = [], _sample_tree(proc, tree_every_s)
+        else:
+            series, tree = (_sample_rss(proc, every_s) if every_s else []), []
         proc.wait()
         err.seek(0)
         stderr = err.read()
@@ -120,8 +130,13 @@ def _run(tag: str, manifest: Path, model: str, work: Path, conditions: list[str]
     peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr).group(1))
     info = json.loads((out / "run.json").read_text())
     row = {"run": tag, "utterances": info["data"]["n_utterances"], "conditions": ["clean", *conditions],
-           "peak_rss_mib": round(peak_kb / 1024, 1), "wall_s": round(wall, 1),
+           "jobs": jobs, "peak_rss_mib": round(peak_kb / 1024, 1), "wall_s": round(wall, 1),
            "evaluate_s": info["timings_s"]["evaluate"], "load_avg_1min": os.getloadavg()[0]}
+    if tree:
+        row.update(tree_every_s=tree_every_s, samples=len(tree),
+                   peak_pss_sum_mib=round(max(t[0] for t in tree) / 1024, 1),
+                   peak_rss_sum_mib=round(max(t[1] for t in tree) / 1024, 1),
+                   max_processes=max(t[2] for t in tree))
     if series:
         row["rss_mib_every_s"] = every_s
         row["rss_mib"] = series
@@ -142,8 +157,62 @@ def _sample_rss(proc: subprocess.Popen, every_s: float) -> list[int]:
                 series.append(int(rss.group(1)) // 1024)
         except OSError:
             pass
-        time.sleep(every_s)
+        _wait(proc, every_s)
     return series
+
+
+def _descendants(root: int) -> list[int]:
+    """``root`` and every process below it (parents read from ``/proc/PID/stat``)."""
+    parent = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            parent[int(d.name)] = int(stat[stat.rindex(")") + 2:].split()[1])  # field 4, after "comm"
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += [c for c, p in parent.items() if p == pid]
+    return found
+
+
+def _tree_memory(root: int) -> tuple[int, int, int] | None:
+    """``(summed Pss kB, summed Rss kB, processes)`` of ``root``'s process tree, or None when
+    none of it could be read (it has exited)."""
+    pss = rss = n = 0
+    for pid in _descendants(root):
+        try:
+            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        p = re.search(r"^Pss:\s+(\d+) kB", text, re.M)
+        r = re.search(r"^Rss:\s+(\d+) kB", text, re.M)
+        if p and r:
+            pss, rss, n = pss + int(p.group(1)), rss + int(r.group(1)), n + 1
+    return (pss, rss, n) if n else None
+
+
+def _sample_tree(proc: subprocess.Popen, every_s: float) -> list[tuple[int, int, int]]:
+    """:func:`_tree_memory` of ``proc``'s tree every ``every_s`` seconds until it exits."""
+    series = []
+    while proc.poll() is None:
+        sample = _tree_memory(proc.pid)
+        if sample:
+            series.append(sample)
+        _wait(proc, every_s)
+    return series
+
+
+def _wait(proc: subprocess.Popen, seconds: float) -> None:
+    """Sleep ``seconds`` or until ``proc`` exits, whichever comes first (so that a run's wall
+    time is not rounded up to the sampling interval)."""
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 def main() -> None:
@@ -158,10 +227,14 @@ def main() -> None:
     ap.add_argument("--odd-conditions", nargs="*", default=["awgn:snr_db=10", "mp3:bitrate_kbps=128"])
     ap.add_argument("--rss-every", type=float, default=0.0, metavar="S",
                     help="also sample the audit's resident memory every S seconds (the JSON lines)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="audit run --jobs N; N > 1 also samples the process tree's summed memory")
+    ap.add_argument("--tree-every", type=float, default=2.0, metavar="S",
+                    help="with --jobs N > 1: seconds between samples of the process tree")
     ap.add_argument("--work", default=None, help="scratch folder (default: a temp folder); kept")
     args = ap.parse_args()
     only = set(args.only or ["scale", "long", "odd"])
-    work = Path(args.work or tempfile.mkdtemp(prefix="audit-mem-"))
+    work = Path(args.work or tempfile.mkdtemp(prefix="audit-mem-")).resolve()  # the audits run in the repo
     work.mkdir(parents=True, exist_ok=True)
     classes = ["angry", "happy", "neutral", "sad"]
     model = _model(work, classes)
@@ -171,22 +244,26 @@ def main() -> None:
     if "scale" in only:
         for k in args.scales:
             m = base if k == 1 else _synth(work / f"synth_x{k}", 3 * k)
-            rows.append(_run(f"scale_x{k}", m, model, work, args.conditions, args.rss_every))
+            rows.append(_run(f"scale_x{k}", m, model, work, args.conditions, args.rss_every,
+                             args.jobs, args.tree_every))
     if "long" in only:
         for minutes in args.long_minutes:
             rows.append(_run(f"long_{minutes:g}min", _with_long(base, work / "long", minutes),
-                             model, work, args.long_conditions, args.rss_every))
+                             model, work, args.long_conditions, args.rss_every, args.jobs,
+                             args.tree_every))
     if "odd" in only:
         per_emotion = -(-args.odd_files // (8 * 4))
         m = _synth(work / "synth_24414", per_emotion, sample_rate=24414)
         rows.append(_run(f"odd_24414Hz_{per_emotion * 32}files", m, model, work, args.odd_conditions,
-                         args.rss_every))
+                         args.rss_every, args.jobs, args.tree_every))
     print(f"\n(work folder: {work}; {os.cpu_count()} CPUs; load average now {os.getloadavg()[0]:.1f})")
-    print("| run | utterances | conditions | peak RSS (MiB) | evaluate (s) | load (1 min) |")
-    print("|---|---|---|---|---|---|")
+    print("| run | utterances | conditions | jobs | peak RSS (MiB) | tree Pss / Rss (MiB) | evaluate (s) "
+          "| load (1 min) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['run']} | {r['utterances']} | {len(r['conditions'])} | {r['peak_rss_mib']:,.0f} | "
-              f"{r['evaluate_s']:.0f} | {r['load_avg_1min']:.1f} |")
+        tree = f"{r['peak_pss_sum_mib']:,.0f} / {r['peak_rss_sum_mib']:,.0f}" if "samples" in r else "-"
+        print(f"| {r['run']} | {r['utterances']} | {len(r['conditions'])} | {r['jobs']} | "
+              f"{r['peak_rss_mib']:,.0f} | {tree} | {r['evaluate_s']:.0f} | {r['load_avg_1min']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,22 @@ __all__ = ["GreedyCommand", "engine_options", "print_summary", "summary_lines", 
 _NUMBER = re.compile(r"^-?\d+(\.\d*)?([eE]-?\d+)?$")
 
 
+class _JobsType(click.ParamType):
+    """``--jobs``: a whole number >= 1 or ``auto``."""
+
+    name = "N|auto"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int | str:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+        text = str(value).strip().lower()
+        if text == "auto":
+            return "auto"
+        if text.isdigit() and int(text) >= 1:
+            return int(text)
+        self.fail(f"{value!r}: expected a whole number >= 1 or 'auto'", param, ctx)
+
+
 class GreedyCommand(click.Command):
     """Let ``--snr 0 10 20`` mean ``--snr 0 --snr 10 --snr 20`` for the options in ``greedy``.
 
@@ -62,10 +78,11 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--device", default=None, help="auto | cpu | cuda | cuda:N (default: root --device)."),
         click.option("--workers", type=int, default=None,
                      help="CPU processes for MP3 and reverb (default: CPU count)."),
-        click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+        click.option("--jobs", type=_JobsType(), default="auto", show_default=True, metavar="N|auto",
                      help="Batches evaluated at once, each in its own CPU process with one torch "
                           "thread (decode, perturb, features and forward; results do not depend "
-                          "on it). 2 on 2 cores: see benchmarks/README.md."),
+                          "on it). auto: one per usable core, at most 8 and one per 4 batches; "
+                          "1 on CUDA, with Ray or off Linux (benchmarks/README.md)."),
         click.option("--batch-size", type=int, default=64, show_default=True,
                      help="Utterances decoded per step (memory only; results do not depend on it)."),
         click.option("--max-audio-s", type=click.FloatRange(min=0, min_open=True), default=600.0,

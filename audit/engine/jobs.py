@@ -19,12 +19,21 @@ Workers are forked from the driver, so they inherit its loaded models (label-map
 cross-corpus evaluations included) without reloading or pickling them; each sets one torch
 thread before any work, as torch's data-loader workers do after a fork. Hence: CPU only (CUDA
 cannot be forked), and only where ``fork`` exists (Linux, macOS).
+
+``jobs="auto"`` (the CLI's default) picks the count: one job per usable core, at most
+:data:`MAX_AUTO_JOBS` (each job adds its own memory: about a quarter of a GB with one small
+model), and at most one per :data:`BATCHES_PER_JOB` batches, so that a small audit stays in one
+process (each forked job pays its own first-call costs: two jobs were slower than one process
+at 2 batches and faster from about 6 on; benchmarks/README.md, "Memory"); and 1 wherever jobs
+would not be safe or useful: a Ray executor, a CUDA device, a platform other than Linux
+(forking a process that has loaded torch is not safe on macOS).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -36,7 +45,14 @@ import numpy as np
 from audit.engine._lifeline import exit_with_driver
 from audit.errors import AuditError
 
-__all__ = ["check_jobs", "run_batches_in_jobs"]
+__all__ = ["AUTO", "BATCHES_PER_JOB", "MAX_AUTO_JOBS", "check_jobs", "resolve_jobs", "run_batches_in_jobs",
+           "usable_cores"]
+
+AUTO = "auto"
+# Batches each automatic job must have at least (see the module's docstring).
+BATCHES_PER_JOB = 4
+# The most jobs "auto" starts, however many cores (more: --jobs N).
+MAX_AUTO_JOBS = 8
 
 # What every worker inherits through the fork: {"batches", "compute", "seed", "device"}.
 _STATE: dict[str, Any] = {}
@@ -44,14 +60,37 @@ _STATE: dict[str, Any] = {}
 _RENDERER: list[Any] = []
 
 
-def check_jobs(jobs: int, *, device: str, executor: Any = None) -> int:
-    """``jobs`` as an int >= 1, or one clear :class:`AuditError` line saying why not."""
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity; else the CPU count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_jobs(jobs: int | str | None, *, device: str, executor: Any = None, n_batches: int) -> int:
+    """The job count an evaluation of ``n_batches`` batches runs with: ``jobs`` checked
+    (:func:`check_jobs`), or for ``"auto"`` (or None) one per usable core, at most
+    :data:`MAX_AUTO_JOBS` and one per :data:`BATCHES_PER_JOB` batches, and 1 for a Ray executor, CUDA or a platform other than
+    Linux. Never more jobs than batches (a job without a batch would be forked for nothing)."""
+    if jobs is None or str(jobs).strip().lower() == AUTO:
+        if executor is not None or str(device).startswith("cuda") or not sys.platform.startswith("linux"):
+            return 1
+        return max(1, min(usable_cores(), MAX_AUTO_JOBS, n_batches // BATCHES_PER_JOB))
+    return max(1, min(int(check_jobs(jobs, device=device, executor=executor)), n_batches))
+
+
+def check_jobs(jobs: int | str, *, device: str, executor: Any = None) -> int | str:
+    """``jobs`` as an int >= 1, ``"auto"`` as itself (:func:`resolve_jobs` decides it once the
+    batches are known), or one clear :class:`AuditError` line saying why not."""
+    if isinstance(jobs, str) and jobs.strip().lower() == AUTO:
+        return AUTO
     try:
         jobs = int(jobs)
     except (TypeError, ValueError):
-        raise AuditError(f"--jobs {jobs!r}: expected a whole number >= 1") from None
+        raise AuditError(f"--jobs {jobs!r}: expected a whole number >= 1 or 'auto'") from None
     if jobs < 1:
-        raise AuditError(f"--jobs {jobs}: expected a whole number >= 1")
+        raise AuditError(f"--jobs {jobs}: expected a whole number >= 1 or 'auto'")
     if jobs == 1:
         return 1
     if executor is not None:

@@ -24,7 +24,7 @@ from audit.engine._progress import progress_bar
 from audit.engine.cache import MemoryCache, audio_key, entry_key
 from audit.engine.chunks import MAX_AUDIO_S, chunk_suffix, compute_pieces, is_chunked
 from audit.engine.conditions import Renderer, cache_condition, parse_conditions
-from audit.engine.jobs import check_jobs, run_batches_in_jobs
+from audit.engine.jobs import check_jobs, resolve_jobs, run_batches_in_jobs
 from audit.engine.tasks import run_planned_tasks
 from audit.errors import AuditError
 from audit.models import ModelSet, Predictor, check_classes, feature_key
@@ -129,7 +129,7 @@ def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions:
              seed: int, batch_size: int = 64, workers: int = 1, device: str = "cpu",
              cache: MemoryCache | None = None, problems: Any = None, progress: bool = False,
              after_batch: Callable[[int], None] | None = None,
-             executor: Any = None, max_audio_s: float = MAX_AUDIO_S, jobs: int = 1) -> pd.DataFrame:
+             executor: Any = None, max_audio_s: float = MAX_AUDIO_S, jobs: int | str = 1) -> pd.DataFrame:
     """Predict every utterance under every condition with every model.
 
     Parameters
@@ -149,7 +149,8 @@ def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions:
     max_audio_s : seconds of audio decoded and held at once (memory), not a parameter of the
         results; a recording longer than ``audit.engine.chunks.CHUNK_S`` is scored in chunks.
     jobs : batches evaluated at once in forked CPU processes of one torch thread each
-        (:mod:`audit.engine.jobs`); not a parameter of the results.
+        (:mod:`audit.engine.jobs`; ``"auto"``: :func:`~audit.engine.jobs.resolve_jobs`); not a
+        parameter of the results. The count used is the frame's ``attrs["jobs"]``.
 
     Returns
     -------
@@ -163,7 +164,7 @@ def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions:
         raise AuditError(f"--batch-size must be >= 1, got {batch_size}")
     if not max_audio_s > 0:
         raise AuditError(f"--max-audio-s must be > 0, got {max_audio_s}")
-    jobs = check_jobs(jobs, device=device, executor=executor)
+    check_jobs(jobs, device=device, executor=executor)  # a bad value fails before any audio
     store = _Store(cache if cache is not None else MemoryCache(),
                    problems if problems is not None else ProblemLog())
     classes = _check_inputs(manifest, model_sets)
@@ -205,7 +206,10 @@ def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions:
         run_planned_tasks(executor, batches, model_sets, conds, key, store, seed=seed, device=device,
                           progress=progress, after_batch=after_batch, chunked=chunked,
                           durations=durations, max_audio_s=max_audio_s)
-        return _prediction_frame(df, rows_all, model_sets, conds, classes, key, store.results)
+        out = _prediction_frame(df, rows_all, model_sets, conds, classes, key, store.results)
+        out.attrs["jobs"] = 1  # the cluster's tasks run in parallel instead
+        return out
+    jobs = resolve_jobs(jobs, device=device, executor=executor, n_batches=len(batches))
     bar = progress_bar(progress, len(batches))
 
     def lookup(b: int) -> dict[Slot, str]:
@@ -235,7 +239,9 @@ def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions:
                     compute(batch, todo, renderer=renderer, store=store)
                 done(b)
     bar.close()
-    return _prediction_frame(df, rows_all, model_sets, conds, classes, key, store.results)
+    out = _prediction_frame(df, rows_all, model_sets, conds, classes, key, store.results)
+    out.attrs["jobs"] = jobs
+    return out
 
 
 def _durations(df: pd.DataFrame, akeys: Mapping[str, str]) -> dict[str, float]:

@@ -39,7 +39,7 @@ class RunOptions:
     seed: int | None = None
     device: str = "auto"
     workers: int = 1
-    jobs: int = 1  # batches evaluated at once in forked CPU processes (audit.engine.jobs)
+    jobs: int | str = "auto"  # batches evaluated at once in forked CPU processes (audit.engine.jobs)
     batch_size: int = 64
     max_audio_s: float = 600.0  # seconds of audio decoded at once (audit.engine.chunks)
     cache_dir: Path | None = None  # None: <out>/../.cache, shared by runs under results/

@@ -59,6 +59,7 @@ class RunPlan:
     problems: Any  # audit.data.ProblemLog
     started: str
     timings: dict[str, float] = field(default_factory=dict)
+    jobs: int | None = None  # the evaluation's job processes (--jobs auto resolved), once it ran
 
     @property
     def classes(self) -> list[str]:
@@ -171,6 +172,7 @@ def evaluate_run(plan: RunPlan, cache: Any, *, executor: Any = None, after_batch
                      problems=plan.problems, progress=opts.progress, after_batch=after_batch,
                      executor=executor, jobs=opts.jobs)
     plan.timings["evaluate"] = round(time.perf_counter() - t0, 3)
+    plan.jobs = int(preds.attrs.get("jobs", 1))
     return preds
 
 
@@ -265,7 +267,7 @@ def write_run(plan: RunPlan, result: RunAnalysis, folder: Path, *, cache: Any,
     info["evaluation"] = plan.evaluation.record  # routing per model; label map, dropped classes, removals
     info["condition_sources"] = sources_record(scenario.conditions)  # noise / rir folders
     info["audio_window"] = {"max_audio_s": opts.max_audio_s, "chunk_s": CHUNK_S}
-    info["jobs"] = opts.jobs
+    info["jobs"] = plan.jobs if plan.jobs is not None else opts.jobs
     if mos_info:
         info["mos"] = mos_info
     info["data"]["protocol"] = protocol_record(opts.protocol)

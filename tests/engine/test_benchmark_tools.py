@@ -39,6 +39,27 @@ def test_rss_sampling_follows_the_process_under_time():
     assert 300 <= max(series) < 600
 
 
+@pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="needs /proc/PID/smaps_rollup")
+def test_tree_sampling_counts_forked_shared_pages_once():
+    """memory.py --jobs N sums the process tree: a parent touching 200 MiB that forks a child
+    which only reads them holds about 200 MiB proportional (shared pages split between the
+    two) but about 400 MiB resident summed (counted in each); a child writing its copy
+    would raise both. The tree is found below a wrapper process, as under /usr/bin/time."""
+    code = ("import os, time\n"
+            "b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096])\n"
+            "if os.fork() == 0:\n"
+            "    sum(b[::4096]); time.sleep(3); os._exit(0)\n"
+            "time.sleep(3); os.wait()\n")
+    wrapper = "import subprocess, sys; subprocess.run([sys.executable, '-c', sys.argv[1]], check=True)"
+    proc = subprocess.Popen([sys.executable, "-c", wrapper, code])
+    series = _benchmark("memory")._sample_tree(proc, 0.2)
+    assert proc.returncode == 0 and len(series) >= 5
+    pss, rss, n = max(series, key=lambda t: t[2])  # a sample with the whole tree alive
+    assert n == 3  # wrapper, parent, forked child
+    assert 200 * 1024 <= pss < 300 * 1024, pss
+    assert 400 * 1024 <= rss < 520 * 1024, rss
+
+
 def test_long_recording_is_the_corpus_end_to_end(corpus, tmp_path):
     minutes = 1.5  # 90 s: longer than the 16 utterances together (2.5-4.5 s each), so it wraps round
     out = _benchmark("memory")._with_long(corpus, tmp_path, minutes)

@@ -21,7 +21,8 @@ import pandas as pd
 import pytest
 
 from _engine_helpers import save_untrained, toy_model_source
-from audit.engine.jobs import check_jobs, run_batches_in_jobs
+from audit.engine import jobs as jobs_module
+from audit.engine.jobs import check_jobs, resolve_jobs, run_batches_in_jobs, usable_cores
 from audit.errors import AuditError
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -71,6 +72,12 @@ def runs(tmp_path_factory) -> tuple[Path, Path, Path, int]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, f"the --jobs 2 run failed: {err[-2000:]}"
+    auto = args("auto", 0)
+    del auto[auto.index("--jobs"):auto.index("--jobs") + 2]
+    auto[auto.index("--batch-size") + 1] = "1"  # 9 batches: auto gives min(cores, 9 // 4) jobs
+    done_auto = subprocess.run([sys.executable, "-m", "audit", *auto], env={**env, "JOBS_TEST_PIDS": ""},
+                               cwd=root, capture_output=True, text=True, timeout=600)
+    assert done_auto.returncode == 0, f"the default --jobs run failed: {done_auto.stderr[-2000:]}"
     sys.path.insert(0, str(root))
     try:
         with pytest.raises(SystemExit) as done:
@@ -95,6 +102,19 @@ def test_two_jobs_give_the_bytes_of_one(runs):
         assert (two / name).read_bytes() == (one / name).read_bytes(), f"{name} differs"
 
 
+def test_the_default_jobs_are_automatic_and_change_no_byte(runs):
+    """Without --jobs the count is resolved (one per core, at most one per 4 batches: 9 batches
+    of one utterance give 2 on two or more cores), run.json records the number used, and the
+    CSVs are those of --jobs 1."""
+    _, one, _, _ = runs
+    auto = one.parent / "auto"
+    info = json.loads((auto / "run.json").read_text())
+    assert "--jobs" not in info["command"] and "0" in info["command"]  # (--snr 0 10 kept)
+    assert info["jobs"] == min(usable_cores(), 2)
+    for name in ["predictions.csv", "metrics.csv", "problems.csv"]:
+        assert (auto / name).read_bytes() == (one / name).read_bytes(), f"{name} differs"
+
+
 def test_the_predictions_ran_in_two_other_processes(runs):
     _, _, pids, driver = runs
     calls = {int(p.name): sum(int(n) for n in p.read_text().split()) for p in pids.iterdir()}
@@ -106,6 +126,7 @@ def test_the_predictions_ran_in_two_other_processes(runs):
 def test_check_jobs_refuses_what_cannot_run():
     assert check_jobs(1, device="cuda") == 1  # one job is the plain loop everywhere
     assert check_jobs(2, device="cpu") == 2
+    assert check_jobs("auto", device="cuda") == "auto"  # decided with the batches (resolve_jobs)
     for jobs, kw, words in [(0, {}, ">= 1"), ("x", {}, "whole number"),
                             (2, {"device": "cuda:0"}, "CPU only"),
                             (2, {"executor": object()}, "local executor")]:
@@ -113,10 +134,41 @@ def test_check_jobs_refuses_what_cannot_run():
             check_jobs(jobs, **{"device": "cpu", **kw})
 
 
+def test_auto_jobs_follow_cores_and_batches(monkeypatch):
+    monkeypatch.setattr(jobs_module, "usable_cores", lambda: 2)
+    monkeypatch.setattr(jobs_module.sys, "platform", "linux")
+    for n_batches, want in [(1, 1), (7, 1), (8, 2), (23, 2), (1000, 2)]:
+        assert resolve_jobs("auto", device="cpu", n_batches=n_batches) == want, n_batches
+    assert resolve_jobs(None, device="cpu", n_batches=8) == 2 and resolve_jobs(" AUTO ", device="cpu", n_batches=8) == 2
+    monkeypatch.setattr(jobs_module, "usable_cores", lambda: 16)
+    assert resolve_jobs("auto", device="cpu", n_batches=24) == 6
+    assert resolve_jobs("auto", device="cpu", n_batches=400) == 8  # at most 8 however many cores
+    # one process wherever jobs cannot fork or would not help
+    assert resolve_jobs("auto", device="cuda", n_batches=400) == 1
+    assert resolve_jobs("auto", device="cuda:1", n_batches=400) == 1
+    assert resolve_jobs("auto", device="cpu", executor=object(), n_batches=400) == 1
+    monkeypatch.setattr(jobs_module.sys, "platform", "darwin")
+    assert resolve_jobs("auto", device="cpu", n_batches=400) == 1
+    # an explicit count is kept (never more than the batches) and still checked
+    assert resolve_jobs(3, device="cpu", n_batches=400) == 3
+    assert resolve_jobs(3, device="cpu", n_batches=2) == 2
+    assert resolve_jobs(1, device="cuda", n_batches=400) == 1
+    with pytest.raises(AuditError, match="CPU only"):
+        resolve_jobs(2, device="cuda", n_batches=400)
+
+
+def test_usable_cores_is_this_process_affinity():
+    want = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert usable_cores() == want >= 1
+
+
 def test_cli_refuses_zero_jobs(audit_cli, corpus, fold_models, tmp_path):
     code, _, err = audit_cli("run", "--data", str(corpus), "--models", str(fold_models),
                              "--out", str(tmp_path / "r"), "--jobs", "0", "--no-cache")
     assert code == 2 and "--jobs" in err and "Traceback" not in err
+    code, _, err = audit_cli("run", "--data", str(corpus), "--models", str(fold_models),
+                             "--out", str(tmp_path / "r"), "--jobs", "some", "--no-cache")
+    assert code == 2 and "'some': expected a whole number >= 1 or 'auto'" in err and "Traceback" not in err
 
 
 class _Store:
