@@ -25,12 +25,14 @@ workers would be other processes with their own torch). The model is one untrain
 Prints one JSON line per run and a Markdown table at the end; ``--rss-every S`` adds the
 resident memory sampled every S seconds to each JSON line (how memory moves through a run).
 
-``--jobs N`` (N > 1) runs each audit with ``audit run --jobs N``: N forked processes evaluate
-batches beside the driver, and ``/usr/bin/time`` reports only the largest single process. The
-whole process tree is then sampled every ``--tree-every`` seconds (default 2): the peak of its
-summed proportional set size (``Pss`` of ``/proc/PID/smaps_rollup``: pages shared between the
-driver and its forked jobs counted once in all) and of its summed resident sizes (shared pages
-counted in every process, an upper bound).
+``--jobs N`` runs each audit with ``audit run --jobs N`` (default 1). With N > 1, N forked
+processes evaluate batches beside the driver, and ``/usr/bin/time`` reports only the largest
+single process, so the whole process tree is sampled every ``--tree-every`` seconds (default 2;
+give it with ``--jobs 1`` too, to compare like with like): the peak of its summed proportional
+set size (``Pss`` of ``/proc/PID/smaps_rollup``: pages shared between the driver and its forked
+jobs counted once in all) and of its summed resident sizes (shared pages counted in every
+process, an upper bound).
+
 Say the machine and its load (``uptime``) with the figures: memory does not depend on load,
 times do.
 """
@@ -107,7 +109,7 @@ def _with_long(base: Path, dest: Path, minutes: float) -> Path:
 
 
 def _run(tag: str, manifest: Path, model: str, work: Path, conditions: list[str],
-         every_s: float = 0.0, jobs: int = 1, tree_every_s: float = 2.0) -> dict:
+         every_s: float = 0.0, jobs: int = 1, tree_every_s: float = 0.0) -> dict:
     out = work / "runs" / tag
     cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "audit", "run", "--data", str(manifest),
            "--models", model, "--out", str(out), "--no-cache", "--workers", "1",
@@ -117,7 +119,7 @@ def _run(tag: str, manifest: Path, model: str, work: Path, conditions: list[str]
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as err:  # a file, not a pipe: a full pipe would stall the audit
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, text=True, cwd=_REPO)
-        if jobs > 1:
+        if tree_every_s:
             series, tree = [], _sample_tree(proc, tree_every_s)
         else:
             series, tree = (_sample_rss(proc, every_s) if every_s else []), []
@@ -229,10 +231,13 @@ def main() -> None:
                     help="also sample the audit's resident memory every S seconds (the JSON lines)")
     ap.add_argument("--jobs", type=int, default=1,
                     help="audit run --jobs N; N > 1 also samples the process tree's summed memory")
-    ap.add_argument("--tree-every", type=float, default=2.0, metavar="S",
-                    help="with --jobs N > 1: seconds between samples of the process tree")
+    ap.add_argument("--tree-every", type=float, default=None, metavar="S",
+                    help="seconds between samples of the process tree (default: 2 with --jobs N > 1, "
+                         "else none)")
     ap.add_argument("--work", default=None, help="scratch folder (default: a temp folder); kept")
     args = ap.parse_args()
+    if args.tree_every is None:
+        args.tree_every = 2.0 if args.jobs > 1 else 0.0
     only = set(args.only or ["scale", "long", "odd"])
     work = Path(args.work or tempfile.mkdtemp(prefix="audit-mem-")).resolve()  # the audits run in the repo
     work.mkdir(parents=True, exist_ok=True)
