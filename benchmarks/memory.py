@@ -238,6 +238,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.tree_every is None:
         args.tree_every = 2.0 if args.jobs > 1 else 0.0
+    if args.tree_every and args.rss_every:
+        ap.error("--rss-every samples one process and --tree-every the process tree: give one")
     only = set(args.only or ["scale", "long", "odd"])
     work = Path(args.work or tempfile.mkdtemp(prefix="audit-mem-")).resolve()  # the audits run in the repo
     work.mkdir(parents=True, exist_ok=True)

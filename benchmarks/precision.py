@@ -58,7 +58,8 @@ def scores(metrics) -> dict:
 def _run(precision: str, args: argparse.Namespace, out: Path) -> dict:
     cmd = [sys.executable, "-m", "audit", "run"] + ([args.target] if args.target else [])
     cmd += ["--data", args.data, "--models", *args.models, "--out", str(out), "--no-cache", "--no-report",
-            "--n-boot", str(args.n_boot), "--precision", precision, "--device", "cpu"]
+            "--n-boot", str(args.n_boot), "--precision", precision, "--device", "cpu",
+            "--jobs", "1"]  # one process, as the recorded figures were measured (the default forks jobs)
     for cond in args.condition:
         cmd += ["--condition", cond]
     for fold in args.folds or []:

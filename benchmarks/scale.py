@@ -64,7 +64,8 @@ def _run(work: Path, label: str, manifest: Path, models: list[Path], extra: list
     out = work / "runs" / label
     wall = _audit("run", "noise", "--snr", "10", "--data", str(manifest), "--models",
                   *map(str, models), "--out", str(out), "--no-cache", "--no-report",
-                  "--n-boot", "50", "--batch-size", str(batch_size), "--device", "cpu", *extra,
+                  "--n-boot", "50", "--batch-size", str(batch_size), "--device", "cpu",
+                  "--jobs", "1", *extra,  # the local executor in one process, as recorded
                   env=env)
     info = json.loads((out / "run.json").read_text())
     return {"label": label, "wall_s": round(wall, 2), "evaluate_s": info["timings_s"]["evaluate"],

@@ -25,7 +25,7 @@ class _JobsType(click.ParamType):
         text = str(value).strip().lower()
         if text == "auto":
             return "auto"
-        if text.isdigit() and int(text) >= 1:
+        if text.isascii() and text.isdecimal() and int(text) >= 1:
             return int(text)
         self.fail(f"{value!r}: expected a whole number >= 1 or 'auto'", param, ctx)
 
@@ -77,18 +77,20 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--seed", type=int, default=None, help="Root seed (default: the scenario's, 987654)."),
         click.option("--device", default=None, help="auto | cpu | cuda | cuda:N (default: root --device)."),
         click.option("--workers", type=int, default=None,
-                     help="CPU processes for MP3 and reverb (default: CPU count)."),
+                     help="CPU processes for MP3 and reverb (default: CPU count; in one process "
+                          "only: each --jobs job renders its own batch)."),
         click.option("--jobs", type=_JobsType(), default="auto", show_default=True, metavar="N|auto",
                      help="Batches evaluated at once, each in its own CPU process with one torch "
                           "thread (decode, perturb, features and forward; results do not depend "
                           "on it). auto: one per usable core, at most 8 and one per 4 batches; "
-                          "1 on CUDA, with Ray or off Linux (benchmarks/README.md)."),
+                          "none forked on CUDA, with Ray or off Linux. Each job holds its own "
+                          "batch: memory grows with N (benchmarks/README.md)."),
         click.option("--batch-size", type=int, default=64, show_default=True,
                      help="Utterances decoded per step (memory only; results do not depend on it)."),
         click.option("--max-audio-s", type=click.FloatRange(min=0, min_open=True), default=600.0,
                      show_default=True,
-                     help="Seconds of audio decoded and held at once (memory only; results do not "
-                          "depend on it). Recordings over 60 s are scored in 60 s chunks."),
+                     help="Seconds of audio decoded and held at once, per job (memory only; results "
+                          "do not depend on it). Recordings over 60 s are scored in 60 s chunks."),
         click.option("--classes", default=None,
                      help="Comma-separated class order for TorchScript/ONNX/entry-point models "
                           "(or names for the outputs of hf:/speechbrain: models)."),

@@ -25,8 +25,10 @@ cannot be forked), and only where ``fork`` exists (Linux, macOS).
 model), and at most one per :data:`BATCHES_PER_JOB` batches, so that a small audit stays in one
 process (each forked job pays its own first-call costs: two jobs were slower than one process
 at 2 batches and faster from about 6 on; benchmarks/README.md, "Memory"); and 1 wherever jobs
-would not be safe or useful: a Ray executor, a CUDA device, a platform other than Linux
-(forking a process that has loaded torch is not safe on macOS).
+would not be safe or useful: a Ray executor (its tasks run in parallel already), a CUDA device,
+a platform other than Linux (macOS's system libraries do not promise to work in a forked
+child; an explicit ``--jobs N`` is still tried there). "Usable" cores are the process's CPU
+affinity within its container's CPU limit.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,21 +63,50 @@ _STATE: dict[str, Any] = {}
 _RENDERER: list[Any] = []
 
 
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity; else the CPU count)."""
+# Where a container's CPU limit is read: cgroup v2, then v1 (quota and period, microseconds).
+_CGROUP_V2 = Path("/sys/fs/cgroup/cpu.max")
+_CGROUP_V1 = (Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"), Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us"))
+
+
+def _cgroup_cpus() -> int | None:
+    """The CPU limit of this process's cgroup rounded up (``docker --cpus 2``: 2), or None
+    where there is none or it cannot be read."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        if _CGROUP_V2.exists():
+            quota, period = _CGROUP_V2.read_text().split()[:2]
+            if quota == "max":
+                return None
+        else:
+            quota, period = (f.read_text().strip() for f in _CGROUP_V1)
+        q, per = int(quota), int(period)
+    except (OSError, ValueError):
+        return None
+    return max(1, -(-q // per)) if q > 0 and per > 0 else None
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (else the CPU count), and no more
+    than its container's CPU limit (the cgroup's quota), which the affinity does not show."""
+    try:
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    limit = _cgroup_cpus()
+    return max(1, min(cores, limit) if limit else cores)
+
+
+def _on_linux() -> bool:
+    return sys.platform.startswith("linux")
 
 
 def resolve_jobs(jobs: int | str | None, *, device: str, executor: Any = None, n_batches: int) -> int:
     """The job count an evaluation of ``n_batches`` batches runs with: ``jobs`` checked
     (:func:`check_jobs`), or for ``"auto"`` (or None) one per usable core, at most
-    :data:`MAX_AUTO_JOBS` and one per :data:`BATCHES_PER_JOB` batches, and 1 for a Ray executor, CUDA or a platform other than
-    Linux. Never more jobs than batches (a job without a batch would be forked for nothing)."""
+    :data:`MAX_AUTO_JOBS` and one per :data:`BATCHES_PER_JOB` batches, and 1 for a Ray
+    executor, CUDA or a platform other than Linux. Never more jobs than batches (a job without a
+    batch would be forked for nothing)."""
     if jobs is None or str(jobs).strip().lower() == AUTO:
-        if executor is not None or str(device).startswith("cuda") or not sys.platform.startswith("linux"):
+        if executor is not None or str(device).startswith("cuda") or not _on_linux():
             return 1
         return max(1, min(usable_cores(), MAX_AUTO_JOBS, n_batches // BATCHES_PER_JOB))
     return max(1, min(int(check_jobs(jobs, device=device, executor=executor)), n_batches))

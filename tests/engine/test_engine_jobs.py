@@ -136,18 +136,20 @@ def test_check_jobs_refuses_what_cannot_run():
 
 def test_auto_jobs_follow_cores_and_batches(monkeypatch):
     monkeypatch.setattr(jobs_module, "usable_cores", lambda: 2)
-    monkeypatch.setattr(jobs_module.sys, "platform", "linux")
-    for n_batches, want in [(1, 1), (7, 1), (8, 2), (23, 2), (1000, 2)]:
+    monkeypatch.setattr(jobs_module, "_on_linux", lambda: True)
+    for n_batches, want in [(0, 1), (1, 1), (7, 1), (8, 2), (23, 2), (1000, 2)]:
         assert resolve_jobs("auto", device="cpu", n_batches=n_batches) == want, n_batches
     assert resolve_jobs(None, device="cpu", n_batches=8) == 2 and resolve_jobs(" AUTO ", device="cpu", n_batches=8) == 2
+    monkeypatch.setattr(jobs_module, "usable_cores", lambda: 1)
+    assert resolve_jobs("auto", device="cpu", n_batches=1000) == 1
     monkeypatch.setattr(jobs_module, "usable_cores", lambda: 16)
     assert resolve_jobs("auto", device="cpu", n_batches=24) == 6
     assert resolve_jobs("auto", device="cpu", n_batches=400) == 8  # at most 8 however many cores
-    # one process wherever jobs cannot fork or would not help
+    # no forked job wherever jobs cannot fork or would not help
     assert resolve_jobs("auto", device="cuda", n_batches=400) == 1
     assert resolve_jobs("auto", device="cuda:1", n_batches=400) == 1
     assert resolve_jobs("auto", device="cpu", executor=object(), n_batches=400) == 1
-    monkeypatch.setattr(jobs_module.sys, "platform", "darwin")
+    monkeypatch.setattr(jobs_module, "_on_linux", lambda: False)
     assert resolve_jobs("auto", device="cpu", n_batches=400) == 1
     # an explicit count is kept (never more than the batches) and still checked
     assert resolve_jobs(3, device="cpu", n_batches=400) == 3
@@ -157,9 +159,25 @@ def test_auto_jobs_follow_cores_and_batches(monkeypatch):
         resolve_jobs(2, device="cuda", n_batches=400)
 
 
-def test_usable_cores_is_this_process_affinity():
-    want = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    assert usable_cores() == want >= 1
+@pytest.mark.parametrize("files, want", [
+    ({"v2": "200000 100000\n"}, 2), ({"v2": "150000 100000\n"}, 2), ({"v2": "50000 100000\n"}, 1),
+    ({"v2": "max 100000\n"}, None), ({"v1": ("300000", "100000")}, 3), ({"v1": ("-1", "100000")}, None),
+    ({}, None), ({"v2": "garbage\n"}, None)])
+def test_a_container_cpu_limit_caps_the_usable_cores(tmp_path, monkeypatch, files, want):
+    """``docker --cpus 2`` on a 64-core host leaves the affinity at 64 cores; the cgroup's quota
+    (v2 ``cpu.max``, else v1 quota / period) is the limit, rounded up."""
+    v2 = tmp_path / "cpu.max"
+    v1 = (tmp_path / "cpu.cfs_quota_us", tmp_path / "cpu.cfs_period_us")
+    if "v2" in files:
+        v2.write_text(files["v2"])
+    if "v1" in files:
+        for f, text in zip(v1, files["v1"]):
+            f.write_text(text)
+    monkeypatch.setattr(jobs_module, "_CGROUP_V2", v2)
+    monkeypatch.setattr(jobs_module, "_CGROUP_V1", v1)
+    assert jobs_module._cgroup_cpus() == want
+    monkeypatch.setattr(jobs_module.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert usable_cores() == (want or 64)
 
 
 def test_cli_refuses_zero_jobs(audit_cli, corpus, fold_models, tmp_path):
@@ -169,6 +187,16 @@ def test_cli_refuses_zero_jobs(audit_cli, corpus, fold_models, tmp_path):
     code, _, err = audit_cli("run", "--data", str(corpus), "--models", str(fold_models),
                              "--out", str(tmp_path / "r"), "--jobs", "some", "--no-cache")
     assert code == 2 and "'some': expected a whole number >= 1 or 'auto'" in err and "Traceback" not in err
+    code, _, err = audit_cli("run", "--data", str(corpus), "--models", str(fold_models),
+                             "--out", str(tmp_path / "r"), "--jobs", "\u00b2", "--no-cache")
+    assert code == 2 and "expected a whole number" in err and "Traceback" not in err
+
+
+def test_jobs_option_accepts_counts_and_auto():
+    from audit.commands._options import _JobsType
+
+    t = _JobsType()
+    assert [t.convert(v, None, None) for v in ["auto", " AUTO ", "3", 2]] == ["auto", "auto", 3, 2]
 
 
 class _Store:
