@@ -28,7 +28,7 @@ at 2 batches and faster from about 6 on; benchmarks/README.md, "Memory"); and 1 
 would not be safe or useful: a Ray executor (its tasks run in parallel already), a CUDA device,
 a platform other than Linux (macOS's system libraries do not promise to work in a forked
 child; an explicit ``--jobs N`` is still tried there). "Usable" cores are the process's CPU
-affinity within its container's CPU limit.
+affinity within its cgroup's CPU limit (``audit/engine/_cores.py``).
 """
 
 from __future__ import annotations
@@ -40,11 +40,11 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from audit.engine._cores import usable_cores
 from audit.engine._lifeline import exit_with_driver
 from audit.errors import AuditError
 
@@ -61,38 +61,6 @@ MAX_AUTO_JOBS = 8
 _STATE: dict[str, Any] = {}
 # The worker's own Renderer (made once per process, on its first batch).
 _RENDERER: list[Any] = []
-
-
-# Where a container's CPU limit is read: cgroup v2, then v1 (quota and period, microseconds).
-_CGROUP_V2 = Path("/sys/fs/cgroup/cpu.max")
-_CGROUP_V1 = (Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"), Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us"))
-
-
-def _cgroup_cpus() -> int | None:
-    """The CPU limit of this process's cgroup rounded up (``docker --cpus 2``: 2), or None
-    where there is none or it cannot be read."""
-    try:
-        if _CGROUP_V2.exists():
-            quota, period = _CGROUP_V2.read_text().split()[:2]
-            if quota == "max":
-                return None
-        else:
-            quota, period = (f.read_text().strip() for f in _CGROUP_V1)
-        q, per = int(quota), int(period)
-    except (OSError, ValueError):
-        return None
-    return max(1, -(-q // per)) if q > 0 and per > 0 else None
-
-
-def usable_cores() -> int:
-    """The cores this process may run on: its CPU affinity (else the CPU count), and no more
-    than its container's CPU limit (the cgroup's quota), which the affinity does not show."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    limit = _cgroup_cpus()
-    return max(1, min(cores, limit) if limit else cores)
 
 
 def _on_linux() -> bool:

@@ -159,25 +159,52 @@ def test_auto_jobs_follow_cores_and_batches(monkeypatch):
         resolve_jobs(2, device="cuda", n_batches=400)
 
 
-@pytest.mark.parametrize("files, want", [
-    ({"v2": "200000 100000\n"}, 2), ({"v2": "150000 100000\n"}, 2), ({"v2": "50000 100000\n"}, 1),
-    ({"v2": "max 100000\n"}, None), ({"v1": ("300000", "100000")}, 3), ({"v1": ("-1", "100000")}, None),
-    ({}, None), ({"v2": "garbage\n"}, None)])
-def test_a_container_cpu_limit_caps_the_usable_cores(tmp_path, monkeypatch, files, want):
-    """``docker --cpus 2`` on a 64-core host leaves the affinity at 64 cores; the cgroup's quota
-    (v2 ``cpu.max``, else v1 quota / period) is the limit, rounded up."""
-    v2 = tmp_path / "cpu.max"
-    v1 = (tmp_path / "cpu.cfs_quota_us", tmp_path / "cpu.cfs_period_us")
-    if "v2" in files:
-        v2.write_text(files["v2"])
-    if "v1" in files:
-        for f, text in zip(v1, files["v1"]):
-            f.write_text(text)
-    monkeypatch.setattr(jobs_module, "_CGROUP_V2", v2)
-    monkeypatch.setattr(jobs_module, "_CGROUP_V1", v1)
-    assert jobs_module._cgroup_cpus() == want
-    monkeypatch.setattr(jobs_module.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+def _tree(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+@pytest.mark.parametrize("proc, files, want", [
+    # cgroup v2: the tightest limit from the process's cgroup up to the root, rounded up
+    ("0::/a/b\n", {"cpu.max": "max 100000\n", "a/cpu.max": "400000 100000\n",
+                   "a/b/cpu.max": "150000 100000\n"}, 2),
+    ("0::/a/b\n", {"cpu.max": "max 100000\n", "a/cpu.max": "300000 100000\n", "a/b/cpu.max": "max 100000\n"}, 3),
+    ("0::/a\n", {"cpu.max": "50000 100000\n", "a/cpu.max": "max 100000\n"}, 1),
+    # a container without a cgroup namespace: the host's path is missing, its own root counts
+    ("0::/docker/0123\n", {"cpu.max": "200000 100000\n"}, 2),
+    ("0::/\n", {"cpu.max": "max 100000\n"}, None),
+    # cgroup v1 (the controllers' folder named as in /proc/self/cgroup, or plain cpu/)
+    ("4:cpu,cpuacct:/user.slice\n", {"cpu,cpuacct/cpu.cfs_quota_us": "-1\n", "cpu,cpuacct/cpu.cfs_period_us": "100000\n",
+                                       "cpu,cpuacct/user.slice/cpu.cfs_quota_us": "300000\n",
+                                       "cpu,cpuacct/user.slice/cpu.cfs_period_us": "100000\n"}, 3),
+    ("1:cpu:/\n2:cpuacct:/\n", {"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    ("2:cpuacct:/x\n", {"cpuacct/x/cpu.cfs_quota_us": "100000\n", "cpuacct/x/cpu.cfs_period_us": "100000\n"}, None),
+    # nothing to read, or nonsense
+    ("0::/\n", {}, None), ("0::/\n", {"cpu.max": "garbage\n"}, None), ("not a cgroup line\n", {}, None),
+])
+def test_a_cgroup_cpu_limit_caps_the_usable_cores(tmp_path, monkeypatch, proc, files, want):
+    """``docker --cpus 2`` or ``CPUQuota=200%`` on a 64-core host leaves the affinity at 64
+    cores; the cgroup's quota is the limit (the closed forms: ceil(quota / period), the least
+    along the path)."""
+    from audit.engine import _cores
+
+    root = _tree(tmp_path / "cgroup", files)
+    root.mkdir(exist_ok=True)
+    (tmp_path / "proc_cgroup").write_text(proc)
+    assert _cores.cgroup_cpus(root, tmp_path / "proc_cgroup") == want
+    monkeypatch.setattr(_cores, "CGROUP_ROOT", root)
+    monkeypatch.setattr(_cores, "PROC_CGROUP", tmp_path / "proc_cgroup")
+    monkeypatch.setattr(_cores.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
     assert usable_cores() == (want or 64)
+
+
+def test_an_unreadable_proc_cgroup_falls_back_to_the_roots(tmp_path):
+    from audit.engine import _cores
+
+    root = _tree(tmp_path / "cgroup", {"cpu.max": "250000 100000\n"})
+    assert _cores.cgroup_cpus(root, tmp_path / "missing") == 3
 
 
 def test_cli_refuses_zero_jobs(audit_cli, corpus, fold_models, tmp_path):
