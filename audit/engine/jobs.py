@@ -67,23 +67,27 @@ def _on_linux() -> bool:
     return sys.platform.startswith("linux")
 
 
+def _is_auto(jobs: Any) -> bool:
+    return jobs is None or (isinstance(jobs, str) and jobs.strip().lower() == AUTO)
+
+
 def resolve_jobs(jobs: int | str | None, *, device: str, executor: Any = None, n_batches: int) -> int:
     """The job count an evaluation of ``n_batches`` batches runs with: ``jobs`` checked
     (:func:`check_jobs`), or for ``"auto"`` (or None) one per usable core, at most
     :data:`MAX_AUTO_JOBS` and one per :data:`BATCHES_PER_JOB` batches, and 1 for a Ray
     executor, CUDA or a platform other than Linux. Never more jobs than batches (a job without a
     batch would be forked for nothing)."""
-    if jobs is None or str(jobs).strip().lower() == AUTO:
+    if _is_auto(jobs):
         if executor is not None or str(device).startswith("cuda") or not _on_linux():
             return 1
         return max(1, min(usable_cores(), MAX_AUTO_JOBS, n_batches // BATCHES_PER_JOB))
     return max(1, min(int(check_jobs(jobs, device=device, executor=executor)), n_batches))
 
 
-def check_jobs(jobs: int | str, *, device: str, executor: Any = None) -> int | str:
-    """``jobs`` as an int >= 1, ``"auto"`` as itself (:func:`resolve_jobs` decides it once the
-    batches are known), or one clear :class:`AuditError` line saying why not."""
-    if isinstance(jobs, str) and jobs.strip().lower() == AUTO:
+def check_jobs(jobs: int | str | None, *, device: str, executor: Any = None) -> int | str:
+    """``jobs`` as an int >= 1, ``"auto"`` (or None) as ``"auto"`` (:func:`resolve_jobs` decides
+    it once the batches are known), or one clear :class:`AuditError` line saying why not."""
+    if _is_auto(jobs):
         return AUTO
     try:
         jobs = int(jobs)

@@ -202,14 +202,12 @@ def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions:
     # the order (problems.csv is sorted; predictions follow rows_all).
     order = sorted(rows_all, key=lambda r: int(r.fold)) if any(ms.per_fold for ms in model_sets) else rows_all
     batches = [order[b:b + batch_size] for b in range(0, len(order), batch_size)]
+    jobs = resolve_jobs(jobs, device=device, executor=executor, n_batches=len(batches))  # 1 with Ray
     if executor is not None:
         run_planned_tasks(executor, batches, model_sets, conds, key, store, seed=seed, device=device,
                           progress=progress, after_batch=after_batch, chunked=chunked,
                           durations=durations, max_audio_s=max_audio_s)
-        out = _prediction_frame(df, rows_all, model_sets, conds, classes, key, store.results)
-        out.attrs["jobs"] = 1  # the cluster's tasks run in parallel instead
-        return out
-    jobs = resolve_jobs(jobs, device=device, executor=executor, n_batches=len(batches))
+        return _prediction_frame(df, rows_all, model_sets, conds, classes, key, store.results, jobs)
     bar = progress_bar(progress, len(batches))
 
     def lookup(b: int) -> dict[Slot, str]:
@@ -239,9 +237,7 @@ def evaluate(manifest: pd.DataFrame, model_sets: Sequence[ModelSet], conditions:
                     compute(batch, todo, renderer=renderer, store=store)
                 done(b)
     bar.close()
-    out = _prediction_frame(df, rows_all, model_sets, conds, classes, key, store.results)
-    out.attrs["jobs"] = jobs
-    return out
+    return _prediction_frame(df, rows_all, model_sets, conds, classes, key, store.results, jobs)
 
 
 def _durations(df: pd.DataFrame, akeys: Mapping[str, str]) -> dict[str, float]:
@@ -264,8 +260,9 @@ def _durations(df: pd.DataFrame, akeys: Mapping[str, str]) -> dict[str, float]:
 def _prediction_frame(df: pd.DataFrame, rows_all: Sequence[Any], model_sets: Sequence[ModelSet],
                       conds: Sequence[tuple[str, Any]], classes: list[str],
                       key: Callable[[ModelSet, str, Any], str],
-                      results: Mapping[str, tuple[np.ndarray, str]]) -> pd.DataFrame:
-    """The rows of ``predictions.csv``: model, then condition, then ``utt_id`` order."""
+                      results: Mapping[str, tuple[np.ndarray, str]], jobs: int) -> pd.DataFrame:
+    """The rows of ``predictions.csv``: model, then condition, then ``utt_id`` order; the job
+    processes that computed them in ``attrs["jobs"]``."""
     extra = [c for c in df.columns if c not in GROUP_EXCLUDE]
     out_rows = []
     for ms in model_sets:
@@ -284,7 +281,9 @@ def _prediction_frame(df: pd.DataFrame, rows_all: Sequence[Any], model_sets: Seq
                                  *[getattr(r, c) for c in extra], pred_cls,
                                  pred_cls == str(r.emotion), *probs.tolist(),
                                  *[_measured(rec, m) for m in _MEASURED], record])
-    return pd.DataFrame(out_rows, columns=prediction_columns(df, classes))
+    out = pd.DataFrame(out_rows, columns=prediction_columns(df, classes))
+    out.attrs["jobs"] = jobs
+    return out
 
 
 def _measured(record: dict[str, Any], name: str) -> float:
