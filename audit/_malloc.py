@@ -22,6 +22,13 @@ long recording's chunks; ``release_free_memory``: glibc's ``malloc_trim``, which
 pages anywhere in the heap, not only at its top): reuse within a load, the memory of one load
 at most across loads. Without the release between loads, a 2-hour recording's resident memory
 crept up load after load (benchmarks/README.md, Memory).
+
+A waveform model (``hf:``, ``speechbrain:``) forwards each utterance alone, at its own length,
+so the blocks of one forward need not fit the holes the previous one left, and the heap of a
+wav2vec 2.0 process grew utterance after utterance until the batch's release (benchmarks/README.md,
+Memory). Handing memory back after every utterance would fault one forward's blocks in again
+each time; :class:`GrowthCap` does it only when resident memory has grown ``slack`` above what
+the first utterance left, so one forward's memory is reused and the growth is bounded.
 """
 
 from __future__ import annotations
@@ -30,12 +37,14 @@ import ctypes
 import os
 import sys
 
-__all__ = ["keep_freed_memory", "release_free_memory", "ENV"]
+__all__ = ["keep_freed_memory", "release_free_memory", "resident_bytes", "GrowthCap", "ENV",
+           "GROWTH_SLACK"]
 
 ENV = "SER_AUDIT_MALLOC"
 _M_TRIM_THRESHOLD = -1  # glibc's malloc.h
 _M_MMAP_MAX = -4
 _KEEP_BYTES = 2**31 - 1  # mallopt takes an int: the most it can keep
+GROWTH_SLACK = 256 << 20  # bytes GrowthCap lets resident memory grow before handing memory back
 
 
 def _glibc():
@@ -71,3 +80,36 @@ def release_free_memory() -> bool:
         return False
     libc.malloc_trim.argtypes = (ctypes.c_size_t,)
     return bool(libc.malloc_trim(0))
+
+
+def resident_bytes() -> int | None:
+    """This process's resident memory in bytes (``/proc/self/statm``), None where there is none."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class GrowthCap:
+    """Call after each unit of work (one utterance's forward): the first call notes the resident
+    memory it leaves, and a later call hands free memory back (:func:`release_free_memory`) when
+    resident memory has grown more than ``slack`` bytes above that. Returns whether it released;
+    does nothing where resident memory cannot be read or glibc is absent."""
+
+    def __init__(self, slack: int = GROWTH_SLACK) -> None:
+        self.slack = int(slack)
+        self.base: int | None = None
+        self.releases = 0
+
+    def __call__(self) -> bool:
+        rss = resident_bytes()
+        if rss is None:
+            return False
+        if self.base is None:
+            self.base = rss
+            return False
+        if rss - self.base <= self.slack:
+            return False
+        self.releases += 1
+        return release_free_memory()

@@ -11,6 +11,10 @@ Every audit runs in a fresh process under ``/usr/bin/time -v`` (its "Maximum res
 size" is the figure) with ``--workers 1``, so the one process holds all the work (pool
 workers would be other processes with their own torch). The model is one untrained, seeded
 ``macnn`` checkpoint (inference cost and memory do not depend on the weights); ``--no-cache``.
+``--model w2v2-base`` audits a seeded, randomly initialised wav2vec 2.0 base classifier
+instead (an ``hf:`` folder written with transformers, 94.6 M parameters: the size of the SSL
+encoders users bring; its utterances are scored one at a time in 10-second windows, up to 16
+windows a forward pass).
 
 - **scale**: the synthetic corpus of ``audit data synth --per-emotion 3`` (8 speakers, 96
   utterances of 2.5-4.5 s at 16 kHz) and the same generator at 4x and 16x the utterances per
@@ -53,9 +57,14 @@ _REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(_REPO))
 
 
-def _model(dest: Path, classes: list[str]) -> str:
-    """One untrained, seeded macnn checkpoint that evaluates every utterance."""
+def _model(dest: Path, classes: list[str], kind: str = "macnn") -> str:
+    """One untrained, seeded model that evaluates every utterance: the ``macnn`` checkpoint, or
+    (``kind="w2v2-base"``) a ``save_pretrained`` folder of a wav2vec 2.0 base classifier
+    (transformers' default ``Wav2Vec2Config``: 12 layers of 768, 94.6 M parameters) as ``hf:``."""
     import torch
+
+    if kind == "w2v2-base":
+        return "hf:" + str(_w2v2_base(dest / "w2v2_base", classes))
 
     from model import FeatureConfig, create_model
     from model.checkpoint import save_checkpoint
@@ -68,6 +77,24 @@ def _model(dest: Path, classes: list[str]) -> str:
                          "feature_config": FeatureConfig().to_dict(), "train_speakers": [],
                          "note": "untrained, seeded: for memory and timing only"})
     return str(stem.with_suffix(".json"))
+
+
+def _w2v2_base(folder: Path, classes: list[str]) -> Path:
+    """A randomly initialised (seeded) wav2vec 2.0 base audio classifier, written once: the
+    size of the SSL encoders users audit (its memory and cost do not depend on the weights;
+    nothing is downloaded)."""
+    if (folder / "model.safetensors").is_file():
+        return folder
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification
+
+    torch.manual_seed(1000)
+    config = Wav2Vec2Config(num_labels=len(classes), id2label=dict(enumerate(classes)),
+                            label2id={c: i for i, c in enumerate(classes)})
+    Wav2Vec2ForSequenceClassification(config).eval().save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True,
+                             return_attention_mask=True).save_pretrained(folder)
+    return folder
 
 
 def _synth(dest: Path, per_emotion: int, sample_rate: int = 16000, n_speakers: int = 8) -> Path:
@@ -131,7 +158,7 @@ def _run(tag: str, manifest: Path, model: str, work: Path, conditions: list[str]
         raise SystemExit(f"{tag}: audit failed\n{stderr[-3000:]}")
     peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr).group(1))
     info = json.loads((out / "run.json").read_text())
-    row = {"run": tag, "utterances": info["data"]["n_utterances"], "conditions": ["clean", *conditions],
+    row = {"run": tag, "model": Path(model.removeprefix("hf:")).stem, "utterances": info["data"]["n_utterances"], "conditions": ["clean", *conditions],
            "jobs": jobs, "peak_rss_mib": round(peak_kb / 1024, 1), "wall_s": round(wall, 1),
            "evaluate_s": info["timings_s"]["evaluate"], "load_avg_1min": os.getloadavg()[0]}
     if tree:
@@ -234,6 +261,9 @@ def main() -> None:
     ap.add_argument("--tree-every", type=float, default=None, metavar="S",
                     help="seconds between samples of the process tree (default: 2 with --jobs N > 1, "
                          "else none)")
+    ap.add_argument("--model", choices=["macnn", "w2v2-base"], default="macnn",
+                    help="the audited model: the small untrained macnn (default), or a randomly "
+                         "initialised wav2vec 2.0 base classifier as an hf: folder (94.6 M parameters)")
     ap.add_argument("--work", default=None, help="scratch folder (default: a temp folder); kept")
     args = ap.parse_args()
     if args.tree_every is None:
@@ -244,7 +274,7 @@ def main() -> None:
     work = Path(args.work or tempfile.mkdtemp(prefix="audit-mem-")).resolve()  # the audits run in the repo
     work.mkdir(parents=True, exist_ok=True)
     classes = ["angry", "happy", "neutral", "sad"]
-    model = _model(work, classes)
+    model = _model(work, classes, args.model)
     rows = []
     if "scale" in only or "long" in only:
         base = _synth(work / "synth_x1", 3)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from audit._malloc import GrowthCap
 from audit.errors import AuditError
 
 __all__ = ["WindowConfig", "WindowedPredictor", "window_starts", "resolve_adapter_precision",
@@ -158,6 +159,7 @@ class WindowedPredictor:
         win = int(round(cfg.window_s * cfg.sample_rate))
         hop = int(round(cfg.hop_s * cfg.sample_rate))
         out = np.zeros((len(waveforms), len(self.classes)), dtype=np.float32)
+        cap_growth = GrowthCap()  # each utterance has its own length: bound the heap's growth
         for i, wav in enumerate(waveforms):
             x = np.asarray(wav, dtype=np.float32)
             if x.ndim != 1 or x.size == 0 or not np.all(np.isfinite(x)):
@@ -174,6 +176,8 @@ class WindowedPredictor:
             probs = np.concatenate([self._checked(wins[j:j + cap])
                                     for j in range(0, len(wins), cap)])
             out[i] = probs.astype(np.float64).mean(axis=0)
+            del wins, probs, x
+            cap_growth()
         return out
 
     def _checked(self, batch: np.ndarray) -> np.ndarray:
