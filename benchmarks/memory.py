@@ -13,7 +13,7 @@ workers would be other processes with their own torch). The model is one untrain
 ``macnn`` checkpoint (inference cost and memory do not depend on the weights); ``--no-cache``.
 ``--model w2v2-base`` audits a seeded, randomly initialised wav2vec 2.0 base classifier
 instead (an ``hf:`` folder written with transformers, 94.6 M parameters: the size of the SSL
-encoders users bring; its utterances are scored one at a time in 10-second windows, up to 16
+encoders users bring; its utterances are scored one at a time in 10-second windows, two
 windows a forward pass).
 
 - **scale**: the synthetic corpus of ``audit data synth --per-emotion 3`` (8 speakers, 96

@@ -88,12 +88,13 @@ def _load_parts(folder: Path, label: str) -> tuple[Any, Any]:
 
 
 def load_hf(text: str, *, device: str = "cpu", classes: Sequence[str] | None = None,
-            window_s: float = 10.0, hop_s: float = 5.0,
+            window_s: float = 10.0, hop_s: float = 5.0, pass_s: float = 20.0,
             precision: str = "fp32") -> WindowedPredictor:
     """A predictor for the local folder ``text`` (``hf:`` already stripped).
 
     ``classes`` (``--classes``) names the outputs in ``id2label`` order instead of the synonym
-    lookup; ``window_s`` / ``hop_s`` set the long-utterance windows.
+    lookup; ``window_s`` / ``hop_s`` set the long-utterance windows, ``pass_s`` the audio of
+    one forward pass (whole windows, at least one).
     """
     import torch
 
@@ -136,6 +137,6 @@ def load_hf(text: str, *, device: str = "cpu", classes: Sequence[str] | None = N
     meta = {"adapter": "hf", "folder": str(folder.resolve()), "id2label": labels,
             "model_type": getattr(cfg, "model_type", ""),
             "architectures": list(getattr(cfg, "architectures", None) or [])}
-    return WindowedPredictor(forward, names, WindowConfig("hf", sr, window_s, hop_s),
+    return WindowedPredictor(forward, names, WindowConfig("hf", sr, window_s, hop_s, pass_s),
                              name=folder.name, sha256=hash_files(folder, files), meta=meta,
                              precision=mode)

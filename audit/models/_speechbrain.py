@@ -75,7 +75,7 @@ def _interface_class(folder: Path, label: str) -> Any:
 
 
 def load_speechbrain(text: str, *, device: str = "cpu", classes: Sequence[str] | None = None,
-                     window_s: float = 10.0, hop_s: float = 5.0,
+                     window_s: float = 10.0, hop_s: float = 5.0, pass_s: float = 20.0,
                      precision: str = "fp32") -> WindowedPredictor:
     """A predictor for the local SpeechBrain folder ``text`` (``speechbrain:`` already stripped)."""
     import torch
@@ -134,6 +134,6 @@ def load_speechbrain(text: str, *, device: str = "cpu", classes: Sequence[str] |
     files = [hp, *ckpts, *folder.glob("*.txt"), *folder.glob("*.py")]
     meta = {"adapter": "speechbrain", "folder": str(folder.resolve()), "labels": labels,
             "interface": cls.__name__}
-    return WindowedPredictor(forward, names, WindowConfig("speechbrain", sr, window_s, hop_s),
+    return WindowedPredictor(forward, names, WindowConfig("speechbrain", sr, window_s, hop_s, pass_s),
                              name=folder.name, sha256=hash_files(folder, files), meta=meta,
                              precision=mode)

@@ -34,11 +34,22 @@ class WindowConfig:
     sample_rate: int
     window_s: float = 10.0
     hop_s: float = 5.0
+    # audio per forward pass: a long utterance's windows run in passes of at most this many
+    # seconds (at least one window). A pass's activations grow with its audio, and a longer
+    # pass was not faster (benchmarks/README.md, Memory: a wav2vec 2.0 base model).
+    pass_s: float = 20.0
 
     def __post_init__(self) -> None:
         if not (self.window_s > 0 and 0 < self.hop_s <= self.window_s):
             raise AuditError(f"window_s={self.window_s}, hop_s={self.hop_s}: need "
                              "0 < hop_s <= window_s")
+        if not self.pass_s > 0:
+            raise AuditError(f"pass_s={self.pass_s}: need a positive number of seconds")
+
+    @property
+    def windows_per_pass(self) -> int:
+        """Windows of one utterance per forward pass: ``pass_s // window_s``, at least 1."""
+        return max(1, int(self.pass_s // self.window_s))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings (the engine hashes them into the cache key)."""
@@ -150,12 +161,13 @@ class WindowedPredictor:
                       batch_size: int | None = None) -> np.ndarray:
         """``waveforms``: each ``(time,)`` float32 at 16 kHz -> ``(n_utt, n_classes)`` float32.
 
-        ``batch_size`` caps the windows of one utterance per forward pass (default 16).
+        ``batch_size`` caps the windows of one utterance per forward pass (default
+        ``windows_per_pass`` of the config: 2 windows of 10 s).
         """
         from audit.data import TARGET_SR, resample
 
         cfg = self.feature_config
-        cap = batch_size or 16
+        cap = batch_size or cfg.windows_per_pass
         win = int(round(cfg.window_s * cfg.sample_rate))
         hop = int(round(cfg.hop_s * cfg.sample_rate))
         out = np.zeros((len(waveforms), len(self.classes)), dtype=np.float32)
