@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["cgroup_cpus", "usable_cores"]
+__all__ = ["cgroup_cpus", "cgroup_folders", "cgroup_memberships", "usable_cores"]
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_CGROUP = Path("/proc/self/cgroup")
@@ -38,23 +38,23 @@ def cgroup_cpus(root: Path | None = None, proc: Path | None = None) -> int | Non
     root = CGROUP_ROOT if root is None else root
     proc = PROC_CGROUP if proc is None else proc
     limits = []
-    for controllers, rel in _memberships(proc):
+    for controllers, rel in cgroup_memberships(proc):
         if controllers == "":  # the v2 hierarchy
-            limits += [_v2_limit(d / "cpu.max") for d in _up(root, rel)]
+            limits += [_v2_limit(d / "cpu.max") for d in cgroup_folders(root, rel)]
         elif "cpu" in controllers.split(","):
             base = root / controllers if (root / controllers).is_dir() else root / "cpu"
-            limits += [_v1_limit(d) for d in _up(base, rel)]
+            limits += [_v1_limit(d) for d in cgroup_folders(base, rel)]
     found = [q for q in limits if q is not None]
     return max(1, min(found)) if found else None
 
 
-def _memberships(proc: Path) -> list[tuple[str, str]]:
+def cgroup_memberships(proc: Path) -> list[tuple[str, str]]:
     """``(controllers, path)`` per line of ``/proc/self/cgroup`` ("ID:CONTROLLERS:PATH"); the
-    roots of both hierarchies when it cannot be read."""
+    roots of both hierarchies (v1: its ``cpu`` and ``memory`` controllers) when it cannot be read."""
     try:
         lines = proc.read_text().splitlines()
     except OSError:
-        return [("", "/"), ("cpu", "/")]
+        return [("", "/"), ("cpu", "/"), ("memory", "/")]
     out = []
     for line in lines:
         parts = line.split(":", 2)
@@ -63,7 +63,7 @@ def _memberships(proc: Path) -> list[tuple[str, str]]:
     return out
 
 
-def _up(base: Path, rel: str) -> Iterator[Path]:
+def cgroup_folders(base: Path, rel: str) -> Iterator[Path]:
     """``base/rel`` and each folder above it up to ``base``, those that exist."""
     d = base / rel.strip("/")
     while True:

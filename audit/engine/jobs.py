@@ -28,11 +28,17 @@ at 2 batches and faster from about 6 on; benchmarks/README.md, "Memory"); and 1 
 would not be safe or useful: a Ray executor (its tasks run in parallel already), a CUDA device,
 a platform other than Linux (macOS's system libraries do not promise to work in a forked
 child; an explicit ``--jobs N`` is still tried there). "Usable" cores are the process's CPU
-affinity within its cgroup's CPU limit (``audit/engine/_cores.py``).
+affinity within its cgroup's CPU limit (``audit/engine/_cores.py``). Nor does ``auto`` start
+more jobs than the memory still available (``audit/engine/_memory.py``: ``MemAvailable`` within
+the cgroup's limit) holds copies of the driver's resident memory at that moment, its models
+loaded: a job's own memory is its batch's audio, features and activations, less than the
+driver's (which holds torch and the weights the jobs share), so the rule errs towards fewer jobs
+(a wav2vec 2.0 base job added about a GB, one small ``macnn`` job a quarter; benchmarks/README.md).
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import sys
@@ -44,12 +50,16 @@ from typing import Any
 
 import numpy as np
 
+from audit._malloc import resident_bytes
 from audit.engine._cores import usable_cores
 from audit.engine._lifeline import exit_with_driver
+from audit.engine._memory import available_memory
 from audit.errors import AuditError
 
-__all__ = ["AUTO", "BATCHES_PER_JOB", "MAX_AUTO_JOBS", "check_jobs", "resolve_jobs", "run_batches_in_jobs",
-           "usable_cores"]
+__all__ = ["AUTO", "BATCHES_PER_JOB", "MAX_AUTO_JOBS", "check_jobs", "memory_jobs", "resolve_jobs",
+           "run_batches_in_jobs", "usable_cores"]
+
+log = logging.getLogger(__name__)
 
 AUTO = "auto"
 # Batches each automatic job must have at least (see the module's docstring).
@@ -74,14 +84,31 @@ def _is_auto(jobs: Any) -> bool:
 def resolve_jobs(jobs: int | str | None, *, device: str, executor: Any = None, n_batches: int) -> int:
     """The job count an evaluation of ``n_batches`` batches runs with: ``jobs`` checked
     (:func:`check_jobs`), or for ``"auto"`` (or None) one per usable core, at most
-    :data:`MAX_AUTO_JOBS` and one per :data:`BATCHES_PER_JOB` batches, and 1 for a Ray
+    :data:`MAX_AUTO_JOBS`, one per :data:`BATCHES_PER_JOB` batches and no more than
+    :func:`memory_jobs` (a logged warning says so when memory is the bound), and 1 for a Ray
     executor, CUDA or a platform other than Linux. Never more jobs than batches (a job without a
     batch would be forked for nothing)."""
     if _is_auto(jobs):
         if executor is not None or str(device).startswith("cuda") or not _on_linux():
             return 1
-        return max(1, min(usable_cores(), MAX_AUTO_JOBS, n_batches // BATCHES_PER_JOB))
+        wanted = max(1, min(usable_cores(), MAX_AUTO_JOBS, n_batches // BATCHES_PER_JOB))
+        avail, held = available_memory(), resident_bytes()
+        room = memory_jobs(avail, held)
+        if room is not None and room < wanted:
+            log.warning("--jobs auto: %d job(s), not %d: %.1f GiB of memory available, and this "
+                        "process holds %.1f GiB (give --jobs N to choose)", room, wanted,
+                        avail / 2**30, held / 2**30)
+            return room
+        return wanted
     return max(1, min(int(check_jobs(jobs, device=device, executor=executor)), n_batches))
+
+
+def memory_jobs(avail: int | None, held: int | None) -> int | None:
+    """``auto``'s memory bound: how many copies of ``held`` bytes (the driver's resident memory)
+    ``avail`` bytes (the memory still available) hold, at least 1; None where either is unknown."""
+    if avail is None or not held:
+        return None
+    return max(1, avail // held)
 
 
 def check_jobs(jobs: int | str | None, *, device: str, executor: Any = None) -> int | str:

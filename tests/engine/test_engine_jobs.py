@@ -135,6 +135,7 @@ def test_check_jobs_refuses_what_cannot_run():
 
 
 def test_auto_jobs_follow_cores_and_batches(monkeypatch):
+    monkeypatch.setattr(jobs_module, "available_memory", lambda: None)  # memory: its own test
     monkeypatch.setattr(jobs_module, "usable_cores", lambda: 2)
     monkeypatch.setattr(jobs_module, "_on_linux", lambda: True)
     for n_batches, want in [(0, 1), (1, 1), (7, 1), (8, 2), (23, 2), (1000, 2)]:

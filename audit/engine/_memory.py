@@ -1,0 +1,72 @@
+"""How much more memory this process may take: the kernel's ``MemAvailable`` (``/proc/meminfo``:
+free memory plus the page cache it can reclaim), within the memory limit of its cgroup (a
+container's ``--memory``, a systemd unit's ``MemoryMax=``) less what that cgroup already uses,
+which ``MemAvailable`` does not show.
+
+The limits are read along the process's own cgroup path from its cgroup up to the root, the
+tightest headroom winning, as ``audit/engine/_cores.py`` reads the CPU limit: cgroup v2
+``memory.max`` ("max": none) and ``memory.current``, v1 ``memory.limit_in_bytes`` (a huge
+number: none) and ``memory.usage_in_bytes``. Folders that do not exist are passed over.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from audit.engine._cores import CGROUP_ROOT, PROC_CGROUP, cgroup_folders, cgroup_memberships
+
+__all__ = ["available_memory", "cgroup_headroom", "meminfo_available"]
+
+MEMINFO = Path("/proc/meminfo")
+_V1_UNLIMITED = 1 << 60  # v1 writes "no limit" as a page-rounded 2**63 - 1
+
+
+def available_memory(root: Path | None = None, proc: Path | None = None,
+                     meminfo: Path | None = None) -> int | None:
+    """Bytes this process may still take (the smaller of ``MemAvailable`` and its cgroups'
+    headroom), or None where neither can be read."""
+    found = [b for b in (meminfo_available(meminfo), cgroup_headroom(root, proc)) if b is not None]
+    return min(found) if found else None
+
+
+def meminfo_available(meminfo: Path | None = None) -> int | None:
+    """``MemAvailable`` of ``/proc/meminfo`` in bytes, None where it cannot be read."""
+    try:
+        for line in (MEMINFO if meminfo is None else meminfo).read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                value, unit = line.split()[1:3]
+                return int(value) * 1024 if unit == "kB" else None
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def cgroup_headroom(root: Path | None = None, proc: Path | None = None) -> int | None:
+    """The least ``limit - usage`` (bytes, at least 0) over this process's cgroup and its
+    ancestors that have a memory limit, or None where none has one or nothing can be read."""
+    root = CGROUP_ROOT if root is None else root
+    proc = PROC_CGROUP if proc is None else proc
+    rooms = []
+    for controllers, rel in cgroup_memberships(proc):
+        if controllers == "":  # the v2 hierarchy
+            rooms += [_room(d / "memory.max", d / "memory.current")
+                      for d in cgroup_folders(root, rel)]
+        elif "memory" in controllers.split(","):
+            base = root / controllers if (root / controllers).is_dir() else root / "memory"
+            rooms += [_room(d / "memory.limit_in_bytes", d / "memory.usage_in_bytes")
+                      for d in cgroup_folders(base, rel)]
+    found = [r for r in rooms if r is not None]
+    return min(found) if found else None
+
+
+def _room(limit_file: Path, usage_file: Path) -> int | None:
+    try:
+        text = limit_file.read_text().strip()
+        if text == "max":
+            return None
+        limit = int(text)
+        if limit >= _V1_UNLIMITED:
+            return None
+        return max(0, limit - int(usage_file.read_text().strip()))
+    except (OSError, ValueError):
+        return None
