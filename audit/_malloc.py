@@ -44,7 +44,7 @@ ENV = "SER_AUDIT_MALLOC"
 _M_TRIM_THRESHOLD = -1  # glibc's malloc.h
 _M_MMAP_MAX = -4
 _KEEP_BYTES = 2**31 - 1  # mallopt takes an int: the most it can keep
-GROWTH_SLACK = 256 << 20  # bytes GrowthCap lets resident memory grow before handing memory back
+GROWTH_SLACK = 512 << 20  # bytes GrowthCap lets resident memory grow before handing memory back
 
 
 def _glibc():
