@@ -31,9 +31,10 @@ child; an explicit ``--jobs N`` is still tried there). "Usable" cores are the pr
 affinity within its cgroup's CPU limit (``audit/engine/_cores.py``). Nor does ``auto`` start
 more jobs than the memory still available (``audit/engine/_memory.py``: ``MemAvailable`` within
 the cgroup's limit) holds copies of the driver's resident memory at that moment, its models
-loaded: a job's own memory is its batch's audio, features and activations, less than the
-driver's (which holds torch and the weights the jobs share), so the rule errs towards fewer jobs
-(a wav2vec 2.0 base job added about a GB, one small ``macnn`` job a quarter; benchmarks/README.md).
+loaded. A job's own memory is its batch's audio, features and activations, not torch or the
+weights the jobs share with the driver: a small ``macnn`` job about a quarter of a GiB where one
+process peaks at about 1 GB (cautious), a wav2vec 2.0 base job 1.2 GiB beside a driver of
+0.9-1.3 GB (about right); benchmarks/README.md, "Memory".
 """
 
 from __future__ import annotations
