@@ -94,8 +94,9 @@ def resident_bytes() -> int | None:
 class GrowthCap:
     """Call after each unit of work (one utterance's forward): the first call notes the resident
     memory it leaves, and a later call hands free memory back (:func:`release_free_memory`) when
-    resident memory has grown more than ``slack`` bytes above that. Returns whether it released;
-    does nothing where resident memory cannot be read or glibc is absent."""
+    resident memory has grown more than ``slack`` bytes above that; what is still resident after
+    a release becomes the new base if higher. Returns whether it released (``releases`` counts
+    those); does nothing where resident memory cannot be read or glibc is absent."""
 
     def __init__(self, slack: int = GROWTH_SLACK) -> None:
         self.slack = int(slack)
@@ -111,5 +112,9 @@ class GrowthCap:
             return False
         if rss - self.base <= self.slack:
             return False
-        self.releases += 1
-        return release_free_memory()
+        released = release_free_memory()
+        self.releases += released
+        # memory still resident after the release is in use: the slack counts from there, so a
+        # lasting rise (caches for new input lengths) is not trimmed again after every utterance
+        self.base = max(self.base, resident_bytes() or self.base)
+        return released

@@ -1,7 +1,10 @@
 """How much more memory this process may take: the kernel's ``MemAvailable`` (``/proc/meminfo``:
 free memory plus the page cache it can reclaim), within the memory limit of its cgroup (a
 container's ``--memory``, a systemd unit's ``MemoryMax=``) less what that cgroup already uses,
-which ``MemAvailable`` does not show.
+which ``MemAvailable`` does not show. A cgroup's usage counts the page cache of the files its
+processes read; its inactive part (``inactive_file`` of ``memory.stat``; v1 hierarchical
+``total_inactive_file``) is left out of the usage, as the kernel reclaims it first and
+``MemAvailable`` counts it as available (a corpus just read would otherwise look like memory in use).
 
 The limits are read along the process's own cgroup path from its cgroup up to the root, the
 tightest headroom winning, as ``audit/engine/_cores.py`` reads the CPU limit: cgroup v2
@@ -49,17 +52,17 @@ def cgroup_headroom(root: Path | None = None, proc: Path | None = None) -> int |
     rooms = []
     for controllers, rel in cgroup_memberships(proc):
         if controllers == "":  # the v2 hierarchy
-            rooms += [_room(d / "memory.max", d / "memory.current")
+            rooms += [_room(d / "memory.max", d / "memory.current", d / "memory.stat", "inactive_file")
                       for d in cgroup_folders(root, rel)]
         elif "memory" in controllers.split(","):
             base = root / controllers if (root / controllers).is_dir() else root / "memory"
-            rooms += [_room(d / "memory.limit_in_bytes", d / "memory.usage_in_bytes")
-                      for d in cgroup_folders(base, rel)]
+            rooms += [_room(d / "memory.limit_in_bytes", d / "memory.usage_in_bytes", d / "memory.stat",
+                            "total_inactive_file") for d in cgroup_folders(base, rel)]
     found = [r for r in rooms if r is not None]
     return min(found) if found else None
 
 
-def _room(limit_file: Path, usage_file: Path) -> int | None:
+def _room(limit_file: Path, usage_file: Path, stat_file: Path, cache_key: str) -> int | None:
     try:
         text = limit_file.read_text().strip()
         if text == "max":
@@ -67,6 +70,19 @@ def _room(limit_file: Path, usage_file: Path) -> int | None:
         limit = int(text)
         if limit >= _V1_UNLIMITED:
             return None
-        return max(0, limit - int(usage_file.read_text().strip()))
+        usage = int(usage_file.read_text().strip())
     except (OSError, ValueError):
         return None
+    return max(0, limit - max(0, usage - _stat(stat_file, cache_key)))
+
+
+def _stat(path: Path, key: str) -> int:
+    """``key``'s value in a ``memory.stat`` file ("key value" lines), 0 where it is missing."""
+    try:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+    except (OSError, ValueError):
+        return 0
+    return 0

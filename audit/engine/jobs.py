@@ -97,7 +97,7 @@ def resolve_jobs(jobs: int | str | None, *, device: str, executor: Any = None, n
         room = memory_jobs(avail, held)
         if room is not None and room < wanted:
             log.warning("--jobs auto: %d job(s), not %d: %.1f GiB of memory available, and this "
-                        "process holds %.1f GiB (give --jobs N to choose)", room, wanted,
+                        "process holds %.1f GiB (give --jobs N, or jobs=N, to choose)", room, wanted,
                         avail / 2**30, held / 2**30)
             return room
         return wanted

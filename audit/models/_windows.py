@@ -48,8 +48,8 @@ class WindowConfig:
 
     @property
     def windows_per_pass(self) -> int:
-        """Windows of one utterance per forward pass: ``pass_s // window_s``, at least 1."""
-        return max(1, int(self.pass_s // self.window_s))
+        """Windows of one utterance per forward pass: whole windows in ``pass_s``, at least 1."""
+        return max(1, int(self.pass_s / self.window_s + 1e-9))  # 0.3 / 0.1 is 2.999...
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings (the engine hashes them into the cache key)."""

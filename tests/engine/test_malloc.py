@@ -111,13 +111,26 @@ def test_free_memory_goes_back_between_batches():
 
 def test_growth_cap_releases_only_past_the_slack(monkeypatch):
     import audit._malloc as m
-    rss = iter([1000, 1000 + 50, 1000 + 100, 1000 + 101, 900])
+    rss = iter([1000, 1000 + 50, 1000 + 100, 1000 + 101, 990, 900])
     released = []
     monkeypatch.setattr(m, "resident_bytes", lambda: next(rss))
     monkeypatch.setattr(m, "release_free_memory", lambda: released.append(1) or True)
     cap = m.GrowthCap(slack=100)
     assert [cap() for _ in range(5)] == [False, False, False, True, False]
     assert cap.base == 1000 and cap.releases == 1 and released == [1]
+
+
+def test_growth_cap_counts_from_what_stays_resident_after_a_release(monkeypatch):
+    import audit._malloc as m
+    # base 1000; 1200 is over the slack: released, but 1150 stays resident (in use), so the
+    # slack counts from 1150 and 1200 after the next utterance is not trimmed again
+    rss = iter([1000, 1200, 1150, 1200, 1300, 1100])
+    released = []
+    monkeypatch.setattr(m, "resident_bytes", lambda: next(rss))
+    monkeypatch.setattr(m, "release_free_memory", lambda: released.append(1) or len(released) == 1)
+    cap = m.GrowthCap(slack=100)
+    assert [cap(), cap(), cap(), cap()] == [False, True, False, False]
+    assert cap.base == 1150 and released == [1, 1] and cap.releases == 1  # the second freed nothing
 
 
 def test_growth_cap_does_nothing_without_a_resident_size(monkeypatch):

@@ -41,6 +41,12 @@ def test_the_default_pass_is_two_ten_second_windows_and_batch_size_overrides():
     assert calls == [9]
 
 
+def test_whole_windows_are_counted_without_float_floor_error():
+    assert WindowConfig("t", 16000, 0.1, 0.1, 0.3).windows_per_pass == 3  # 0.3 // 0.1 == 2.0
+    assert WindowConfig("t", 16000, 10.0, 5.0, 29.9).windows_per_pass == 2
+    assert WindowConfig("t", 16000, 10.0, 5.0, 1.0).windows_per_pass == 1
+
+
 @pytest.mark.parametrize("pass_s", [0.0, -1.0, float("nan")])
 def test_a_pass_needs_a_positive_length(pass_s):
     with pytest.raises(AuditError, match="pass_s"):
