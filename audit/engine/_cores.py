@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["cgroup_cpus", "cgroup_folders", "cgroup_memberships", "usable_cores"]
+__all__ = ["cgroup_cpus", "cgroup_dirs", "cgroup_folders", "cgroup_memberships", "usable_cores"]
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_CGROUP = Path("/proc/self/cgroup")
@@ -35,17 +35,25 @@ def cgroup_cpus(root: Path | None = None, proc: Path | None = None) -> int | Non
     """The tightest CPU limit on this process's cgroup and its ancestors, rounded up to whole
     CPUs (at least 1), or None where there is none or nothing can be read. ``root`` and
     ``proc`` default to :data:`CGROUP_ROOT` and :data:`PROC_CGROUP`."""
-    root = CGROUP_ROOT if root is None else root
-    proc = PROC_CGROUP if proc is None else proc
-    limits = []
-    for controllers, rel in cgroup_memberships(proc):
-        if controllers == "":  # the v2 hierarchy
-            limits += [_v2_limit(d / "cpu.max") for d in cgroup_folders(root, rel)]
-        elif "cpu" in controllers.split(","):
-            base = root / controllers if (root / controllers).is_dir() else root / "cpu"
-            limits += [_v1_limit(d) for d in cgroup_folders(base, rel)]
+    limits = [_v2_limit(d / "cpu.max") if v2 else _v1_limit(d)
+              for v2, d in cgroup_dirs("cpu", root, proc)]
     found = [q for q in limits if q is not None]
     return max(1, min(found)) if found else None
+
+
+def cgroup_dirs(controller: str, root: Path | None = None,
+                proc: Path | None = None) -> Iterator[tuple[bool, Path]]:
+    """``(is_v2, folder)`` for every existing folder on this process's cgroup path, its own and
+    each above it: in the v2 hierarchy and in the v1 hierarchy of ``controller`` (its folder as
+    named in ``/proc/self/cgroup``, e.g. ``cpu,cpuacct``, else plain ``controller``)."""
+    root = CGROUP_ROOT if root is None else root
+    proc = PROC_CGROUP if proc is None else proc
+    for controllers, rel in cgroup_memberships(proc):
+        if controllers == "":  # the v2 hierarchy
+            yield from ((True, d) for d in cgroup_folders(root, rel))
+        elif controller in controllers.split(","):
+            base = root / controllers if (root / controllers).is_dir() else root / controller
+            yield from ((False, d) for d in cgroup_folders(base, rel))
 
 
 def cgroup_memberships(proc: Path) -> list[tuple[str, str]]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audit.engine._cores import CGROUP_ROOT, PROC_CGROUP, cgroup_folders, cgroup_memberships
+from audit.engine._cores import cgroup_dirs
 
 __all__ = ["available_memory", "cgroup_headroom", "meminfo_available"]
 
@@ -47,17 +47,10 @@ def meminfo_available(meminfo: Path | None = None) -> int | None:
 def cgroup_headroom(root: Path | None = None, proc: Path | None = None) -> int | None:
     """The least ``limit - usage`` (bytes, at least 0) over this process's cgroup and its
     ancestors that have a memory limit, or None where none has one or nothing can be read."""
-    root = CGROUP_ROOT if root is None else root
-    proc = PROC_CGROUP if proc is None else proc
-    rooms = []
-    for controllers, rel in cgroup_memberships(proc):
-        if controllers == "":  # the v2 hierarchy
-            rooms += [_room(d / "memory.max", d / "memory.current", d / "memory.stat", "inactive_file")
-                      for d in cgroup_folders(root, rel)]
-        elif "memory" in controllers.split(","):
-            base = root / controllers if (root / controllers).is_dir() else root / "memory"
-            rooms += [_room(d / "memory.limit_in_bytes", d / "memory.usage_in_bytes", d / "memory.stat",
-                            "total_inactive_file") for d in cgroup_folders(base, rel)]
+    rooms = [_room(d / "memory.max", d / "memory.current", d / "memory.stat", "inactive_file") if v2
+             else _room(d / "memory.limit_in_bytes", d / "memory.usage_in_bytes", d / "memory.stat",
+                        "total_inactive_file")
+             for v2, d in cgroup_dirs("memory", root, proc)]
     found = [r for r in rooms if r is not None]
     return min(found) if found else None
 
