@@ -14,7 +14,8 @@ workers would be other processes with their own torch). The model is one untrain
 ``--model w2v2-base`` audits a seeded, randomly initialised wav2vec 2.0 base classifier
 instead (an ``hf:`` folder written with transformers, 94.6 M parameters: the size of the SSL
 encoders users bring; its utterances are scored one at a time in 10-second windows, two
-windows a forward pass).
+windows a forward pass); ``--model w2v2-large`` one of the large layout (24 layers of 1,024,
+the layer-norm-first encoder of the LV-60 checkpoints, 315.7 M parameters).
 
 - **scale**: the synthetic corpus of ``audit data synth --per-emotion 3`` (8 speakers, 96
   utterances of 2.5-4.5 s at 16 kHz) and the same generator at 4x and 16x the utterances per
@@ -59,12 +60,12 @@ sys.path.insert(0, str(_REPO))
 
 def _model(dest: Path, classes: list[str], kind: str = "macnn") -> str:
     """One untrained, seeded model that evaluates every utterance: the ``macnn`` checkpoint, or
-    (``kind="w2v2-base"``) a ``save_pretrained`` folder of a wav2vec 2.0 base classifier
-    (transformers' default ``Wav2Vec2Config``: 12 layers of 768, 94.6 M parameters) as ``hf:``."""
+    (``kind="w2v2-base"`` / ``"w2v2-large"``) a ``save_pretrained`` folder of a wav2vec 2.0
+    classifier as ``hf:`` (:data:`_W2V2`)."""
     import torch
 
-    if kind == "w2v2-base":
-        return "hf:" + str(_w2v2_base(dest / "w2v2_base", classes))
+    if kind in _W2V2:
+        return "hf:" + str(_w2v2(dest / kind.replace("-", "_"), classes, kind))
 
     from model import FeatureConfig, create_model
     from model.checkpoint import save_checkpoint
@@ -79,18 +80,28 @@ def _model(dest: Path, classes: list[str], kind: str = "macnn") -> str:
     return str(stem.with_suffix(".json"))
 
 
-def _w2v2_base(folder: Path, classes: list[str]) -> Path:
-    """A randomly initialised (seeded) wav2vec 2.0 base audio classifier, written once: the
-    size of the SSL encoders users audit (its memory and cost do not depend on the weights;
-    nothing is downloaded)."""
-    if (folder / "model.safetensors").is_file():
+# Wav2Vec2Config settings per size beside transformers' defaults (the base layout: 12 layers of
+# 768, group-norm feature encoder, 94.6 M parameters); large: the LV-60 checkpoints' layout.
+_W2V2 = {
+    "w2v2-base": {},
+    "w2v2-large": {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16,
+                   "intermediate_size": 4096, "feat_extract_norm": "layer", "do_stable_layer_norm": True,
+                   "conv_bias": True},
+}
+
+
+def _w2v2(folder: Path, classes: list[str], kind: str = "w2v2-base") -> Path:
+    """A randomly initialised (seeded) wav2vec 2.0 audio classifier of the size ``kind`` names,
+    written once: the size of the SSL encoders users audit (its memory and cost do not depend
+    on the weights; nothing is downloaded)."""
+    if (folder / "model.safetensors").is_file() or any(folder.glob("model*.safetensors.index.json")):
         return folder
     import torch
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification
 
     torch.manual_seed(1000)
     config = Wav2Vec2Config(num_labels=len(classes), id2label=dict(enumerate(classes)),
-                            label2id={c: i for i, c in enumerate(classes)})
+                            label2id={c: i for i, c in enumerate(classes)}, **_W2V2[kind])
     Wav2Vec2ForSequenceClassification(config).eval().save_pretrained(folder)
     Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True,
                              return_attention_mask=True).save_pretrained(folder)
@@ -261,9 +272,10 @@ def main() -> None:
     ap.add_argument("--tree-every", type=float, default=None, metavar="S",
                     help="seconds between samples of the process tree (default: 2 with --jobs N > 1, "
                          "else none)")
-    ap.add_argument("--model", choices=["macnn", "w2v2-base"], default="macnn",
+    ap.add_argument("--model", choices=["macnn", *_W2V2], default="macnn",
                     help="the audited model: the small untrained macnn (default), or a randomly "
-                         "initialised wav2vec 2.0 base classifier as an hf: folder (94.6 M parameters)")
+                         "initialised wav2vec 2.0 classifier as an hf: folder (base 94.6 M parameters, "
+                         "large 315.7 M)")
     ap.add_argument("--work", default=None, help="scratch folder (default: a temp folder); kept")
     args = ap.parse_args()
     if args.tree_every is None:
