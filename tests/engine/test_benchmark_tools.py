@@ -76,8 +76,8 @@ def test_long_recording_is_the_corpus_end_to_end(corpus, tmp_path):
     assert all(Path(p).is_absolute() and Path(p).exists() for p in table["path"])
 
 
-@pytest.mark.parametrize("kind, published", [("w2v2-base", 94_569_604), ("w2v2-large", 315_702_148)])
-def test_wav2vec2_sizes_are_those_stated(kind, published):
+@pytest.mark.parametrize("kind, stated", [("w2v2-base", 94_569_604), ("w2v2-large", 315_702_148)])
+def test_wav2vec2_sizes_are_those_stated(kind, stated):
     """memory.py's wav2vec 2.0 settings build the sizes its help and benchmarks/README state
     (94.6 M / 315.7 M with a 4-class head): 12 layers of 768 / 24 of 1,024, and the head is the
     projector and classifier, hidden*256+256 + 256*4+4 parameters, on top of the encoder."""
@@ -87,9 +87,9 @@ def test_wav2vec2_sizes_are_those_stated(kind, published):
         net = transformers.Wav2Vec2ForSequenceClassification(transformers.Wav2Vec2Config(num_labels=4, **settings))
     hidden = net.config.hidden_size
     head = hidden * 256 + 256 + 256 * 4 + 4
-    assert sum(t.numel() for t in net.parameters()) == published
+    assert sum(t.numel() for t in net.parameters()) == stated
     assert net.config.num_hidden_layers == (12 if hidden == 768 else 24)
-    assert sum(t.numel() for t in net.wav2vec2.parameters()) == published - head
+    assert sum(t.numel() for t in net.wav2vec2.parameters()) == stated - head
 
 
 def test_stage_timers_cover_a_tiny_audit(corpus, fold_models, tmp_path):

@@ -10,8 +10,8 @@ finishes first), a dying worker and a user error inside a worker are tested on a
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 import time
