@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["cgroup_cpus", "cgroup_dirs", "cgroup_folders", "cgroup_memberships", "usable_cores"]
+__all__ = ["cgroup_cpus", "cgroup_dirs", "usable_cores"]
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_CGROUP = Path("/proc/self/cgroup")
@@ -48,15 +48,15 @@ def cgroup_dirs(controller: str, root: Path | None = None,
     named in ``/proc/self/cgroup``, e.g. ``cpu,cpuacct``, else plain ``controller``)."""
     root = CGROUP_ROOT if root is None else root
     proc = PROC_CGROUP if proc is None else proc
-    for controllers, rel in cgroup_memberships(proc):
+    for controllers, rel in _memberships(proc):
         if controllers == "":  # the v2 hierarchy
-            yield from ((True, d) for d in cgroup_folders(root, rel))
+            yield from ((True, d) for d in _up(root, rel))
         elif controller in controllers.split(","):
             base = root / controllers if (root / controllers).is_dir() else root / controller
-            yield from ((False, d) for d in cgroup_folders(base, rel))
+            yield from ((False, d) for d in _up(base, rel))
 
 
-def cgroup_memberships(proc: Path) -> list[tuple[str, str]]:
+def _memberships(proc: Path) -> list[tuple[str, str]]:
     """``(controllers, path)`` per line of ``/proc/self/cgroup`` ("ID:CONTROLLERS:PATH"); the
     roots of both hierarchies (v1: its ``cpu`` and ``memory`` controllers) when it cannot be read."""
     try:
@@ -71,7 +71,7 @@ def cgroup_memberships(proc: Path) -> list[tuple[str, str]]:
     return out
 
 
-def cgroup_folders(base: Path, rel: str) -> Iterator[Path]:
+def _up(base: Path, rel: str) -> Iterator[Path]:
     """``base/rel`` and each folder above it up to ``base``, those that exist."""
     d = base / rel.strip("/")
     while True:

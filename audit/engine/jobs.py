@@ -34,7 +34,8 @@ the cgroup's limit) holds copies of the driver's resident memory at that moment,
 loaded. A job's own memory is its batch's audio, features and activations, not torch or the
 weights the jobs share with the driver: a small ``macnn`` job about a quarter of a GiB where one
 process peaks at about 1 GB (cautious), a wav2vec 2.0 base job 1.2 GiB beside a driver of
-0.9-1.3 GB (about right); benchmarks/README.md, "Memory".
+0.9-1.3 GB (about right), a wav2vec 2.0 large job 177 MiB beside a driver holding 1.26 GB of
+weights (cautious); benchmarks/README.md, "Memory".
 """
 
 from __future__ import annotations
